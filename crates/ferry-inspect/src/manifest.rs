@@ -1,0 +1,345 @@
+//! `ferry.toml`, the app manifest (version 1). What it says wins over detection.
+//! Schema: docs/formats/ferry-toml.md.
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+
+use crate::error::InspectError;
+use crate::plan::EnvNames;
+use crate::profile::{BuilderId, UnitKind};
+
+/// File name of the manifest, at the source root.
+pub const MANIFEST_FILE: &str = "ferry.toml";
+/// The only manifest version this ferry reads.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// A parsed and validated `ferry.toml`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Format version; must be 1.
+    pub version: u32,
+    /// App name (a slug).
+    pub name: Option<String>,
+    /// Builder id, informational; overrides detection.
+    pub builder: Option<String>,
+    /// Deployable units; when present they replace detected ones.
+    #[serde(default, rename = "unit")]
+    pub units: Vec<ManifestUnit>,
+    /// Environment variable names.
+    #[serde(default)]
+    pub env: EnvNames,
+    /// Vendor backends ferry replaces.
+    #[serde(default)]
+    pub compat: Compat,
+}
+
+/// One `[[unit]]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestUnit {
+    /// Unit name; default from detection.
+    pub name: Option<String>,
+    /// Folder relative to the root; default `.`.
+    pub path: Option<String>,
+    /// `static` or `server`.
+    pub kind: Option<UnitKind>,
+    /// Framework id.
+    pub framework: Option<String>,
+    /// Install command (empty: none).
+    pub install: Option<String>,
+    /// Build command (empty: none).
+    pub build: Option<String>,
+    /// Output folder relative to the unit's path.
+    pub output: Option<String>,
+    /// Client-side routing fallback.
+    pub spa: Option<bool>,
+    /// Processes of a server unit; replace the detected start command.
+    #[serde(default, rename = "process")]
+    pub processes: Vec<ManifestProcess>,
+    /// Path prefixes routed to other units.
+    #[serde(default, rename = "proxy")]
+    pub proxies: Vec<ManifestProxy>,
+}
+
+/// One `[[unit.process]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestProcess {
+    /// Process name; default `web`.
+    pub name: Option<String>,
+    /// Start command, run in the unit's folder.
+    pub command: String,
+    /// Port variable; default `PORT`.
+    pub port_env: Option<String>,
+    /// Health-check path.
+    pub health: Option<String>,
+}
+
+/// One `[[unit.proxy]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestProxy {
+    /// Path prefix, starting with `/`.
+    pub prefix: String,
+    /// Target unit name.
+    pub to: String,
+}
+
+/// `[compat]`: vendor APIs ferry serves in place of the builder's backend.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Compat {
+    /// Base44's API for this app id.
+    pub base44: Option<Base44Compat>,
+}
+
+/// `[compat.base44]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Base44Compat {
+    /// The 24-hex Base44 app id the app's SDK sends.
+    pub app_id: String,
+}
+
+#[derive(Deserialize)]
+struct VersionOnly {
+    version: Option<toml::Value>,
+}
+
+impl Manifest {
+    /// Parses and validates the text of a `ferry.toml`.
+    pub fn parse(text: &str) -> Result<Self, InspectError> {
+        let malformed = |err: toml::de::Error| InspectError::MalformedFile {
+            file: MANIFEST_FILE.into(),
+            format: "TOML",
+            detail: one_line(&err.to_string()),
+        };
+        // Check the version before the schema, so an older ferry says "upgrade" and not
+        // "unknown field".
+        let head: VersionOnly = toml::from_str(text).map_err(malformed)?;
+        match head.version {
+            None => return invalid("`version` is missing (write `version = 1`)"),
+            Some(toml::Value::Integer(1)) => {}
+            Some(other) => {
+                return invalid(format!(
+                    "`version = {other}` is not supported; this ferry reads version {MANIFEST_VERSION}"
+                ));
+            }
+        }
+        let manifest: Manifest =
+            toml::from_str(text).map_err(|err| InspectError::InvalidManifest {
+                detail: one_line(&err.to_string()),
+            })?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    fn validate(&self) -> Result<(), InspectError> {
+        if let Some(name) = &self.name {
+            if !is_slug(name) {
+                return invalid(format!(
+                    "`name = \"{name}\"` must be lowercase letters, digits and `-` (at most 63)"
+                ));
+            }
+        }
+        if let Some(builder) = &self.builder {
+            if BuilderId::parse(builder).is_none() {
+                return invalid(format!(
+                    "`builder = \"{builder}\"` is not one of lovable, bolt, base44, replit, emergent, v0, none"
+                ));
+            }
+        }
+        let mut names = BTreeSet::new();
+        let mut paths = BTreeSet::new();
+        for unit in &self.units {
+            let path = unit.path.as_deref().unwrap_or(".");
+            check_relative("path", path)?;
+            if !paths.insert(normalize(path)) {
+                return invalid(format!("two units have `path = \"{path}\"`"));
+            }
+            if let Some(name) = &unit.name {
+                if !is_slug(name) {
+                    return invalid(format!("unit name `{name}` must be a slug like `web`"));
+                }
+                if !names.insert(name.clone()) {
+                    return invalid(format!("two units are named `{name}`"));
+                }
+            }
+            if let Some(output) = &unit.output {
+                check_relative("output", output)?;
+            }
+            let mut process_names = BTreeSet::new();
+            for p in &unit.processes {
+                let name = p.name.clone().unwrap_or_else(|| "web".into());
+                if !process_names.insert(name.clone()) {
+                    return invalid(format!("two processes are named `{name}`"));
+                }
+                if p.command.trim().is_empty() {
+                    return invalid(format!("process `{name}` has an empty `command`"));
+                }
+                if let Some(h) = &p.health {
+                    if !h.starts_with('/') {
+                        return invalid(format!("health path `{h}` must start with `/`"));
+                    }
+                }
+            }
+            for proxy in &unit.proxies {
+                if !proxy.prefix.starts_with('/') {
+                    return invalid(format!(
+                        "proxy prefix `{}` must start with `/`",
+                        proxy.prefix
+                    ));
+                }
+            }
+        }
+        for unit in &self.units {
+            for proxy in &unit.proxies {
+                if !names.contains(&proxy.to) {
+                    return invalid(format!(
+                        "proxy `{}` goes to `{}`, which is not a named unit",
+                        proxy.prefix, proxy.to
+                    ));
+                }
+            }
+        }
+        if let Some(b) = &self.compat.base44 {
+            if b.app_id.len() != 24 || !b.app_id.bytes().all(|c| c.is_ascii_hexdigit()) {
+                return invalid(format!(
+                    "`compat.base44.app_id = \"{}\"` is not a 24-hex Base44 app id",
+                    b.app_id
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn invalid<T>(detail: impl Into<String>) -> Result<T, InspectError> {
+    Err(InspectError::InvalidManifest {
+        detail: detail.into(),
+    })
+}
+
+fn check_relative(key: &str, path: &str) -> Result<(), InspectError> {
+    let escapes = path.starts_with('/')
+        || path.contains('\\')
+        || path.split('/').any(|part| part == "..")
+        || path.contains(':');
+    if escapes || path.is_empty() {
+        return invalid(format!(
+            "`{key} = \"{path}\"` must be a relative path inside the app, without `..`"
+        ));
+    }
+    Ok(())
+}
+
+/// `./a/b/` → `a/b`; `.` and `./` → `.`.
+pub fn normalize(path: &str) -> String {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    }
+}
+
+/// Whether `text` is a valid app or unit name.
+pub fn is_slug(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 63
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !text.starts_with('-')
+        && !text.ends_with('-')
+}
+
+/// Collapses a multi-line parser message into one line.
+pub fn one_line(text: &str) -> String {
+    text.split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.chars().all(|c| c == '|' || c == '^' || c == ' '))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_manifest() {
+        let m = Manifest::parse(
+            r#"
+version = 1
+name = "my-app"
+builder = "lovable"
+[[unit]]
+name = "web"
+path = "."
+kind = "static"
+framework = "vite-react"
+install = "npm ci"
+build = "npm run build"
+output = "dist"
+spa = true
+[[unit.proxy]]
+prefix = "/api"
+to = "api"
+[[unit]]
+name = "api"
+path = "backend"
+kind = "server"
+[[unit.process]]
+command = "node server.js"
+health = "/healthz"
+[env]
+build = ["VITE_SUPABASE_URL"]
+runtime = ["DATABASE_URL"]
+[compat]
+base44 = { app_id = "6846a07200cee0cf7ccb055c" }
+"#,
+        )
+        .expect("valid manifest");
+        assert_eq!(m.units.len(), 2);
+        assert_eq!(m.units[1].processes[0].health.as_deref(), Some("/healthz"));
+        assert_eq!(m.env.runtime, ["DATABASE_URL"]);
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_honour() {
+        let cases = [
+            ("version = 2", "not supported"),
+            ("name = \"x\"", "`version` is missing"),
+            ("version = 1\nnmae = \"x\"", "unknown field"),
+            ("version = 1\nname = \"My App\"", "lowercase"),
+            (
+                "version = 1\n[[unit]]\npath = \"../other\"",
+                "relative path",
+            ),
+            ("version = 1\n[[unit]]\npath = \"/etc\"", "relative path"),
+            (
+                "version = 1\n[[unit]]\nname = \"a\"\n[[unit.proxy]]\nprefix = \"/api\"\nto = \"b\"",
+                "not a named unit",
+            ),
+            ("version = 1\n[[unit]]\n[[unit]]", "two units"),
+        ];
+        for (text, expected) in cases {
+            let err = Manifest::parse(text).expect_err(text);
+            assert!(err.to_string().contains(expected), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn malformed_toml_names_the_line() {
+        let err = Manifest::parse("version = 1\nname = \"unterminated\n").expect_err("bad");
+        assert_eq!(err.code(), "malformed-file");
+        assert!(err.to_string().contains("line 2"), "{err}");
+        assert!(!err.to_string().contains('\n'));
+    }
+}

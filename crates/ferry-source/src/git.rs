@@ -1,0 +1,239 @@
+//! The system `git`: cloning with a timeout, and reading the history of a checkout.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ferry_inspect::{Commit, History};
+
+use crate::error::SourceError;
+
+/// Most commits read from a history.
+pub const MAX_COMMITS: usize = 200_000;
+
+/// Whether `spec` names a remote or `file://` repository rather than a local path.
+pub fn is_url(spec: &str) -> bool {
+    [
+        "http://",
+        "https://",
+        "git://",
+        "ssh://",
+        "file://",
+        "git+ssh://",
+    ]
+    .iter()
+    .any(|p| spec.starts_with(p))
+        || scp_like(spec)
+}
+
+fn scp_like(spec: &str) -> bool {
+    // user@host:path, the form GitHub shows for SSH.
+    match (spec.find('@'), spec.find(':')) {
+        (Some(at), Some(colon)) => at < colon && !spec.contains("://") && !spec.starts_with('/'),
+        _ => false,
+    }
+}
+
+fn git() -> Command {
+    let mut cmd = Command::new("git");
+    for var in [
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_ASKPASS", "true")
+        .env("SSH_ASKPASS", "true")
+        .env("GCM_INTERACTIVE", "never")
+        .stdin(Stdio::null());
+    cmd
+}
+
+struct Output {
+    ok: bool,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+/// Runs `cmd`, killing it after `timeout`. `None` means it timed out.
+fn run(mut cmd: Command, timeout: Duration, url: &str) -> Result<Option<Output>, SourceError> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| match err.kind() {
+            std::io::ErrorKind::NotFound => SourceError::GitMissing { url: url.into() },
+            _ => SourceError::GitFailed {
+                url: url.into(),
+                detail: err.to_string(),
+            },
+        })?;
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(s) = stdout.as_mut() {
+            let _ = s.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(s) = stderr.as_mut() {
+            let _ = s.take(64 * 1024).read_to_end(&mut buf);
+        }
+        buf
+    });
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if start.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Ok(None);
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(err) => {
+                return Err(SourceError::GitFailed {
+                    url: url.into(),
+                    detail: err.to_string(),
+                });
+            }
+        }
+    };
+    let stdout = out_reader.join().unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned();
+    Ok(Some(Output {
+        ok: status.success(),
+        stdout,
+        stderr,
+    }))
+}
+
+/// Clones `url` into `dest` (which must not exist yet).
+pub fn clone(url: &str, dest: &Path, timeout: Duration) -> Result<(), SourceError> {
+    let mut cmd = git();
+    cmd.args([
+        "-c",
+        "protocol.file.allow=always",
+        "clone",
+        "--quiet",
+        "--no-tags",
+        "--single-branch",
+        "--",
+    ])
+    .arg(url)
+    .arg(dest);
+    match run(cmd, timeout, url)? {
+        None => Err(SourceError::GitTimeout {
+            url: url.into(),
+            seconds: timeout.as_secs(),
+        }),
+        Some(out) if out.ok => Ok(()),
+        Some(out) => Err(SourceError::GitFailed {
+            url: url.into(),
+            detail: last_line(&out.stderr),
+        }),
+    }
+}
+
+fn last_line(stderr: &str) -> String {
+    stderr
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .map(|l| {
+            l.trim_start_matches("fatal: ")
+                .trim_start_matches("error: ")
+                .to_string()
+        })
+        .unwrap_or_else(|| "git exited with an error".into())
+}
+
+/// Reads the history of the repository checked out at `root`. `Ok(None)` when `root` is not
+/// a repository or has no commits.
+pub fn history(root: &Path, timeout: Duration) -> Result<Option<History>, SourceError> {
+    let url = root.display().to_string();
+    let mut cmd = git();
+    cmd.arg("-c")
+        .arg("safe.directory=*")
+        .arg("-C")
+        .arg(root)
+        .args(["log", "--reverse", "--format=%H%x1f%an%x1f%ae%x1f%s%x1e"]);
+    let Some(out) = run(cmd, timeout, &url)? else {
+        return Err(SourceError::GitTimeout {
+            url,
+            seconds: timeout.as_secs(),
+        });
+    };
+    if !out.ok {
+        return Ok(None);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut commits = Vec::new();
+    let mut total = 0;
+    for record in text.split('\u{1e}') {
+        let record = record.trim_start_matches('\n');
+        if record.is_empty() {
+            continue;
+        }
+        total += 1;
+        if commits.len() >= MAX_COMMITS {
+            continue;
+        }
+        let mut fields = record.splitn(4, '\u{1f}');
+        let (Some(id), Some(author), Some(email), subject) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        commits.push(Commit {
+            id: id.into(),
+            author: author.into(),
+            email: email.into(),
+            subject: subject.unwrap_or("").trim_end().into(),
+        });
+    }
+    if commits.is_empty() {
+        return Ok(None);
+    }
+    let head = commits.last().map(|c| c.id.clone());
+    Ok(Some(History {
+        commits,
+        total,
+        head,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_repository_urls() {
+        for url in [
+            "https://github.com/a/b",
+            "git@github.com:a/b.git",
+            "file:///tmp/x",
+            "ssh://h/r",
+        ] {
+            assert!(is_url(url), "{url}");
+        }
+        for path in ["./app", "/tmp/app.zip", "app", "C:/x"] {
+            assert!(!is_url(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn last_error_line_is_kept() {
+        assert_eq!(
+            last_line("Cloning into 'x'...\nfatal: repository '/nope' does not exist\n"),
+            "repository '/nope' does not exist"
+        );
+    }
+}

@@ -1,0 +1,37 @@
+//! The `ferry` binary: parses arguments, runs one subcommand, prints errors once.
+
+mod cli;
+mod commands;
+mod failure;
+mod output;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_tracing(cli.verbose);
+    let out = output::Output::new(cli.json);
+    match commands::run(&cli, &out) {
+        Ok(code) => code,
+        Err(failure) => failure.report(&out),
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(output::color_enabled())
+        .without_time()
+        .init();
+}
