@@ -137,19 +137,19 @@ impl Manifest {
     }
 
     fn validate(&self) -> Result<(), InspectError> {
-        if let Some(name) = &self.name {
-            if !is_slug(name) {
-                return invalid(format!(
-                    "`name = \"{name}\"` must be lowercase letters, digits and `-` (at most 63)"
-                ));
-            }
+        if let Some(name) = &self.name
+            && !is_slug(name)
+        {
+            return invalid(format!(
+                "`name = \"{name}\"` must be lowercase letters, digits and `-` (at most 63)"
+            ));
         }
-        if let Some(builder) = &self.builder {
-            if BuilderId::parse(builder).is_none() {
-                return invalid(format!(
-                    "`builder = \"{builder}\"` is not one of lovable, bolt, base44, replit, emergent, v0, none"
-                ));
-            }
+        if let Some(builder) = &self.builder
+            && BuilderId::parse(builder).is_none()
+        {
+            return invalid(format!(
+                "`builder = \"{builder}\"` is not one of lovable, bolt, base44, replit, emergent, v0, none"
+            ));
         }
         let mut names = BTreeSet::new();
         let mut paths = BTreeSet::new();
@@ -179,10 +179,10 @@ impl Manifest {
                 if p.command.trim().is_empty() {
                     return invalid(format!("process `{name}` has an empty `command`"));
                 }
-                if let Some(h) = &p.health {
-                    if !h.starts_with('/') {
-                        return invalid(format!("health path `{h}` must start with `/`"));
-                    }
+                if let Some(h) = &p.health
+                    && !h.starts_with('/')
+                {
+                    return invalid(format!("health path `{h}` must start with `/`"));
                 }
             }
             for proxy in &unit.proxies {
@@ -204,13 +204,13 @@ impl Manifest {
                 }
             }
         }
-        if let Some(b) = &self.compat.base44 {
-            if b.app_id.len() != 24 || !b.app_id.bytes().all(|c| c.is_ascii_hexdigit()) {
-                return invalid(format!(
-                    "`compat.base44.app_id = \"{}\"` is not a 24-hex Base44 app id",
-                    b.app_id
-                ));
-            }
+        if let Some(b) = &self.compat.base44
+            && (b.app_id.len() != 24 || !b.app_id.bytes().all(|c| c.is_ascii_hexdigit()))
+        {
+            return invalid(format!(
+                "`compat.base44.app_id = \"{}\"` is not a 24-hex Base44 app id",
+                b.app_id
+            ));
         }
         Ok(())
     }

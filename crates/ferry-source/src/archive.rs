@@ -186,6 +186,11 @@ pub fn extract(
         if let Some(parent) = Path::new(&name).parent() {
             create_dirs(dest, &parent.to_string_lossy())?;
         }
+        if fs::symlink_metadata(&path).is_ok() {
+            return Err(invalid(format!(
+                "`{name}` appears twice (a link and a file or folder)"
+            )));
+        }
         make_link(&target, &path).map_err(|source| SourceError::Io { path, source })?;
     }
     progress(total, total);

@@ -47,10 +47,9 @@ impl Output {
         if let Err(err) = stdout
             .write_all(text.as_bytes())
             .and_then(|()| stdout.flush())
+            && err.kind() == std::io::ErrorKind::BrokenPipe
         {
-            if err.kind() == std::io::ErrorKind::BrokenPipe {
-                std::process::exit(0);
-            }
+            std::process::exit(0);
         }
     }
 }

@@ -38,10 +38,10 @@ pub(crate) fn detect(ctx: &Ctx, f: &mut Findings) -> Result<(), InspectError> {
                 format: "JSONC",
                 detail: err.to_string(),
             })?;
-            if let Some(id) = value.get("id").and_then(|v| v.as_str()) {
-                if hex24.is_match(id) {
-                    app_id = Some(id.to_string());
-                }
+            if let Some(id) = value.get("id").and_then(|v| v.as_str())
+                && hex24.is_match(id)
+            {
+                app_id = Some(id.to_string());
             }
             f.file(0.9, "Base44 CLI project config (backend as code)", file);
             gen_cli = true;

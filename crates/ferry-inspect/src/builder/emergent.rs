@@ -42,15 +42,16 @@ pub(crate) fn detect(ctx: &Ctx, f: &mut Findings) -> Result<(), InspectError> {
     if let Some(memory) = ctx.tree.first_of("", &["memory/PRD.md", "test_result.md"]) {
         f.file(0.3, "Emergent agent memory", memory);
     }
-    if let Some(text) = ctx.tree.read("backend/server.py") {
-        if text.contains("FastAPI") && text.contains("MONGO_URL") {
-            let line = crate::tree::line_of(&text, "MONGO_URL").unwrap_or(1);
-            f.file(
-                0.3,
-                "FastAPI backend on MongoDB (`MONGO_URL`)",
-                format!("backend/server.py:{line}"),
-            );
-        }
+    if let Some(text) = ctx.tree.read("backend/server.py")
+        && text.contains("FastAPI")
+        && text.contains("MONGO_URL")
+    {
+        let line = crate::tree::line_of(&text, "MONGO_URL").unwrap_or(1);
+        f.file(
+            0.3,
+            "FastAPI backend on MongoDB (`MONGO_URL`)",
+            format!("backend/server.py:{line}"),
+        );
     }
     Ok(())
 }

@@ -36,10 +36,10 @@ pub(crate) fn detect(ctx: &Ctx, f: &mut Findings) -> Result<(), InspectError> {
             );
         }
     }
-    if let Some(config) = vite_config(ctx, "") {
-        if let Some(at) = ctx.find_in(&config, "componentTagger") {
-            f.file(0.5, "`componentTagger()` in the Vite config", at);
-        }
+    if let Some(config) = vite_config(ctx, "")
+        && let Some(at) = ctx.find_in(&config, "componentTagger")
+    {
+        f.file(0.5, "`componentTagger()` in the Vite config", at);
     }
     if let Some(html) = ctx.tree.read("index.html") {
         let needles = [

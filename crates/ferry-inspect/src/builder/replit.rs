@@ -27,10 +27,10 @@ pub(crate) fn detect(ctx: &Ctx, f: &mut Findings) -> Result<(), InspectError> {
     if ctx.tree.has_file("replit.nix") {
         f.file(0.7, "Replit Nix environment", "replit.nix");
     }
-    if let Some(pkg) = &ctx.root_pkg {
-        if let Some(dep) = pkg.dep_with_prefix("@replit/") {
-            f.file(0.6, format!("`{dep}` dependency"), pkg.at(dep));
-        }
+    if let Some(pkg) = &ctx.root_pkg
+        && let Some(dep) = pkg.dep_with_prefix("@replit/")
+    {
+        f.file(0.6, format!("`{dep}` dependency"), pkg.at(dep));
     }
     if ctx.tree.has_file("replit.md") {
         f.file(0.6, "Replit Agent project memory", "replit.md");

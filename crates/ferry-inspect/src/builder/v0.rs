@@ -24,14 +24,14 @@ pub(crate) fn detect(ctx: &Ctx, f: &mut Findings) -> Result<(), InspectError> {
             break;
         }
     }
-    if let Some(pkg) = &ctx.root_pkg {
-        if pkg.name.as_deref() == Some("my-v0-project") {
-            f.name(
-                0.7,
-                "v0's template package name `my-v0-project`",
-                "package.json name",
-            );
-        }
+    if let Some(pkg) = &ctx.root_pkg
+        && pkg.name.as_deref() == Some("my-v0-project")
+    {
+        f.name(
+            0.7,
+            "v0's template package name `my-v0-project`",
+            "package.json name",
+        );
     }
     if let Some(readme) = ctx
         .tree

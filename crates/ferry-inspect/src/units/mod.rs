@@ -171,10 +171,10 @@ fn analyze_root_in_workspace(ctx: &Ctx) -> Result<Option<Detected>, InspectError
 
 /// Analyzes the unit at `path`, whatever its ecosystem.
 fn analyze(ctx: &Ctx, path: &str, ws_root: Option<&str>) -> Result<Option<Detected>, InspectError> {
-    if ctx.tree.has_file(&join(path, "package.json")) {
-        if let Some(d) = node::analyze(ctx, path, ws_root)? {
-            return Ok(Some(d));
-        }
+    if ctx.tree.has_file(&join(path, "package.json"))
+        && let Some(d) = node::analyze(ctx, path, ws_root)?
+    {
+        return Ok(Some(d));
     }
     if python::is_project(ctx, path) {
         return python::analyze(ctx, path);
@@ -350,10 +350,10 @@ fn expand(ctx: &Ctx, pattern: &str) -> Vec<String> {
         let prefix = format!("{base}/");
         let mut dirs: BTreeSet<String> = BTreeSet::new();
         for file in ctx.tree.files_under(base) {
-            if let Some(dir) = file.strip_suffix("/package.json") {
-                if dir.starts_with(&prefix) {
-                    dirs.insert(dir.to_string());
-                }
+            if let Some(dir) = file.strip_suffix("/package.json")
+                && dir.starts_with(&prefix)
+            {
+                dirs.insert(dir.to_string());
             }
         }
         return dirs.into_iter().collect();

@@ -224,10 +224,10 @@ fn framework(ctx: &Ctx, path: &str, pkg: &PackageJson) -> Result<Option<Framewor
         .into_iter()
         .find(|d| pkg.has_dep(d));
     let server_output = if pkg.has_script("build") { "dist" } else { "." };
-    if let Some(dep) = server_fw {
-        if pkg.has_script("start") {
-            return Ok(Some(fw(dep, UnitKind::Server, server_output, false, dep)));
-        }
+    if let Some(dep) = server_fw
+        && pkg.has_script("start")
+    {
+        return Ok(Some(fw(dep, UnitKind::Server, server_output, false, dep)));
     }
     if pkg.has_dep("vite") {
         let (id, dep) = if pkg.has_dep("react") {
@@ -360,7 +360,7 @@ fn package_manager(
                     pm.as_str()
                 ));
             }
-            (*pm, format!("{}", join(dir, file)))
+            (*pm, join(dir, file).to_string())
         }
     }
 }

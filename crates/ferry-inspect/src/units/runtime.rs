@@ -122,17 +122,16 @@ pub(super) fn node_port(
     pkg: &PackageJson,
 ) -> Result<Option<u16>, InspectError> {
     let flag = re(r"(?:--port[= ]|-p )(\d{2,5})\b");
-    if let Some(start) = pkg.scripts.get("start") {
-        if let Some(p) = flag.captures(start).and_then(|c| c[1].parse().ok()) {
-            return Ok(Some(p));
-        }
+    if let Some(start) = pkg.scripts.get("start")
+        && let Some(p) = flag.captures(start).and_then(|c| c[1].parse().ok())
+    {
+        return Ok(Some(p));
     }
-    if path == "." {
-        if let Some(config) = super::replit_config(ctx)? {
-            if let Some(p) = config.local_ports.first() {
-                return Ok(Some(*p));
-            }
-        }
+    if path == "."
+        && let Some(config) = super::replit_config(ctx)?
+        && let Some(p) = config.local_ports.first()
+    {
+        return Ok(Some(*p));
     }
     let in_code = re(r#"(?:\.listen\(\s*(\d{2,5})\b|PORT\s*(?:\|\||\?\?)\s*["']?(\d{2,5})\b)"#);
     let mut entries: Vec<String> = SERVER_ENTRIES.iter().map(|e| join(path, e)).collect();
