@@ -154,7 +154,7 @@ mod tests {
         assert!(pkg.has_dep("react") && pkg.has_dep("vite"));
         assert_eq!(pkg.workspaces, ["apps/*"]);
         assert_eq!(pkg.engines_node.as_deref(), Some(">=20"));
-        assert_eq!(pkg.at("\"vite\""), "package.json:6");
+        assert_eq!(pkg.at("\"vite\""), "package.json:5");
     }
 
     #[test]

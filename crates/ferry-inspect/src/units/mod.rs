@@ -120,6 +120,7 @@ fn detect_all(ctx: &Ctx, workspace: &BTreeSet<String>) -> Result<Vec<Unit>, Insp
     if let Some(root) = analyze_root(ctx, !subs.is_empty())? {
         units.push(root.unit);
     }
+    subs.sort_by(|a, b| a.path.cmp(&b.path));
     units.extend(subs);
     if units.is_empty() {
         ctx.warn("no deployable unit found: no package.json, Python project or index.html");

@@ -255,23 +255,40 @@ fn framework(ctx: &Ctx, path: &str, pkg: &PackageJson) -> Result<Option<Framewor
     Ok(None)
 }
 
-/// `build.outDir` from the Vite config: the last string literal of the expression.
+/// `build.outDir` from the Vite config: a string literal, or the last string literal inside a
+/// call such as `path.resolve(import.meta.dirname, "dist/public")`.
 fn vite_out_dir(ctx: &Ctx, path: &str) -> Option<String> {
     let config = vite_config(ctx, path)?;
     let text = ctx.tree.read(&config)?;
-    let expr = re(r"outDir\s*:\s*([^,\n}]+)")
-        .captures(&text)?
-        .get(1)?
-        .as_str()
-        .to_string();
+    let start = re(r"outDir\s*:\s*").find(&text)?.end();
+    let expr = expression(&text[start..]);
     let literal = re(r#"["'`]([^"'`]+)["'`]"#)
-        .captures_iter(&expr)
+        .captures_iter(expr)
         .last()?
         .get(1)?
         .as_str()
         .to_string();
     let out = crate::manifest::normalize(literal.trim_start_matches("./"));
     (!out.split('/').any(|p| p == "..") && !out.starts_with('/')).then_some(out)
+}
+
+/// The text of one JavaScript expression at the start of `text`: up to the first `,`, `}` or
+/// newline that is not inside parentheses, brackets or a string.
+fn expression(text: &str) -> &str {
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    for (i, c) in text.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'' | '`') => quote = Some(c),
+            (None, '(' | '[') => depth += 1,
+            (None, ')' | ']') => depth -= 1,
+            (None, ',' | '}' | '\n') if depth <= 0 => return &text[..i],
+            _ => {}
+        }
+    }
+    text
 }
 
 fn angular_output(ctx: &Ctx, path: &str) -> Result<String, InspectError> {
@@ -386,5 +403,20 @@ fn install_command(ctx: &Ctx, dir: &str, pm: PackageManager) -> String {
             "bun install --frozen-lockfile".into()
         }
         other => format!("{} install", other.as_str()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expression;
+
+    #[test]
+    fn expressions_end_at_the_top_level_comma() {
+        assert_eq!(expression("\"dist\", emptyOutDir: true"), "\"dist\"");
+        assert_eq!(
+            expression("path.resolve(import.meta.dirname, \"dist/public\"),\n"),
+            "path.resolve(import.meta.dirname, \"dist/public\")"
+        );
+        assert_eq!(expression("'a,b' }"), "'a,b' ");
     }
 }
