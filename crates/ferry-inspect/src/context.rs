@@ -57,4 +57,12 @@ impl<'a> Ctx<'a> {
         let text = self.tree.read(path)?;
         crate::tree::line_of(&text, needle).map(|line| format!("{path}:{line}"))
     }
+
+    /// `package.json:<line>` of the root package's `name`.
+    pub fn package_name_at(&self) -> String {
+        self.root_pkg
+            .as_ref()
+            .map(|p| p.at("\"name\""))
+            .unwrap_or_else(|| "package.json".into())
+    }
 }

@@ -70,7 +70,7 @@ pub(crate) fn detect(ctx: &Ctx, f: &mut Findings) -> Result<(), InspectError> {
             f.name(
                 0.5,
                 "Base44's template package name `base44-app`",
-                "package.json name",
+                ctx.package_name_at(),
             );
         }
     }

@@ -1,6 +1,6 @@
 //! Bolt.new: `.bolt/` folder, Vite + React + TS, Supabase with `<ts>_<adjective>_<noun>.sql`.
 
-use super::{Findings, matching_files, re};
+use super::{Findings, matching_files, plural, re};
 use crate::context::Ctx;
 use crate::error::InspectError;
 
@@ -30,8 +30,9 @@ pub(crate) fn detect(ctx: &Ctx, f: &mut Findings) -> Result<(), InspectError> {
         f.file(
             0.5,
             format!(
-                "{} migrations named <timestamp>_<adjective>_<noun>.sql",
-                migrations.len()
+                "{} migration{} named <timestamp>_<adjective>_<noun>.sql",
+                migrations.len(),
+                plural(migrations.len())
             ),
             format!("supabase/migrations/{first}"),
         );
@@ -42,7 +43,7 @@ pub(crate) fn detect(ctx: &Ctx, f: &mut Findings) -> Result<(), InspectError> {
         f.name(
             0.5,
             format!("StackBlitz project name `{name}`"),
-            "package.json name",
+            ctx.package_name_at(),
         );
     } else if sb1.is_match(ctx.source_name) {
         f.name(
@@ -55,7 +56,7 @@ pub(crate) fn detect(ctx: &Ctx, f: &mut Findings) -> Result<(), InspectError> {
         f.name(
             0.3,
             "Bolt's template package name `vite-react-typescript-starter`",
-            "package.json name",
+            ctx.package_name_at(),
         );
     }
     if ctx.tree.has_file(".supabase/config.json") {

@@ -1,6 +1,6 @@
 //! Lovable (lovable.dev): Vite + React + shadcn, Supabase, `gpt-engineer-app[bot]` commits.
 
-use super::{Findings, matching_files, re, vite_config};
+use super::{Findings, matching_files, plural, re, vite_config};
 use crate::context::Ctx;
 use crate::error::InspectError;
 
@@ -79,8 +79,9 @@ pub(crate) fn detect(ctx: &Ctx, f: &mut Findings) -> Result<(), InspectError> {
         f.file(
             0.4,
             format!(
-                "{} migrations named <timestamp>-<uuid>.sql",
-                migrations.len()
+                "{} migration{} named <timestamp>-<uuid>.sql",
+                migrations.len(),
+                plural(migrations.len())
             ),
             format!("supabase/migrations/{first}"),
         );

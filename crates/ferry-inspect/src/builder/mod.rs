@@ -201,3 +201,8 @@ pub(crate) fn matching_files<'a>(ctx: &'a Ctx, dir: &str, pattern: &'a Regex) ->
         .filter(|name| pattern.is_match(name))
         .collect()
 }
+
+/// `s` when `n` is not one.
+pub(crate) fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

@@ -30,7 +30,7 @@ pub(crate) fn detect(ctx: &Ctx, f: &mut Findings) -> Result<(), InspectError> {
         f.name(
             0.7,
             "v0's template package name `my-v0-project`",
-            "package.json name",
+            ctx.package_name_at(),
         );
     }
     if let Some(readme) = ctx
