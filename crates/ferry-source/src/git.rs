@@ -35,6 +35,20 @@ fn scp_like(spec: &str) -> bool {
     }
 }
 
+/// `url` with any password or token in its user-info replaced by `***`, so that it can be
+/// printed, logged and stored.
+pub fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***@{}", &url[..scheme_end + 3], &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
 fn git() -> Command {
     let mut cmd = Command::new("git");
     for var in [
@@ -117,6 +131,7 @@ fn run(mut cmd: Command, timeout: Duration, url: &str) -> Result<Option<Output>,
 
 /// Clones `url` into `dest` (which must not exist yet).
 pub fn clone(url: &str, dest: &Path, timeout: Duration) -> Result<(), SourceError> {
+    let shown = redact(url);
     let mut cmd = git();
     cmd.args([
         "-c",
@@ -129,15 +144,15 @@ pub fn clone(url: &str, dest: &Path, timeout: Duration) -> Result<(), SourceErro
     ])
     .arg(url)
     .arg(dest);
-    match run(cmd, timeout, url)? {
+    match run(cmd, timeout, &shown)? {
         None => Err(SourceError::GitTimeout {
-            url: url.into(),
+            url: shown,
             seconds: timeout.as_secs(),
         }),
         Some(out) if out.ok => Ok(()),
         Some(out) => Err(SourceError::GitFailed {
-            url: url.into(),
-            detail: last_line(&out.stderr),
+            detail: last_line(&out.stderr).replace(url, &shown),
+            url: shown,
         }),
     }
 }
@@ -227,6 +242,20 @@ mod tests {
         for path in ["./app", "/tmp/app.zip", "app", "C:/x"] {
             assert!(!is_url(path), "{path}");
         }
+    }
+
+    #[test]
+    fn credentials_are_redacted() {
+        assert_eq!(
+            redact("https://me:ghp_secret@github.com/a/b.git"),
+            "https://***@github.com/a/b.git"
+        );
+        assert_eq!(redact("https://token@host/x"), "https://***@host/x");
+        assert_eq!(
+            redact("https://github.com/a/b@c"),
+            "https://github.com/a/b@c"
+        );
+        assert_eq!(redact("git@github.com:a/b.git"), "git@github.com:a/b.git");
     }
 
     #[test]

@@ -164,7 +164,7 @@ fn from_git(
     limits: &Limits,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Source, SourceError> {
-    progress(Progress::Cloning(url));
+    progress(Progress::Cloning(&git::redact(url)));
     let temp = temp_dir()?;
     let dest = temp.path().join("src");
     git::clone(url, &dest, limits.git_timeout)?;
@@ -180,7 +180,7 @@ fn from_git(
         root: dest,
         info: SourceInfo {
             kind: SourceKind::Git,
-            location: url.into(),
+            location: git::redact(url),
             commit: history.as_ref().and_then(|h| h.head.clone()),
         },
         name,

@@ -271,3 +271,15 @@ fn json_errors_carry_code_and_hint_on_stdout() {
     assert_eq!(doc["error"]["code"], "zip-unsafe-path");
     assert!(doc["error"]["hint"].as_str().is_some_and(|h| !h.is_empty()));
 }
+
+#[test]
+fn credentials_in_a_git_url_are_never_printed() {
+    let sb = Sandbox::new();
+    // Port 1 on loopback refuses at once: no network needed.
+    let url = "https://owner:ghp_SECRET123@127.0.0.1:1/app.git";
+    let run = sb.ferry(&["inspect", "--json", url]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(!run.stderr.contains("SECRET123"), "{}", run.stderr);
+    assert!(!run.stdout.contains("SECRET123"), "{}", run.stdout);
+    assert!(run.stderr.contains("https://***@127.0.0.1:1/app.git"), "{}", run.stderr);
+}
