@@ -35,6 +35,7 @@ pub fn strip(input: &str) -> String {
                 }
             }
             (b'/', Some(b'*')) => {
+                let start = out.len();
                 out.extend_from_slice(b"  ");
                 i += 2;
                 while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
@@ -45,8 +46,9 @@ pub fn strip(input: &str) -> String {
                     out.extend_from_slice(b"  ");
                     i += 2;
                 } else {
-                    // An unterminated comment: leave a marker the JSON parser rejects.
-                    out.push(b'/');
+                    // An unterminated comment: leave a marker the JSON parser rejects, where
+                    // the comment began (so that lines and columns stay put).
+                    out[start] = b'/';
                 }
             }
             (b',', _) => {
@@ -121,5 +123,8 @@ mod tests {
     #[test]
     fn unterminated_comment_is_an_error() {
         assert!(parse("{\"a\": 1 /* never closed").is_err());
+        // Found by fuzzing: the marker must not add a line after a final newline.
+        let text = "{\n /* open\n";
+        assert_eq!(strip(text).lines().count(), text.lines().count());
     }
 }

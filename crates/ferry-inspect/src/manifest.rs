@@ -141,14 +141,16 @@ impl Manifest {
             && !is_slug(name)
         {
             return invalid(format!(
-                "`name = \"{name}\"` must be lowercase letters, digits and `-` (at most 63)"
+                "`name = \"{}\"` must be lowercase letters, digits and `-` (at most 63)",
+                shown(name)
             ));
         }
         if let Some(builder) = &self.builder
             && BuilderId::parse(builder).is_none()
         {
             return invalid(format!(
-                "`builder = \"{builder}\"` is not one of lovable, bolt, base44, replit, emergent, v0, none"
+                "`builder = \"{}\"` is not one of lovable, bolt, base44, replit, emergent, v0, none",
+                shown(builder)
             ));
         }
         let mut names = BTreeSet::new();
@@ -157,14 +159,17 @@ impl Manifest {
             let path = unit.path.as_deref().unwrap_or(".");
             check_relative("path", path)?;
             if !paths.insert(normalize(path)) {
-                return invalid(format!("two units have `path = \"{path}\"`"));
+                return invalid(format!("two units have `path = \"{}\"`", shown(path)));
             }
             if let Some(name) = &unit.name {
                 if !is_slug(name) {
-                    return invalid(format!("unit name `{name}` must be a slug like `web`"));
+                    return invalid(format!(
+                        "unit name `{}` must be a slug like `web`",
+                        shown(name)
+                    ));
                 }
                 if !names.insert(name.clone()) {
-                    return invalid(format!("two units are named `{name}`"));
+                    return invalid(format!("two units are named `{}`", shown(name)));
                 }
             }
             if let Some(output) = &unit.output {
@@ -174,22 +179,22 @@ impl Manifest {
             for p in &unit.processes {
                 let name = p.name.clone().unwrap_or_else(|| "web".into());
                 if !process_names.insert(name.clone()) {
-                    return invalid(format!("two processes are named `{name}`"));
+                    return invalid(format!("two processes are named `{}`", shown(&name)));
                 }
                 if p.command.trim().is_empty() {
-                    return invalid(format!("process `{name}` has an empty `command`"));
+                    return invalid(format!("process `{}` has an empty `command`", shown(&name)));
                 }
                 if let Some(h) = &p.health
                     && !h.starts_with('/')
                 {
-                    return invalid(format!("health path `{h}` must start with `/`"));
+                    return invalid(format!("health path `{}` must start with `/`", shown(h)));
                 }
             }
             for proxy in &unit.proxies {
                 if !proxy.prefix.starts_with('/') {
                     return invalid(format!(
                         "proxy prefix `{}` must start with `/`",
-                        proxy.prefix
+                        shown(&proxy.prefix)
                     ));
                 }
             }
@@ -199,7 +204,8 @@ impl Manifest {
                 if !names.contains(&proxy.to) {
                     return invalid(format!(
                         "proxy `{}` goes to `{}`, which is not a named unit",
-                        proxy.prefix, proxy.to
+                        shown(&proxy.prefix),
+                        shown(&proxy.to)
                     ));
                 }
             }
@@ -209,10 +215,20 @@ impl Manifest {
         {
             return invalid(format!(
                 "`compat.base44.app_id = \"{}\"` is not a 24-hex Base44 app id",
-                b.app_id
+                shown(&b.app_id)
             ));
         }
         Ok(())
+    }
+}
+
+/// A user-provided value as it may appear in a one-line message: escaped, at most 60 chars.
+fn shown(value: &str) -> String {
+    let escaped: String = value.escape_debug().collect();
+    if escaped.chars().count() > 60 {
+        format!("{}…", escaped.chars().take(60).collect::<String>())
+    } else {
+        escaped
     }
 }
 
@@ -229,7 +245,8 @@ fn check_relative(key: &str, path: &str) -> Result<(), InspectError> {
         || path.contains(':');
     if escapes || path.is_empty() {
         return invalid(format!(
-            "`{key} = \"{path}\"` must be a relative path inside the app, without `..`"
+            "`{key} = \"{}\"` must be a relative path inside the app, without `..`",
+            shown(path)
         ));
     }
     Ok(())
@@ -328,10 +345,16 @@ base44 = { app_id = "6846a07200cee0cf7ccb055c" }
                 "not a named unit",
             ),
             ("version = 1\n[[unit]]\n[[unit]]", "two units"),
+            // Found by fuzzing: user values are escaped so errors stay on one line.
+            (
+                "version = 1\n[[unit]]\nname = \"a\\nb\"",
+                "`a\\nb` must be a slug",
+            ),
         ];
         for (text, expected) in cases {
             let err = Manifest::parse(text).expect_err(text);
             assert!(err.to_string().contains(expected), "{text}: {err}");
+            assert!(!err.to_string().contains('\n'), "one line: {err}");
         }
     }
 

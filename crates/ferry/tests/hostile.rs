@@ -281,5 +281,9 @@ fn credentials_in_a_git_url_are_never_printed() {
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(!run.stderr.contains("SECRET123"), "{}", run.stderr);
     assert!(!run.stdout.contains("SECRET123"), "{}", run.stdout);
-    assert!(run.stderr.contains("https://***@127.0.0.1:1/app.git"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("https://***@127.0.0.1:1/app.git"),
+        "{}",
+        run.stderr
+    );
 }
