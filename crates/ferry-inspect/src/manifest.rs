@@ -124,7 +124,8 @@ impl Manifest {
             Some(toml::Value::Integer(1)) => {}
             Some(other) => {
                 return invalid(format!(
-                    "`version = {other}` is not supported; this ferry reads version {MANIFEST_VERSION}"
+                    "`version = {}` is not supported; this ferry reads version {MANIFEST_VERSION}",
+                    shown(&other.to_string())
                 ));
             }
         }
