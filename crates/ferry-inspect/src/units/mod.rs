@@ -25,14 +25,23 @@ pub struct ReplitConfig {
     pub modules: Vec<String>,
     /// `[[ports]] localPort`, in order.
     pub local_ports: Vec<u16>,
+    /// `run`: what the workspace's Run button does.
+    pub run: Option<String>,
+    /// `[deployment] run`: what a Replit deployment starts.
+    pub deployment_run: Option<String>,
 }
 
 /// Parses the root `.replit` (TOML) when present; malformed TOML is an error.
 pub fn replit_config(ctx: &Ctx) -> Result<Option<ReplitConfig>, InspectError> {
-    let Some(text) = ctx.tree.read(".replit") else {
-        return Ok(None);
-    };
-    let table: toml::Table = toml::from_str(&text).map_err(|err| InspectError::MalformedFile {
+    match ctx.tree.read(".replit") {
+        Some(text) => parse_replit(&text).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Parses the text of a `.replit` file.
+pub fn parse_replit(text: &str) -> Result<ReplitConfig, InspectError> {
+    let table: toml::Table = toml::from_str(text).map_err(|err| InspectError::MalformedFile {
         file: ".replit".into(),
         format: "TOML",
         detail: crate::manifest::one_line(&err.to_string()),
@@ -56,10 +65,32 @@ pub fn replit_config(ctx: &Ctx) -> Result<Option<ReplitConfig>, InspectError> {
                 .collect()
         })
         .unwrap_or_default();
-    Ok(Some(ReplitConfig {
+    let run = command_text(table.get("run"));
+    let deployment_run = table
+        .get("deployment")
+        .and_then(|d| d.get("run"))
+        .and_then(|r| command_text(Some(r)));
+    Ok(ReplitConfig {
         modules,
         local_ports,
-    }))
+        run,
+        deployment_run,
+    })
+}
+
+/// `run = "npm run dev"` or `run = ["npm", "run", "dev"]` as one string.
+fn command_text(value: Option<&toml::Value>) -> Option<String> {
+    match value? {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Array(parts) => Some(
+            parts
+                .iter()
+                .filter_map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        _ => None,
+    }
 }
 
 /// A unit as detection sees it, before naming.
