@@ -16,6 +16,17 @@ pub struct Commit {
     pub subject: String,
 }
 
+/// Lines one commit added to one file (from `git log -p`), for the secret scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddedLines {
+    /// The commit.
+    pub commit: String,
+    /// The file, relative to the root, as of that commit.
+    pub path: String,
+    /// `(line number, text)` of each added line.
+    pub lines: Vec<(u32, String)>,
+}
+
 /// The history of the inspected repository, oldest commit first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct History {
@@ -25,6 +36,10 @@ pub struct History {
     pub total: usize,
     /// The commit checked out (HEAD), if any.
     pub head: Option<String>,
+    /// Every line the history added, oldest commit first (bounded; see `added_truncated`).
+    pub added: Vec<AddedLines>,
+    /// Whether `added` stopped early at its size cap.
+    pub added_truncated: bool,
 }
 
 impl History {

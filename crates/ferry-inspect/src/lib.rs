@@ -4,7 +4,9 @@
 
 pub mod builder;
 pub mod context;
+pub mod env;
 pub mod error;
+pub mod findings;
 pub mod history;
 pub mod jsonc;
 pub mod manifest;
@@ -12,6 +14,11 @@ pub mod naming;
 pub mod package_json;
 pub mod plan;
 pub mod profile;
+pub mod report;
+pub mod scan;
+pub mod secrets;
+pub mod services;
+pub mod sql;
 pub mod tree;
 pub mod units;
 
@@ -89,6 +96,36 @@ pub fn inspect_tree(tree: &Tree, input: Input<'_>) -> Result<Inspection, Inspect
     let units = units::discover(&ctx, manifest.as_ref())?;
     let name = app_name(&ctx, manifest.as_ref(), &input.source_name);
 
+    let sources = scan::Sources::load(tree);
+    let env = env::scan(&sources);
+    let secret_scan = secrets::scan(&sources, input.history);
+    let deps = services::Deps::collect(&ctx);
+    let service_list = services::detect(&ctx, &deps, &sources, &env);
+    let supabase = services::supabase(&ctx, &service_list, &sources, &secret_scan)?;
+    let base44_id = (builder.id == BuilderId::Base44)
+        .then(|| builder.app_id.clone())
+        .flatten()
+        .or_else(|| {
+            manifest
+                .as_ref()
+                .and_then(|m| m.compat.base44.as_ref())
+                .map(|b| b.app_id.clone())
+        });
+    let base44 = services::base44(&ctx, &service_list, &sources, base44_id)?;
+    let finding_list = findings::findings(&findings::Facts {
+        ctx: &ctx,
+        sources: &sources,
+        deps: &deps,
+        builder: builder.id,
+        units: &units,
+        services: &service_list,
+        supabase: supabase.as_ref(),
+        base44: base44.as_ref(),
+        env: &env,
+        secrets: &secret_scan.secrets,
+    });
+    let verdicts = findings::verdicts(&finding_list);
+
     let mut warnings = input.warnings.clone();
     for link in tree.links().iter().filter(|l| l.escapes) {
         warnings.push(format!(
@@ -97,6 +134,18 @@ pub fn inspect_tree(tree: &Tree, input: Input<'_>) -> Result<Inspection, Inspect
         ));
     }
     warnings.extend(ctx.take_warnings());
+    if sources.truncated {
+        warnings.push(format!(
+            "only the first {} MiB of files were scanned for env vars and secrets",
+            scan::MAX_TOTAL_BYTES / (1024 * 1024)
+        ));
+    }
+    if input.history.is_some_and(|h| h.added_truncated) {
+        warnings.push(
+            "the git history is larger than the secret scan reads; older commits were not scanned"
+                .into(),
+        );
+    }
 
     let profile = AppProfile {
         schema: PROFILE_SCHEMA.into(),
@@ -111,6 +160,14 @@ pub fn inspect_tree(tree: &Tree, input: Input<'_>) -> Result<Inspection, Inspect
             version: m.version,
         }),
         history: input.history.map(summarize),
+        services: service_list,
+        supabase,
+        base44,
+        env,
+        secrets: secret_scan.secrets,
+        public_keys: secret_scan.public_keys,
+        findings: finding_list,
+        verdicts,
         warnings,
         stats: Stats {
             files: tree.file_count(),

@@ -286,6 +286,112 @@ pub fn one_line(text: &str) -> String {
         .join(" ")
 }
 
+/// Renders a `ferry.toml` (version 1) that pins what `profile` detected: the app's name,
+/// builder, units, env names and Base44 app id. Parsing the result with [`Manifest::parse`]
+/// gives back the same facts.
+pub fn render(profile: &crate::AppProfile) -> String {
+    use toml::{Table, Value};
+    let text = |s: &str| Value::String(s.to_string());
+    let mut root = Table::new();
+    root.insert(
+        "version".into(),
+        Value::Integer(i64::from(MANIFEST_VERSION)),
+    );
+    root.insert("name".into(), text(&profile.name));
+    if profile.builder.id != BuilderId::None {
+        root.insert("builder".into(), text(profile.builder.id.as_str()));
+    }
+    let mut units = Vec::new();
+    for u in &profile.units {
+        let mut t = Table::new();
+        t.insert("name".into(), text(&u.name));
+        t.insert("path".into(), text(&u.path));
+        let kind = match u.kind {
+            UnitKind::Static => "static",
+            UnitKind::Server => "server",
+        };
+        t.insert("kind".into(), text(kind));
+        if let Some(fw) = &u.framework {
+            t.insert("framework".into(), text(fw));
+        }
+        t.insert(
+            "install".into(),
+            text(u.install.as_ref().map_or("", |c| c.run.as_str())),
+        );
+        t.insert(
+            "build".into(),
+            text(u.build.as_ref().map_or("", |c| c.run.as_str())),
+        );
+        t.insert("output".into(), text(&u.output));
+        t.insert("spa".into(), Value::Boolean(u.spa));
+        let processes: Vec<Value> = u
+            .processes
+            .iter()
+            .map(|p| {
+                let mut pt = Table::new();
+                pt.insert("name".into(), text(&p.name));
+                pt.insert("command".into(), text(&p.command.run));
+                pt.insert("port_env".into(), text(&p.port_env));
+                if let Some(h) = &p.health {
+                    pt.insert("health".into(), text(h));
+                }
+                Value::Table(pt)
+            })
+            .collect();
+        if !processes.is_empty() {
+            t.insert("process".into(), Value::Array(processes));
+        }
+        let proxies: Vec<Value> = u
+            .proxies
+            .iter()
+            .map(|p| {
+                let mut pt = Table::new();
+                pt.insert("prefix".into(), text(&p.prefix));
+                pt.insert("to".into(), text(&p.to));
+                Value::Table(pt)
+            })
+            .collect();
+        if !proxies.is_empty() {
+            t.insert("proxy".into(), Value::Array(proxies));
+        }
+        units.push(Value::Table(t));
+    }
+    if !units.is_empty() {
+        root.insert("unit".into(), Value::Array(units));
+    }
+    let names = |phase: crate::report::EnvPhase| -> Vec<Value> {
+        profile
+            .env
+            .vars
+            .iter()
+            .filter(|v| v.phase == phase && !v.read_at.is_empty())
+            .map(|v| text(&v.name))
+            .collect()
+    };
+    let mut env = Table::new();
+    env.insert(
+        "build".into(),
+        Value::Array(names(crate::report::EnvPhase::Build)),
+    );
+    env.insert(
+        "runtime".into(),
+        Value::Array(names(crate::report::EnvPhase::Runtime)),
+    );
+    root.insert("env".into(), Value::Table(env));
+    if let Some(id) = profile.base44.as_ref().and_then(|b| b.app_id.clone()) {
+        let mut b = Table::new();
+        b.insert("app_id".into(), text(&id));
+        let mut compat = Table::new();
+        compat.insert("base44".into(), Value::Table(b));
+        root.insert("compat".into(), Value::Table(compat));
+    }
+    let body = toml::to_string_pretty(&root).unwrap_or_default();
+    format!(
+        "# ferry.toml: the app manifest (docs/formats/ferry-toml.md). Written by `ferry inspect --write`;\n\
+         # edit freely: what it says wins over detection. Env lists hold names only, never values.\n\n{body}"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

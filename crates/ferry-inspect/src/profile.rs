@@ -4,6 +4,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::history::Commit;
+use crate::report::{
+    Base44App, EnvReport, Finding, PublicKey, Secret, Service, Supabase, Verdicts,
+};
 
 /// Schema name written in every profile.
 pub const PROFILE_SCHEMA: &str = "ferry.app-profile";
@@ -12,6 +15,7 @@ pub const PROFILE_VERSION: u32 = 1;
 
 /// Everything `ferry inspect` learned about one app.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AppProfile {
     /// Always `ferry.app-profile`.
     pub schema: String,
@@ -31,6 +35,22 @@ pub struct AppProfile {
     pub manifest: Option<ManifestInfo>,
     /// A summary of the git history, when the source had one.
     pub history: Option<HistorySummary>,
+    /// External services the app depends on.
+    pub services: Vec<Service>,
+    /// Supabase details, when the app uses Supabase.
+    pub supabase: Option<Supabase>,
+    /// Base44 details, when the app uses Base44.
+    pub base44: Option<Base44App>,
+    /// Env vars read and defined.
+    pub env: EnvReport,
+    /// Leaked secrets (values never included).
+    pub secrets: Vec<Secret>,
+    /// Keys that are public by design.
+    pub public_keys: Vec<PublicKey>,
+    /// Lock-in, security and production findings, most severe first.
+    pub findings: Vec<Finding>,
+    /// One line per area.
+    pub verdicts: Verdicts,
     /// Things the owner should know that did not stop the inspection.
     pub warnings: Vec<String>,
     /// Size of what was inspected.
@@ -51,6 +71,7 @@ pub enum SourceKind {
 
 /// Where the app came from.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SourceInfo {
     /// Folder, zip or git.
     pub kind: SourceKind,
@@ -171,6 +192,7 @@ pub enum EvidenceKind {
 
 /// One observation supporting a builder.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Evidence {
     /// What was observed.
     pub signal: String,
@@ -184,6 +206,7 @@ pub struct Evidence {
 
 /// The builder verdict.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BuilderReport {
     /// The builder, or `none`.
     pub id: BuilderId,
@@ -205,6 +228,7 @@ pub struct BuilderReport {
 
 /// A builder that had some signal.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Candidate {
     /// The builder.
     pub id: BuilderId,
@@ -262,6 +286,7 @@ impl PackageManager {
 
 /// A runtime version hint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Runtime {
     /// `node` or `python`.
     pub name: String,
@@ -273,6 +298,7 @@ pub struct Runtime {
 
 /// A shell command and the folder (relative to the root) it runs in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Command {
     /// Run with `sh -c`.
     pub run: String,
@@ -282,6 +308,7 @@ pub struct Command {
 
 /// A long-running process of a server unit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Process {
     /// Process name, unique in the unit (`web` by default).
     pub name: String,
@@ -297,6 +324,7 @@ pub struct Process {
 
 /// A route from a path prefix to another unit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Proxy {
     /// Path prefix, starting with `/`.
     pub prefix: String,
@@ -306,6 +334,7 @@ pub struct Proxy {
 
 /// One deployable part of the app.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Unit {
     /// Unit name, unique in the app.
     pub name: String,
@@ -339,6 +368,7 @@ pub struct Unit {
 
 /// The `ferry.toml` that was applied.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ManifestInfo {
     /// Path relative to the root.
     pub path: String,
@@ -348,6 +378,7 @@ pub struct ManifestInfo {
 
 /// What the git history says, in brief.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct HistorySummary {
     /// Number of commits.
     pub commits: usize,
@@ -359,6 +390,7 @@ pub struct HistorySummary {
 
 /// Commits by one author.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AuthorCount {
     /// `Name <email>`.
     pub author: String,
@@ -368,6 +400,7 @@ pub struct AuthorCount {
 
 /// Size of what was inspected.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Stats {
     /// Files indexed.
     pub files: usize,

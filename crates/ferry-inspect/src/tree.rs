@@ -13,7 +13,6 @@ pub const SKIPPED_DIRS: &[&str] = &[
     "__pycache__",
     ".venv",
     "venv",
-    ".next",
     ".nuxt",
     ".svelte-kit",
     ".turbo",
@@ -99,7 +98,8 @@ impl Tree {
                         escapes,
                     });
                 } else if kind.is_dir() {
-                    if SKIPPED_DIRS.contains(&name) {
+                    let next_cache = name == "cache" && rel_dir.rsplit('/').next() == Some(".next");
+                    if SKIPPED_DIRS.contains(&name) || next_cache {
                         continue;
                     }
                     if depth + 1 > MAX_DEPTH {
@@ -196,6 +196,19 @@ impl Tree {
             Ok(text) => text,
             Err(err) => String::from_utf8_lossy(err.as_bytes()).into_owned(),
         })
+    }
+
+    /// Reads an indexed file's bytes, at most [`MAX_READ`]. `None` for unknown or unreadable
+    /// files and for files larger than the cap (they are not scanned at all).
+    pub fn read_bytes(&self, rel: &str) -> Option<Vec<u8>> {
+        use std::io::Read;
+        if !self.files.contains(rel) {
+            return None;
+        }
+        let file = std::fs::File::open(self.root.join(rel)).ok()?;
+        let mut bytes = Vec::new();
+        file.take(MAX_READ + 1).read_to_end(&mut bytes).ok()?;
+        (bytes.len() as u64 <= MAX_READ).then_some(bytes)
     }
 
     /// The first indexed file among `names` inside `dir`.

@@ -106,6 +106,7 @@ fn check(expected: &Expected, result: Result<Inspection, InspectError>) -> Vec<S
             check_unit(want, unit, &mut problems);
         }
     }
+    check_audit(expected, &profile, &mut problems);
     for w in &expected.warnings {
         if !profile.warnings.iter().any(|got| got.contains(&w.contains)) {
             problems.push(format!(
@@ -252,5 +253,259 @@ fn check_unit(want: &ExpectedUnit, u: &ferry_inspect::Unit, problems: &mut Vec<S
             .map(|p| p.to_string())
             .unwrap_or_default();
         differ("port", got, &port.to_string());
+    }
+}
+
+fn set(items: impl IntoIterator<Item = String>) -> std::collections::BTreeSet<String> {
+    items.into_iter().collect()
+}
+
+/// Services, Supabase/Base44 details, env vars, secrets, public keys and findings.
+fn check_audit(expected: &Expected, p: &AppProfile, problems: &mut Vec<String>) {
+    if let Some(n) = expected.secrets
+        && p.secrets.len() != n
+    {
+        let got: Vec<String> = p
+            .secrets
+            .iter()
+            .map(|s| format!("{} at {}", s.kind, s.at))
+            .collect();
+        problems.push(format!("{} secrets (want {n}): {got:?}", p.secrets.len()));
+    }
+    for kind in &expected.public_keys {
+        if !p.public_keys.iter().any(|k| &k.kind == kind) {
+            problems.push(format!(
+                "no public key of kind {kind}; got {:?}",
+                p.public_keys
+            ));
+        }
+    }
+    for id in &expected.findings_absent {
+        let present: Vec<&str> = p
+            .findings
+            .iter()
+            .filter(|f| &f.id == id)
+            .flat_map(|f| f.evidence.iter().map(String::as_str))
+            .collect();
+        if !present.is_empty() {
+            problems.push(format!(
+                "finding {id} should be absent; evidence {present:?}"
+            ));
+        }
+    }
+    for s in &expected.services {
+        if !p.services.iter().any(|got| got.id == s.id) {
+            let ids: Vec<&str> = p.services.iter().map(|g| g.id.as_str()).collect();
+            problems.push(format!("no service {} (services: {ids:?})", s.id));
+        }
+    }
+    if let Some(want) = &expected.supabase {
+        match &p.supabase {
+            None => problems.push("no supabase section".into()),
+            Some(sb) => {
+                if want.project_ref.is_some() && sb.project_ref != want.project_ref {
+                    problems.push(format!(
+                        "supabase project_ref {:?} (want {:?})",
+                        sb.project_ref, want.project_ref
+                    ));
+                }
+                if let Some(n) = want.tables
+                    && sb.tables.len() != n
+                {
+                    let names: Vec<String> = sb
+                        .tables
+                        .iter()
+                        .map(|t| format!("{}.{}", t.schema, t.name))
+                        .collect();
+                    problems.push(format!(
+                        "supabase tables {} (want {n}): {names:?}",
+                        sb.tables.len()
+                    ));
+                }
+                if let Some(n) = want.rls_enabled {
+                    let got = sb.tables.iter().filter(|t| t.rls).count();
+                    if got != n {
+                        problems.push(format!("supabase rls_enabled {got} (want {n})"));
+                    }
+                }
+                if let Some(names) = &want.functions {
+                    let got = set(sb.functions.iter().map(|f| f.name.clone()));
+                    if got != set(names.clone()) {
+                        problems.push(format!("supabase functions {got:?} (want {names:?})"));
+                    }
+                }
+                if let Some(names) = &want.functions_without_jwt {
+                    let got = set(sb
+                        .functions
+                        .iter()
+                        .filter(|f| !f.verify_jwt)
+                        .map(|f| f.name.clone()));
+                    if got != set(names.clone()) {
+                        problems.push(format!("functions without jwt {got:?} (want {names:?})"));
+                    }
+                }
+                if let Some(names) = &want.buckets {
+                    let got = set(sb.buckets.iter().map(|b| b.name.clone()));
+                    if got != set(names.clone()) {
+                        problems.push(format!("buckets {got:?} (want {names:?})"));
+                    }
+                }
+                for file in &want.client_files {
+                    if !sb.client_files.contains(file) {
+                        problems.push(format!(
+                            "client file {file} not listed: {:?}",
+                            sb.client_files
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(want) = &expected.base44 {
+        match &p.base44 {
+            None => problems.push("no base44 section".into()),
+            Some(b) => {
+                if want.app_id.is_some() && b.app_id != want.app_id {
+                    problems.push(format!(
+                        "base44 app_id {:?} (want {:?})",
+                        b.app_id, want.app_id
+                    ));
+                }
+                let pairs = [
+                    (
+                        "entities",
+                        &want.entities,
+                        set(b.entities.iter().map(|e| e.name.clone())),
+                    ),
+                    (
+                        "integrations",
+                        &want.integrations,
+                        set(b.integrations.clone()),
+                    ),
+                    ("functions", &want.functions, set(b.functions.clone())),
+                    ("agents", &want.agents, set(b.agents.clone())),
+                ];
+                for (what, want, got) in pairs {
+                    if let Some(want) = want
+                        && got != set(want.clone())
+                    {
+                        problems.push(format!("base44 {what} {got:?} (want {want:?})"));
+                    }
+                }
+            }
+        }
+    }
+    for want in &expected.env {
+        match p.env.vars.iter().find(|v| v.name == want.name) {
+            None => problems.push(format!("env var {} not reported", want.name)),
+            Some(var) => {
+                if let Some(phase) = &want.phase {
+                    let got = match var.phase {
+                        ferry_inspect::report::EnvPhase::Build => "build",
+                        ferry_inspect::report::EnvPhase::Runtime => "runtime",
+                    };
+                    if got != phase {
+                        problems.push(format!("env {} phase {got} (want {phase})", want.name));
+                    }
+                }
+                if let Some(defined) = want.defined
+                    && var.defined_in.is_empty() == defined
+                {
+                    problems.push(format!(
+                        "env {} defined_in {:?} (want defined = {defined})",
+                        want.name, var.defined_in
+                    ));
+                }
+            }
+        }
+    }
+    for want in &expected.secret {
+        let found = p.secrets.iter().find(|s| {
+            s.kind == want.kind && want.at.as_ref().is_none_or(|at| s.at.contains(at.as_str()))
+        });
+        let Some(s) = found else {
+            let got: Vec<String> = p
+                .secrets
+                .iter()
+                .map(|s| format!("{} at {}", s.kind, s.at))
+                .collect();
+            problems.push(format!(
+                "no secret {} at {:?}; got {got:?}",
+                want.kind, want.at
+            ));
+            continue;
+        };
+        if let Some(sev) = &want.severity
+            && s.severity.as_str() != sev
+        {
+            problems.push(format!(
+                "secret {} severity {} (want {sev})",
+                want.kind,
+                s.severity.as_str()
+            ));
+        }
+        if let Some(history) = want.history
+            && s.commit.is_some() != history
+        {
+            problems.push(format!(
+                "secret {} commit {:?} (want history = {history})",
+                want.kind, s.commit
+            ));
+        }
+        if let Some(client) = want.client
+            && s.client != client
+        {
+            problems.push(format!(
+                "secret {} client {} (want {client})",
+                want.kind, s.client
+            ));
+        }
+        if let Some(value) = &want.value {
+            let json = serde_json::to_string(p).unwrap_or_default();
+            if json.contains(value.as_str()) {
+                problems.push(format!(
+                    "secret {} value appears in the profile JSON",
+                    want.kind
+                ));
+            }
+        }
+    }
+    for want in &expected.findings {
+        let of: Vec<&ferry_inspect::report::Finding> =
+            p.findings.iter().filter(|f| f.id == want.id).collect();
+        match want.count {
+            Some(n) if of.len() != n => {
+                let ev: Vec<&String> = of.iter().flat_map(|f| f.evidence.first()).collect();
+                problems.push(format!(
+                    "{} findings {} (want {n}): {ev:?}",
+                    of.len(),
+                    want.id
+                ));
+            }
+            None if of.is_empty() => problems.push(format!("no finding {}", want.id)),
+            _ => {}
+        }
+        if let Some(sev) = &want.severity {
+            for f in &of {
+                if f.severity.as_str() != sev {
+                    problems.push(format!(
+                        "finding {} severity {} (want {sev}): {:?}",
+                        want.id,
+                        f.severity.as_str(),
+                        f.evidence
+                    ));
+                }
+            }
+        }
+        if let Some(needle) = &want.evidence
+            && !of
+                .iter()
+                .any(|f| f.evidence.iter().any(|e| e.contains(needle.as_str())))
+        {
+            problems.push(format!(
+                "no {} finding with evidence containing {needle:?}",
+                want.id
+            ));
+        }
     }
 }

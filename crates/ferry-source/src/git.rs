@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ferry_inspect::history::AddedLines;
 use ferry_inspect::{Commit, History};
 
 use crate::error::SourceError;
@@ -218,11 +219,129 @@ pub fn history(root: &Path, timeout: Duration) -> Result<Option<History>, Source
         return Ok(None);
     }
     let head = commits.last().map(|c| c.id.clone());
+    let (added, added_truncated) = added_lines(root, timeout)?;
     Ok(Some(History {
         commits,
         total,
         head,
+        added,
+        added_truncated,
     }))
+}
+
+/// Most bytes of added lines kept from the history.
+pub const MAX_ADDED_BYTES: usize = 64 * 1024 * 1024;
+/// Longest added line kept (minified bundles have very long lines).
+const MAX_LINE: usize = 64 * 1024;
+
+/// Lockfiles are bulky and never hold secrets: left out of the patch stream.
+const EXCLUDED: &[&str] = &[
+    ":(exclude,glob)**/package-lock.json",
+    ":(exclude,glob)**/pnpm-lock.yaml",
+    ":(exclude,glob)**/yarn.lock",
+    ":(exclude,glob)**/bun.lockb",
+    ":(exclude,glob)**/poetry.lock",
+    ":(exclude,glob)**/uv.lock",
+];
+
+/// Every line the history added (all refs, oldest commit first), streamed from
+/// `git log -p` and capped at [`MAX_ADDED_BYTES`].
+pub fn added_lines(root: &Path, timeout: Duration) -> Result<(Vec<AddedLines>, bool), SourceError> {
+    use std::io::BufRead;
+    let url = root.display().to_string();
+    let mut cmd = git();
+    cmd.arg("-c")
+        .arg("safe.directory=*")
+        .arg("-c")
+        .arg("core.quotepath=off")
+        .arg("-C")
+        .arg(root)
+        .args([
+            "log",
+            "--all",
+            "--reverse",
+            "-p",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--unified=0",
+            "--diff-filter=AMR",
+            "--format=%x01%H",
+            "--",
+            ".",
+        ])
+        .args(EXCLUDED)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().map_err(|err| SourceError::GitFailed {
+        url: url.clone(),
+        detail: err.to_string(),
+    })?;
+    let Some(stdout) = child.stdout.take() else {
+        return Ok((Vec::new(), false));
+    };
+    let mut reader = std::io::BufReader::new(stdout);
+    let start = Instant::now();
+    let mut out: Vec<AddedLines> = Vec::new();
+    let mut commit = String::new();
+    let mut path: Option<String> = None;
+    let mut in_hunk = false;
+    let mut next_line: u32 = 0;
+    let mut bytes = 0usize;
+    let mut truncated = false;
+    let mut raw = Vec::new();
+    loop {
+        raw.clear();
+        match reader.read_until(b'\n', &mut raw) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        if start.elapsed() > timeout {
+            truncated = true;
+            break;
+        }
+        let line = String::from_utf8_lossy(raw.strip_suffix(b"\n").unwrap_or(&raw));
+        if let Some(id) = line.strip_prefix('\u{1}') {
+            commit = id.trim().to_string();
+            path = None;
+            in_hunk = false;
+        } else if line.starts_with("diff --git ") {
+            path = None;
+            in_hunk = false;
+        } else if !in_hunk && line.starts_with("+++ ") {
+            path = line.strip_prefix("+++ b/").map(str::to_string);
+        } else if let Some(header) = line.strip_prefix("@@ ") {
+            in_hunk = true;
+            next_line = header
+                .split_whitespace()
+                .find_map(|part| part.strip_prefix('+'))
+                .and_then(|range| range.split(',').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
+        } else if in_hunk && line.starts_with('+') {
+            let Some(file) = &path else { continue };
+            let text: String = line[1..].chars().take(MAX_LINE).collect();
+            bytes += text.len();
+            if bytes > MAX_ADDED_BYTES {
+                truncated = true;
+                break;
+            }
+            match out.last_mut() {
+                Some(last) if last.commit == commit && &last.path == file => {
+                    last.lines.push((next_line, text));
+                }
+                _ => out.push(AddedLines {
+                    commit: commit.clone(),
+                    path: file.clone(),
+                    lines: vec![(next_line, text)],
+                }),
+            }
+            next_line += 1;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Ok((out, truncated))
 }
 
 #[cfg(test)]

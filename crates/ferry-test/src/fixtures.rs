@@ -50,6 +50,13 @@ pub struct CommitSpec {
     pub message: String,
     /// Paths this commit adds; none: everything not yet committed.
     pub files: Option<Vec<String>>,
+    /// Files written (path → content) just before this commit: content that only the history
+    /// holds when a later commit removes or rewrites it.
+    #[serde(default)]
+    pub write: std::collections::BTreeMap<String, String>,
+    /// Files deleted in this commit.
+    #[serde(default)]
+    pub remove: Vec<String>,
 }
 
 /// Every fixture, sorted by name. Panics on an unreadable `expected.toml` (a test bug).
@@ -127,7 +134,36 @@ fn copy_tree(from: &Path, to: &Path, top: bool) {
 fn build_history(root: &Path, spec: &HistorySpec) {
     crate::git::run(root, &["init", "-q", "-b", "main"]);
     let last = spec.commits.len().saturating_sub(1);
+    // Files that `write` overrides must get their final content back at the end.
+    let finals: Vec<(String, Option<Vec<u8>>)> = spec
+        .commits
+        .iter()
+        .flat_map(|c| c.write.keys())
+        .map(|p| (p.clone(), fs::read(root.join(p)).ok()))
+        .collect();
     for (i, commit) in spec.commits.iter().enumerate() {
+        for (path, content) in &commit.write {
+            let target = root.join(path);
+            if let Some(parent) = target.parent() {
+                fs::create_dir_all(parent).expect("mkdir");
+            }
+            fs::write(&target, content).expect("write history content");
+            crate::git::run(root, &["add", "--", path]);
+        }
+        for path in &commit.remove {
+            crate::git::run(root, &["rm", "-q", "--", path]);
+        }
+        if i == last {
+            for (path, content) in &finals {
+                match content {
+                    Some(bytes) => fs::write(root.join(path), bytes).expect("restore"),
+                    None if commit.write.contains_key(path) => {}
+                    None => {
+                        let _ = fs::remove_file(root.join(path));
+                    }
+                }
+            }
+        }
         match &commit.files {
             Some(files) => {
                 for file in files {

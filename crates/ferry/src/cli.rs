@@ -22,8 +22,8 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Say what an app is: builder, units, frameworks, how to build them.
-    Inspect(SourceArgs),
+    /// Say what an app is and what is unsafe: builder, units, services, env, secrets, findings.
+    Inspect(InspectArgs),
     /// Print the resolved build plan of each unit (or one, with --unit).
     Plan(PlanArgs),
 }
@@ -42,6 +42,41 @@ pub struct SourceArgs {
         env = "FERRY_GIT_TIMEOUT"
     )]
     pub git_timeout: u64,
+}
+
+/// Arguments of `ferry inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Where the app is.
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Exit with 1 when a finding is at or above this severity (for CI).
+    #[arg(long, value_name = "SEVERITY", value_enum)]
+    pub fail_on: Option<FailOn>,
+
+    /// Write the detected facts to `ferry.toml` in the app's folder (never overwrites one).
+    #[arg(long)]
+    pub write: bool,
+
+    /// Show every finding (the text report folds repeats after five).
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// Severities `--fail-on` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    /// Any finding.
+    Info,
+    /// Low and above.
+    Low,
+    /// Medium and above.
+    Medium,
+    /// High and above.
+    High,
+    /// Critical only.
+    Critical,
 }
 
 /// Arguments of `ferry plan`.
