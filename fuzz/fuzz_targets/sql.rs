@@ -28,7 +28,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let mut tables = HashSet::new();
     for table in &schema.tables {
         assert!(!table.schema.is_empty() && !table.name.is_empty());
-        assert!(tables.insert((&table.schema, &table.name)), "duplicate table");
+        assert!(
+            tables.insert((&table.schema, &table.name)),
+            "duplicate table"
+        );
         assert_eq!(schema.table(&table.schema, &table.name), Some(table));
         check_at(&table.at, lines);
         let mut policies = HashSet::new();

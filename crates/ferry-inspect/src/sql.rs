@@ -7,8 +7,8 @@
 //!
 //! The reader never fails and never panics: unterminated strings, comments and dollar quotes
 //! run to the end of the file, and malformed statements are ignored. Its work is linear in the
-//! size of the input (no recursion, hashed look-ups), and it reads at most
-//! [`MAX_STATEMENTS`] statements per file.
+//! size of the input (no recursion, hashed look-ups), and it reads at most 100,000 statements
+//! per file.
 
 use std::collections::HashMap;
 
