@@ -100,7 +100,18 @@ pub fn inspect_tree(tree: &Tree, input: Input<'_>) -> Result<Inspection, Inspect
     let env = env::scan(&sources);
     let secret_scan = secrets::scan(&sources, input.history);
     let deps = services::Deps::collect(&ctx);
-    let service_list = services::detect(&ctx, &deps, &sources, &env);
+    let keys: Vec<(String, String)> = secret_scan
+        .secrets
+        .iter()
+        .map(|s| (s.kind.clone(), s.at.clone()))
+        .chain(
+            secret_scan
+                .public_keys
+                .iter()
+                .map(|k| (k.kind.clone(), k.at.clone())),
+        )
+        .collect();
+    let service_list = services::detect(&ctx, &deps, &sources, &env, &keys);
     let supabase = services::supabase(&ctx, &service_list, &sources, &secret_scan)?;
     let base44_id = (builder.id == BuilderId::Base44)
         .then(|| builder.app_id.clone())

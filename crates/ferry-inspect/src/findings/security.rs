@@ -224,7 +224,13 @@ fn admin_ui_only(f: &Facts, out: &mut Vec<Finding>) {
             text.contains("role") || text.contains("admin")
         })
     });
-    if has_server || policies_check_roles {
+    let entity_rules_check_roles = f.base44.is_some_and(|b| {
+        b.entities
+            .iter()
+            .filter_map(|e| e.rls.as_ref())
+            .any(|rls| rls.to_string().contains("role"))
+    });
+    if has_server || policies_check_roles || entity_rules_check_roles {
         return;
     }
     let route = re(r#"["'`]/admin\b"#);

@@ -238,11 +238,38 @@ fn env_matches(pattern: &str, name: &str) -> bool {
     }
 }
 
-/// Every catalogued service with evidence, plus private package indexes.
-pub fn detect(ctx: &Ctx, deps: &Deps, sources: &Sources, env: &EnvReport) -> Vec<Service> {
+/// Which service a key kind belongs to.
+fn service_of_key(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        k if k.starts_with("supabase-") => "supabase",
+        k if k.starts_with("stripe-") => "stripe",
+        "openai-api-key" => "openai",
+        "anthropic-api-key" => "anthropic",
+        "emergent-llm-key" => "emergent-llm",
+        "sendgrid-api-key" => "sendgrid",
+        "firebase-web-api-key" => "firebase",
+        _ => return None,
+    })
+}
+
+/// Every catalogued service with evidence, plus private package indexes. `keys` are the
+/// secret scan's `(kind, at)` pairs, secrets and public keys alike.
+pub fn detect(
+    ctx: &Ctx,
+    deps: &Deps,
+    sources: &Sources,
+    env: &EnvReport,
+    keys: &[(String, String)],
+) -> Vec<Service> {
     let mut services = Vec::new();
     for entry in CATALOG {
         let mut evidence = Vec::new();
+        if let Some((kind, at)) = keys
+            .iter()
+            .find(|(k, _)| service_of_key(k) == Some(entry.id))
+        {
+            evidence.push(format!("{kind} at {at}"));
+        }
         for dep in entry.npm {
             if let Some(file) = deps.npm.get(*dep) {
                 evidence.push(format!("{file}: `{dep}`"));

@@ -60,7 +60,14 @@ impl Deps {
     }
 }
 
-/// Every service with evidence, in catalog order.
-pub fn detect(ctx: &Ctx, deps: &Deps, sources: &Sources, env: &EnvReport) -> Vec<Service> {
-    catalog::detect(ctx, deps, sources, env)
+/// Every service with evidence, in catalog order. `keys` are `(kind, at)` of the keys the
+/// secret scan found (a provider's key is evidence of the provider).
+pub fn detect(
+    ctx: &Ctx,
+    deps: &Deps,
+    sources: &Sources,
+    env: &EnvReport,
+    keys: &[(String, String)],
+) -> Vec<Service> {
+    catalog::detect(ctx, deps, sources, env, keys)
 }
