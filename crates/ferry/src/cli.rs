@@ -14,6 +14,10 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// ferry's state folder (database, blobs, releases, logs).
+    #[arg(long, global = true, env = "FERRY_HOME", value_name = "DIR")]
+    pub home: Option<std::path::PathBuf>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -26,6 +30,138 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Print the resolved build plan of each unit (or one, with --unit).
     Plan(PlanArgs),
+    /// Inspect, register, build and deploy an app; starts the local server if none runs.
+    Up(UpArgs),
+    /// Stop the local server (the live releases are served again on the next start).
+    Down,
+    /// Build a unit locally (cached: an unchanged app is not rebuilt).
+    Build(BuildArgs),
+    /// Build, store and activate a new release, then probe it.
+    Deploy(BuildArgs),
+    /// List an app's releases (or verify one: `ferry releases verify [ID]`).
+    Releases(ReleasesArgs),
+    /// Make the previous (or the named) release live again: a pointer move, no rebuild.
+    Rollback(SwitchArgs),
+    /// Make a recorded release live: a pointer move, no rebuild.
+    Promote(SwitchArgs),
+    /// What the local server runs.
+    Status,
+    /// Manage an app's secrets (values encrypted at rest; `list` shows names only).
+    Env(EnvArgs),
+    /// Remove releases and blobs no kept release needs (keeps the last 20 per app).
+    Gc,
+    /// Run the server in the foreground: edge + control API.
+    Serve(ServeArgs),
+}
+
+/// Where the server listens.
+#[derive(Debug, Args, Clone)]
+pub struct ListenArgs {
+    /// Edge (app traffic) address.
+    #[arg(
+        long,
+        env = "FERRY_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR"
+    )]
+    pub listen: String,
+
+    /// Control listener address (`/healthz`, `/metrics`).
+    #[arg(
+        long,
+        env = "FERRY_CONTROL_LISTEN",
+        default_value = "127.0.0.1:8081",
+        value_name = "ADDR"
+    )]
+    pub control_listen: String,
+}
+
+/// Arguments of `ferry serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Addresses.
+    #[command(flatten)]
+    pub listen: ListenArgs,
+}
+
+/// Arguments of `ferry build` and `ferry deploy`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The app's folder.
+    #[arg(default_value = ".")]
+    pub path: String,
+
+    /// The static unit to build (default: the first static unit).
+    #[arg(long, value_name = "NAME")]
+    pub unit: Option<String>,
+
+    /// Ignore the build cache.
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Addresses used if a server has to be started.
+    #[command(flatten)]
+    pub listen: ListenArgs,
+}
+
+/// Arguments of `ferry up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Build and deploy options.
+    #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+/// Arguments of `ferry releases`.
+#[derive(Debug, Args)]
+pub struct ReleasesArgs {
+    /// `verify [ID]`: check every blob of a release (default: the live one).
+    #[arg(value_name = "verify [ID]", num_args = 0..=2)]
+    pub action: Vec<String>,
+
+    /// The app (default: from ./ferry.toml or the only app).
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+}
+
+/// Arguments of `ferry rollback` and `ferry promote`.
+#[derive(Debug, Args)]
+pub struct SwitchArgs {
+    /// The release to make live (rollback default: the previous live one).
+    pub release: Option<String>,
+
+    /// The app (default: from ./ferry.toml or the only app).
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+}
+
+/// Arguments of `ferry env`.
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: EnvAction,
+
+    /// The app (default: from ./ferry.toml or the only app).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub app: Option<String>,
+}
+
+/// `ferry env` actions.
+#[derive(Debug, Subcommand)]
+pub enum EnvAction {
+    /// Set `NAME=VALUE` (or `NAME` alone to read the value from stdin).
+    Set {
+        /// `NAME=VALUE`, or `NAME`.
+        assignment: String,
+    },
+    /// List the names (never the values).
+    List,
+    /// Remove a name.
+    Unset {
+        /// The name.
+        name: String,
+    },
 }
 
 /// Where the app is.

@@ -1,8 +1,10 @@
 //! The `ferry` binary: parses arguments, runs one subcommand, prints errors once.
 
 mod cli;
+mod client;
 mod commands;
 mod failure;
+mod home;
 mod output;
 mod progress;
 mod render;

@@ -1,7 +1,12 @@
 //! One file per subcommand; each is a thin layer over the library crates.
 
+mod deploy;
+mod deploy_cmd;
 mod inspect;
+mod manage;
 mod plan;
+mod serve;
+mod up;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,9 +18,21 @@ use crate::progress::Reporter;
 
 /// Runs the chosen subcommand.
 pub fn run(cli: &Cli, out: &Output) -> Result<ExitCode, Failure> {
+    let home = crate::home::resolve(cli.home.as_deref());
     match &cli.command {
         Command::Inspect(args) => inspect::run(args, out),
         Command::Plan(args) => plan::run(args, out),
+        Command::Up(args) => up::run(args, &home, out),
+        Command::Down => manage::down(&home, out),
+        Command::Build(args) => deploy_cmd::build(args, &home, out),
+        Command::Deploy(args) => deploy_cmd::deploy(args, &home, out),
+        Command::Releases(args) => manage::releases(args, &home, out),
+        Command::Rollback(args) => manage::switch(args, true, &home, out),
+        Command::Promote(args) => manage::switch(args, false, &home, out),
+        Command::Status => manage::status(&home, out),
+        Command::Env(args) => manage::env(args, &home, out),
+        Command::Gc => manage::gc(&home, out),
+        Command::Serve(args) => serve::run(args, &home),
     }
 }
 

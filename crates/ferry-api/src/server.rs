@@ -1,0 +1,218 @@
+//! `ferry serve`: binds the edge, the control TCP listener and the Unix socket, restores the
+//! live releases, and runs until asked to stop.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::routing::get;
+use ferry_control::Control;
+use ferry_edge::Edge;
+use ferry_release::{BlobStore, ReleaseStore};
+use serde::{Deserialize, Serialize};
+
+use crate::ApiError;
+use crate::state::{Failpoint, ServerState};
+
+/// How to run the server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// `$FERRY_HOME`.
+    pub home: PathBuf,
+    /// Edge listen address (`127.0.0.1:8080`).
+    pub edge_listen: String,
+    /// Control TCP listen address (`127.0.0.1:8081`): `/healthz` and `/metrics` only.
+    pub control_listen: String,
+    /// Crash-test failpoint (`FERRY_FAILPOINT`).
+    pub failpoint: Option<Failpoint>,
+}
+
+/// What a running server publishes in `$FERRY_HOME/server.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// Process id.
+    pub pid: u32,
+    /// Edge address actually bound.
+    pub edge: String,
+    /// Control TCP address actually bound.
+    pub control: String,
+    /// The Unix socket.
+    pub socket: PathBuf,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ApiError + '_ {
+    move |err| {
+        ApiError::new(
+            500,
+            "io",
+            format!("`{}`: {err}", path.display()),
+            "check that $FERRY_HOME is writable",
+        )
+    }
+}
+
+/// Runs the server until `/api/v1/shutdown`, SIGINT or SIGTERM.
+pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
+    let home = config.home.clone();
+    std::fs::create_dir_all(&home).map_err(io(&home))?;
+    let lock_path = home.join("server.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io(&lock_path))?;
+    if lock.try_lock().is_err() {
+        return Err(ApiError::new(
+            409,
+            "already-running",
+            "a ferry server is already running on this $FERRY_HOME",
+            "use it (`ferry status`), or stop it with `ferry down`",
+        ));
+    }
+    let control = Control::open(&home)?;
+    let blobs = BlobStore::open(&home.join("blobs"))?;
+    let releases = ReleaseStore::open(&home.join("releases"))?;
+    let bind = |addr: &str| {
+        let addr = addr.to_string();
+        async move {
+            tokio::net::TcpListener::bind(&addr).await.map_err(|err| {
+                ApiError::new(
+                    500,
+                    "bind",
+                    format!("cannot listen on {addr}: {err}"),
+                    "choose another address with --listen / --control-listen",
+                )
+            })
+        }
+    };
+    let edge_listener = bind(&config.edge_listen).await?;
+    let control_listener = bind(&config.control_listen).await?;
+    let socket = home.join("ferry.sock");
+    let _ = std::fs::remove_file(&socket);
+    let unix = tokio::net::UnixListener::bind(&socket).map_err(io(&socket))?;
+    set_private(&socket);
+    let edge_addr = edge_listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let control_addr = control_listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let edge = Arc::new(Edge::new(BlobStore::open(&home.join("blobs"))?));
+    let state = Arc::new(ServerState {
+        home: home.clone(),
+        control: Mutex::new(control),
+        blobs,
+        releases,
+        edge: edge.clone(),
+        activation: tokio::sync::Mutex::new(()),
+        manifests: Mutex::new(HashMap::new()),
+        failpoint: config.failpoint,
+        edge_addr: edge_addr.clone(),
+        control_addr: control_addr.clone(),
+        started: Instant::now(),
+        shutdown: shutdown_tx,
+    });
+    let restored = state.load_routes()?;
+    let info = ServerInfo {
+        pid: std::process::id(),
+        edge: edge_addr.clone(),
+        control: control_addr.clone(),
+        socket: socket.clone(),
+    };
+    write_atomic(
+        &home.join("server.json"),
+        &serde_json::to_vec_pretty(&info).unwrap_or_default(),
+    )?;
+    tracing::info!(edge = %edge_addr, control = %control_addr, socket = %socket.display(), restored, "ferry serving");
+    eprintln!(
+        "ferry: edge http://{edge_addr}  control http://{control_addr}  socket {}  ({restored} apps restored)",
+        socket.display()
+    );
+
+    let stopped = {
+        let mut rx = shutdown_rx.clone();
+        async move {
+            tokio::select! {
+                _ = rx.wait_for(|stop| *stop) => {}
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate() => {}
+            }
+        }
+    };
+    let wait = |rx: tokio::sync::watch::Receiver<bool>| async move {
+        let mut rx = rx;
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let edge_task = tokio::spawn(ferry_edge::serve(
+        edge.clone(),
+        edge_listener,
+        wait(shutdown_rx.clone()),
+    ));
+    let tcp_router = axum::Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .with_state(state.clone());
+    let tcp_task = tokio::spawn(
+        axum::serve(control_listener, tcp_router)
+            .with_graceful_shutdown(wait(shutdown_rx.clone()))
+            .into_future(),
+    );
+    let api_task = tokio::spawn(
+        axum::serve(unix, crate::handlers::router(state.clone()))
+            .with_graceful_shutdown(wait(shutdown_rx.clone()))
+            .into_future(),
+    );
+    stopped.await;
+    let _ = state.shutdown.send(true);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let _ = edge_task.await;
+        let _ = tcp_task.await;
+        let _ = api_task.await;
+    })
+    .await;
+    let _ = std::fs::remove_file(&socket);
+    let _ = std::fs::remove_file(home.join("server.json"));
+    drop(lock);
+    eprintln!("ferry: stopped");
+    Ok(())
+}
+
+async fn terminate() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending::<()>().await,
+    }
+}
+
+async fn metrics(State(s): State<Arc<ServerState>>) -> String {
+    let c = &s.edge.counters;
+    let apps = s.edge.routing().apps.len();
+    format!(
+        "# TYPE ferry_edge_requests_total counter\nferry_edge_requests_total {}\n# TYPE ferry_edge_not_found_total counter\nferry_edge_not_found_total {}\n# TYPE ferry_edge_skew_hits_total counter\nferry_edge_skew_hits_total {}\n# TYPE ferry_apps_live gauge\nferry_apps_live {apps}\n# TYPE ferry_uptime_seconds gauge\nferry_uptime_seconds {}\n",
+        c.requests.load(Ordering::Relaxed),
+        c.not_found.load(Ordering::Relaxed),
+        c.skew_hits.load(Ordering::Relaxed),
+        s.started.elapsed().as_secs()
+    )
+}
+
+fn set_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ApiError> {
+    let temp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&temp, bytes).map_err(io(&temp))?;
+    std::fs::rename(&temp, path).map_err(io(path))
+}

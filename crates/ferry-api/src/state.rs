@@ -1,0 +1,257 @@
+//! Shared server state and the activation path: record first, then one pointer swap.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use ferry_control::{ActivationKind, Applied, Control, Mutation};
+use ferry_edge::{AppRoute, Edge};
+use ferry_release::{BlobStore, ReleaseManifest, ReleaseStore};
+use serde::Serialize;
+
+use crate::ApiError;
+
+/// Releases whose assets stay servable after a switch (skew protection), besides the live one.
+pub const SKEW_RELEASES: usize = 5;
+/// Releases kept per app by garbage collection.
+pub const KEEP_RELEASES: usize = 20;
+
+/// Where a deploy may be killed on purpose, for crash tests (`FERRY_FAILPOINT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failpoint {
+    /// After the blobs are stored, before the manifest is written.
+    AfterBlobs,
+    /// After the manifest is written, before the release is recorded.
+    AfterManifest,
+    /// After the live row is written, before the edge pointer moves.
+    AfterState,
+    /// After the pointer moves, before the client hears back.
+    AfterPointer,
+}
+
+impl Failpoint {
+    /// Parses `after-blobs`, `after-manifest`, `after-state`, `after-pointer`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "after-blobs" => Some(Self::AfterBlobs),
+            "after-manifest" => Some(Self::AfterManifest),
+            "after-state" => Some(Self::AfterState),
+            "after-pointer" => Some(Self::AfterPointer),
+            _ => None,
+        }
+    }
+}
+
+/// Everything the handlers share.
+pub struct ServerState {
+    /// `$FERRY_HOME`.
+    pub home: PathBuf,
+    /// The state database (only this process opens it).
+    pub control: Mutex<Control>,
+    /// Content-addressed blobs.
+    pub blobs: BlobStore,
+    /// Release manifests.
+    pub releases: ReleaseStore,
+    /// The data plane.
+    pub edge: Arc<Edge>,
+    /// Serialises activations so the database and the pointer move in the same order.
+    pub activation: tokio::sync::Mutex<()>,
+    /// Parsed manifests by id.
+    pub manifests: Mutex<HashMap<String, Arc<ReleaseManifest>>>,
+    /// Crash-test failpoint.
+    pub failpoint: Option<Failpoint>,
+    /// Where the edge listens.
+    pub edge_addr: String,
+    /// Where the control TCP listener listens.
+    pub control_addr: String,
+    /// When the server started.
+    pub started: Instant,
+    /// Signals shutdown.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+/// What an activation did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActivateOutcome {
+    /// The app.
+    pub app: String,
+    /// The release now live.
+    pub release_id: String,
+    /// The release live before.
+    pub previous: Option<String>,
+    /// False when the release was already live (nothing moved).
+    pub switched: bool,
+    /// Time from the request reaching the server to the pointer move, in microseconds.
+    pub server_micros: u64,
+}
+
+impl ServerState {
+    /// Stops the process here when the failpoint matches: SIGKILL, like a power cut.
+    pub fn failpoint(&self, at: Failpoint) {
+        if self.failpoint == Some(at) {
+            tracing::warn!(?at, "failpoint reached: killing the server");
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &std::process::id().to_string()])
+                .status();
+            std::thread::sleep(std::time::Duration::from_secs(60));
+        }
+    }
+
+    /// Locks the control database.
+    pub fn control(&self) -> Result<std::sync::MutexGuard<'_, Control>, ApiError> {
+        self.control.lock().map_err(|_| {
+            ApiError::new(
+                500,
+                "poisoned",
+                "the state lock is poisoned",
+                "restart the server",
+            )
+        })
+    }
+
+    /// A release manifest by id (cached).
+    pub fn manifest(&self, id: &str) -> Result<Arc<ReleaseManifest>, ApiError> {
+        if let Some(m) = self.manifests.lock().ok().and_then(|c| c.get(id).cloned()) {
+            return Ok(m);
+        }
+        let m = Arc::new(self.releases.load(id)?);
+        if let Ok(mut cache) = self.manifests.lock() {
+            cache.insert(id.to_string(), m.clone());
+        }
+        Ok(m)
+    }
+
+    /// The edge route of `app` in `env` as the database says it should be.
+    pub fn route_for(&self, app: &str, env: &str, live: &str) -> Result<AppRoute, ApiError> {
+        let recent = self
+            .control()?
+            .recent_live_releases(app, env, SKEW_RELEASES + 1)?;
+        let mut previous = Vec::new();
+        for id in recent
+            .iter()
+            .filter(|id| id.as_str() != live)
+            .take(SKEW_RELEASES)
+        {
+            match self.manifest(id) {
+                Ok(m) => previous.push(m),
+                Err(err) => {
+                    tracing::warn!(%id, %err, "previous release unavailable for skew protection")
+                }
+            }
+        }
+        Ok(AppRoute {
+            live: self.manifest(live)?,
+            previous,
+        })
+    }
+
+    /// Loads every live release into the edge (server start).
+    pub fn load_routes(&self) -> Result<usize, ApiError> {
+        let live = self.control()?.all_live()?;
+        let mut loaded = 0;
+        for l in live.iter().filter(|l| l.env == ferry_control::DEFAULT_ENV) {
+            match self.route_for(&l.app, &l.env, &l.release_id) {
+                Ok(route) => {
+                    self.edge.set_app(&l.app, route);
+                    loaded += 1;
+                }
+                Err(err) => {
+                    tracing::error!(app = %l.app, release = %l.release_id, %err, "cannot serve the live release")
+                }
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Makes `release_id` live for `app`: the database row first, then the pointer swap.
+    pub async fn activate(
+        &self,
+        app: &str,
+        env: &str,
+        release_id: &str,
+        action: ActivationKind,
+        actor: &str,
+    ) -> Result<ActivateOutcome, ApiError> {
+        let started = Instant::now();
+        let _serial = self.activation.lock().await;
+        // Everything the edge will need is read before anything changes.
+        let manifest = self.manifest(release_id)?;
+        let missing = self.blobs.missing(
+            &manifest
+                .files
+                .values()
+                .map(|f| f.hash.clone())
+                .collect::<Vec<_>>(),
+        );
+        if !missing.is_empty() {
+            return Err(ApiError::new(
+                409,
+                "missing-blobs",
+                format!("release `{release_id}` lacks {} blobs", missing.len()),
+                "upload them again with `ferry deploy`",
+            ));
+        }
+        let current = self.control()?.live(app, env)?.map(|l| l.release_id);
+        if current.as_deref() == Some(release_id)
+            && self.edge.live_release(app).as_deref() == Some(release_id)
+        {
+            return Ok(ActivateOutcome {
+                app: app.into(),
+                release_id: release_id.into(),
+                previous: current,
+                switched: false,
+                server_micros: started.elapsed().as_micros() as u64,
+            });
+        }
+        let applied = self.control()?.apply(
+            actor,
+            Mutation::Activate {
+                app: app.into(),
+                env: env.into(),
+                release_id: release_id.into(),
+                action,
+            },
+        )?;
+        let previous = match applied {
+            Applied::Activated { previous } => previous,
+            _ => current,
+        };
+        self.failpoint(Failpoint::AfterState);
+        let route = self.route_for(app, env, release_id)?;
+        self.edge.set_app(app, route);
+        let server_micros = started.elapsed().as_micros() as u64;
+        self.failpoint(Failpoint::AfterPointer);
+        tracing::info!(%app, release = %release_id, ?previous, server_micros, "activated");
+        Ok(ActivateOutcome {
+            app: app.into(),
+            release_id: release_id.into(),
+            previous,
+            switched: true,
+            server_micros,
+        })
+    }
+
+    /// Garbage-collects releases and blobs no kept release needs.
+    pub fn gc(&self) -> Result<ferry_release::GcStats, ApiError> {
+        let all = self.releases.list()?;
+        let mut pinned = BTreeSet::new();
+        {
+            let control = self.control()?;
+            for l in control.all_live()? {
+                pinned.extend(control.recent_live_releases(&l.app, &l.env, SKEW_RELEASES + 1)?);
+            }
+        }
+        let keep = ferry_release::retention(&all, KEEP_RELEASES, &pinned);
+        let stats = ferry_release::gc(
+            &self.blobs,
+            &self.releases,
+            &keep,
+            std::time::Duration::from_secs(600),
+        )?;
+        if let Ok(mut cache) = self.manifests.lock() {
+            cache.retain(|id, _| keep.contains(id));
+        }
+        Ok(stats)
+    }
+}

@@ -1,0 +1,276 @@
+//! The values the control state speaks in: mutations in, records out.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A state change. Every change goes through [`crate::Control::apply`], and nowhere else.
+///
+/// `Debug` is written by hand so that a secret's value never reaches a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Mutation {
+    /// Create an app in the default organisation. Fails with `app-exists` if it exists.
+    CreateApp {
+        /// A slug: `[a-z0-9-]`, at most 63, starting and ending with a letter or digit.
+        name: String,
+        /// Where the app's source was imported from, if anywhere.
+        source_path: Option<String>,
+    },
+    /// Record an immutable release. Recording an id the app already has is `Unchanged`.
+    RecordRelease {
+        /// The app.
+        app: String,
+        /// The environment it was built for.
+        env: String,
+        /// What was built.
+        release: NewRelease,
+    },
+    /// Make a recorded release the live one of `(app, env)`: writes the live pointer and an
+    /// activation row in one transaction. Activating the release that is already live is
+    /// `Unchanged` and writes nothing.
+    Activate {
+        /// The app.
+        app: String,
+        /// The environment.
+        env: String,
+        /// A release recorded for this app (in any of its environments).
+        release_id: String,
+        /// Why the pointer moves.
+        action: ActivationKind,
+    },
+    /// Set (create or replace) a secret; the value is encrypted before it is written.
+    SetSecret {
+        /// The app.
+        app: String,
+        /// The environment.
+        env: String,
+        /// `[A-Z_][A-Z0-9_]*`, at most 255.
+        name: String,
+        /// The plaintext value (at most 64 KiB). Never printed.
+        value: String,
+    },
+    /// Remove a secret. Removing one that does not exist is `Unchanged`.
+    UnsetSecret {
+        /// The app.
+        app: String,
+        /// The environment.
+        env: String,
+        /// The secret's name.
+        name: String,
+    },
+    /// Delete an app and every row that belongs to it (releases, live pointers, activations,
+    /// secrets).
+    DeleteApp {
+        /// The app.
+        name: String,
+    },
+}
+
+impl Mutation {
+    /// A stable kebab-case name of the kind of change (`create-app`, `set-secret`, …), for
+    /// logs and, later, the audit log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::CreateApp { .. } => "create-app",
+            Self::RecordRelease { .. } => "record-release",
+            Self::Activate { .. } => "activate",
+            Self::SetSecret { .. } => "set-secret",
+            Self::UnsetSecret { .. } => "unset-secret",
+            Self::DeleteApp { .. } => "delete-app",
+        }
+    }
+}
+
+impl fmt::Debug for Mutation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::CreateApp { name, source_path } => f
+                .debug_struct("CreateApp")
+                .field("name", name)
+                .field("source_path", source_path)
+                .finish(),
+            Self::RecordRelease { app, env, release } => f
+                .debug_struct("RecordRelease")
+                .field("app", app)
+                .field("env", env)
+                .field("release", release)
+                .finish(),
+            Self::Activate {
+                app,
+                env,
+                release_id,
+                action,
+            } => f
+                .debug_struct("Activate")
+                .field("app", app)
+                .field("env", env)
+                .field("release_id", release_id)
+                .field("action", action)
+                .finish(),
+            Self::SetSecret { app, env, name, .. } => f
+                .debug_struct("SetSecret")
+                .field("app", app)
+                .field("env", env)
+                .field("name", name)
+                .field("value", &"<redacted>")
+                .finish(),
+            Self::UnsetSecret { app, env, name } => f
+                .debug_struct("UnsetSecret")
+                .field("app", app)
+                .field("env", env)
+                .field("name", name)
+                .finish(),
+            Self::DeleteApp { name } => f.debug_struct("DeleteApp").field("name", name).finish(),
+        }
+    }
+}
+
+/// Why the live pointer moved. Stored as `"deploy"`, `"rollback"`, `"promote"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActivationKind {
+    /// A new release went live.
+    Deploy,
+    /// An earlier release went live again.
+    Rollback,
+    /// A chosen release was made live (for example to undo a rollback).
+    Promote,
+}
+
+impl ActivationKind {
+    /// The string stored in the database and shown to users.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deploy => "deploy",
+            Self::Rollback => "rollback",
+            Self::Promote => "promote",
+        }
+    }
+
+    /// The inverse of [`ActivationKind::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "deploy" => Some(Self::Deploy),
+            "rollback" => Some(Self::Rollback),
+            "promote" => Some(Self::Promote),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ActivationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What [`crate::Control::apply`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Applied {
+    /// An app was created.
+    Created,
+    /// A release was recorded.
+    Recorded,
+    /// The live pointer moved.
+    Activated {
+        /// The release that was live before, if any.
+        previous: Option<String>,
+    },
+    /// A secret was created or replaced.
+    SecretSet,
+    /// A secret was removed.
+    SecretUnset,
+    /// An app was deleted.
+    Deleted,
+    /// Nothing needed to change (same release recorded again, release already live, secret
+    /// already absent).
+    Unchanged,
+}
+
+/// A release to record, as the release step describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewRelease {
+    /// The release id: `[A-Za-z0-9._-]`, at most 128, not starting with `.`.
+    pub id: String,
+    /// When the release was created (unix milliseconds).
+    pub created_at: u64,
+    /// The source commit it was built from, if known.
+    pub source_commit: Option<String>,
+    /// Number of files in the release.
+    pub files: u64,
+    /// Total bytes of those files.
+    pub bytes: u64,
+    /// Bytes the blob store did not hold before this release.
+    pub new_bytes: u64,
+}
+
+/// An app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct App {
+    /// Its name (a slug).
+    pub name: String,
+    /// Its organisation's name.
+    pub org: String,
+    /// Where its source was imported from, if recorded.
+    pub source_path: Option<String>,
+    /// When it was created (unix milliseconds).
+    pub created_at: u64,
+}
+
+/// A recorded release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRecord {
+    /// The release id.
+    pub id: String,
+    /// The app.
+    pub app: String,
+    /// The environment it was recorded for.
+    pub env: String,
+    /// When the release was created (unix milliseconds).
+    pub created_at: u64,
+    /// The source commit, if known.
+    pub source_commit: Option<String>,
+    /// Number of files.
+    pub files: u64,
+    /// Total bytes.
+    pub bytes: u64,
+    /// Bytes that were new to the blob store.
+    pub new_bytes: u64,
+    /// The actor that recorded it.
+    pub created_by: String,
+    /// Whether it is the live release of its app in its environment (`env`).
+    pub live: bool,
+}
+
+/// The live release of one app in one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Live {
+    /// The app.
+    pub app: String,
+    /// The environment.
+    pub env: String,
+    /// The release being served.
+    pub release_id: String,
+    /// When it went live (unix milliseconds).
+    pub activated_at: u64,
+}
+
+/// One move of the live pointer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activation {
+    /// The app.
+    pub app: String,
+    /// The environment.
+    pub env: String,
+    /// The release that went live.
+    pub release_id: String,
+    /// The release that was live before, if any.
+    pub previous_release_id: Option<String>,
+    /// Why.
+    pub action: ActivationKind,
+    /// When (unix milliseconds).
+    pub at: u64,
+    /// The actor.
+    pub by: String,
+}

@@ -1,0 +1,127 @@
+//! `ferry-edge` is the HTTP data plane: it serves the live release of each app, chosen by the
+//! `Host` header, straight from the content-addressed blob store. Switching releases is one
+//! atomic pointer swap ([`arc_swap::ArcSwap`]); a request keeps the routing snapshot it started
+//! with, so it finishes on the release it started on. It never reads the control database on
+//! the request path: the control plane pushes routes into it.
+
+mod resolve;
+mod server;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+use ferry_release::{BlobStore, ReleaseManifest};
+
+pub use resolve::{Resolved, resolve};
+pub use server::serve;
+
+/// What the edge serves for one app: the live release and the previous ones kept for skew
+/// protection (old HTML asking for old assets keeps working).
+#[derive(Debug, Clone)]
+pub struct AppRoute {
+    /// The live release.
+    pub live: Arc<ReleaseManifest>,
+    /// Recently live releases, newest first, whose fingerprinted assets stay servable.
+    pub previous: Vec<Arc<ReleaseManifest>>,
+}
+
+/// The routing table: one immutable snapshot per switch.
+#[derive(Debug, Clone, Default)]
+pub struct Routing {
+    /// App name → route.
+    pub apps: HashMap<String, AppRoute>,
+    /// The app served for hosts that name no app (`127.0.0.1:8080`).
+    pub default_app: Option<String>,
+}
+
+/// Request counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Requests answered.
+    pub requests: AtomicU64,
+    /// Requests answered 404.
+    pub not_found: AtomicU64,
+    /// Assets served from a previous release (skew protection).
+    pub skew_hits: AtomicU64,
+}
+
+/// The edge: routes plus the blob store they point into.
+#[derive(Debug)]
+pub struct Edge {
+    routing: ArcSwap<Routing>,
+    blobs: BlobStore,
+    /// Counters for `/metrics`.
+    pub counters: Counters,
+}
+
+impl Edge {
+    /// An edge serving nothing yet.
+    pub fn new(blobs: BlobStore) -> Self {
+        Edge {
+            routing: ArcSwap::from_pointee(Routing::default()),
+            blobs,
+            counters: Counters::default(),
+        }
+    }
+
+    /// The current routing snapshot.
+    pub fn routing(&self) -> Arc<Routing> {
+        self.routing.load_full()
+    }
+
+    /// The blob store.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// Makes `route` the app's route: one atomic swap of the whole table.
+    pub fn set_app(&self, app: &str, route: AppRoute) {
+        self.routing.rcu(|current| {
+            let mut next = Routing::clone(current);
+            next.apps.insert(app.to_string(), route.clone());
+            if next.default_app.is_none() {
+                next.default_app = Some(app.to_string());
+            }
+            next
+        });
+    }
+
+    /// Stops serving `app`.
+    pub fn remove_app(&self, app: &str) {
+        self.routing.rcu(|current| {
+            let mut next = Routing::clone(current);
+            next.apps.remove(app);
+            if next.default_app.as_deref() == Some(app) {
+                next.default_app = next.apps.keys().min().cloned();
+            }
+            next
+        });
+    }
+
+    /// Chooses the app served for hosts that name none.
+    pub fn set_default(&self, app: Option<String>) {
+        self.routing.rcu(|current| {
+            let mut next = Routing::clone(current);
+            next.default_app = app.clone();
+            next
+        });
+    }
+
+    /// The id of the release `app` serves now.
+    pub fn live_release(&self, app: &str) -> Option<String> {
+        self.routing.load().apps.get(app).map(|r| r.live.id.clone())
+    }
+
+    /// Counts a response.
+    pub(crate) fn count(&self, status: u16, skew: bool) {
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        if status == 404 {
+            self.counters.not_found.fetch_add(1, Ordering::Relaxed);
+        }
+        if skew {
+            self.counters.skew_hits.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! `ferry deploy` (and the deploy half of `ferry up`): build → release → record → activate →
+//! probe. The CLI builds locally and speaks the deploy protocol to the server: ask which
+//! blobs are missing, upload them, send the manifest, activate.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ferry_inspect::UnitKind;
+use ferry_release::{BuildInfo, ReleaseManifest, Routes, SourceRef};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::cli::BuildArgs;
+use crate::client::Api;
+use crate::failure::{EXIT_BAD_INPUT, EXIT_FAILED, Failure};
+use crate::progress::Reporter;
+
+/// What a deploy did, for humans and `--json`.
+#[derive(Debug, Serialize)]
+pub struct DeployReport {
+    /// App name.
+    pub app: String,
+    /// The release now live.
+    pub release_id: String,
+    /// The release live before.
+    pub previous: Option<String>,
+    /// False when this release was already live.
+    pub switched: bool,
+    /// `http://<app>.localhost:<port>/`.
+    pub url: String,
+    /// Files in the release.
+    pub files: usize,
+    /// Bytes in the release.
+    pub bytes: u64,
+    /// Blobs the server did not have.
+    pub new_blobs: usize,
+    /// Bytes uploaded.
+    pub new_bytes: u64,
+    /// Bytes already stored (deduplicated).
+    pub dedup_bytes: u64,
+    /// The build came from the cache.
+    pub build_cached: bool,
+    /// Milliseconds per phase.
+    pub phases: Vec<(String, u64)>,
+    /// Total milliseconds.
+    pub total_ms: u64,
+    /// Warnings worth reading.
+    pub warnings: Vec<String>,
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// Deploys the app at `args.path` to the server behind `api`.
+pub fn deploy(
+    args: &BuildArgs,
+    home: &Path,
+    api: &Api,
+    reporter: &Reporter,
+) -> Result<DeployReport, Failure> {
+    let started = Instant::now();
+    let mut phases = Vec::new();
+    let mut mark = |name: &str, since: &mut Instant| {
+        phases.push((name.to_string(), ms(since.elapsed())));
+        *since = Instant::now();
+    };
+    let mut t = Instant::now();
+    reporter.message("inspecting");
+    let source_args = crate::cli::SourceArgs {
+        source: args.path.clone(),
+        git_timeout: 300,
+    };
+    let (source, inspection) = super::inspect_source(&source_args)?;
+    let profile = &inspection.profile;
+    let plans = inspection.plans();
+    let plan = match &args.unit {
+        Some(name) => plans.iter().find(|p| &p.unit == name).ok_or_else(|| {
+            Failure::usage(format!("there is no unit named `{name}`"), format!("units: {}", plans.iter().map(|p| p.unit.as_str()).collect::<Vec<_>>().join(", ")))
+        })?,
+        None => plans.iter().find(|p| p.kind == UnitKind::Static).ok_or_else(|| Failure {
+            code: "no-static-unit",
+            message: format!("`{}` has no static unit to deploy", profile.name),
+            hint: "this ferry deploys static apps (Vite, CRA, Astro…); server units come next — see `ferry inspect`".into(),
+            exit: EXIT_BAD_INPUT,
+        })?,
+    };
+    if plan.kind != UnitKind::Static {
+        return Err(Failure {
+            code: "server-unit",
+            message: format!("unit `{}` is a server unit", plan.unit),
+            hint: "this ferry deploys static units; pick one with --unit".into(),
+            exit: EXIT_BAD_INPUT,
+        });
+    }
+    let app = profile.name.clone();
+    mark("inspect", &mut t);
+
+    reporter.message("registering");
+    let source_path = (source.info.kind == ferry_inspect::SourceKind::Folder)
+        .then(|| source.root.display().to_string());
+    api.json(
+        "POST",
+        "/api/v1/apps",
+        Some(&json!({ "name": app, "source_path": source_path })),
+    )?;
+    let values = api.json("GET", &format!("/api/v1/apps/{app}/env/values"), None)?;
+    let env: BTreeMap<String, String> =
+        serde_json::from_value(values["values"].clone()).unwrap_or_default();
+    let mut warnings = Vec::new();
+    if let Some(m) = &inspection.manifest {
+        for name in m.env.build.iter().filter(|n| !env.contains_key(*n)) {
+            warnings.push(format!(
+                "`{name}` (ferry.toml env.build) is not set: `ferry env set {name}=…`"
+            ));
+        }
+    }
+
+    reporter.message("building");
+    let on_line = |line: &str| {
+        reporter.message(&format!(
+            "building: {}",
+            line.chars().take(70).collect::<String>()
+        ))
+    };
+    let opts = ferry_build::BuildOptions {
+        env: env.clone(),
+        cache_dir: home.join("cache"),
+        log_dir: home.join("logs"),
+        on_line: Some(&on_line),
+        step_timeout: Duration::from_secs(20 * 60),
+        no_cache: args.no_cache,
+    };
+    let built = ferry_build::build(&source.root, plan, &opts).map_err(build_failure)?;
+    warnings.extend(built.warnings.iter().cloned());
+    mark("build", &mut t);
+
+    reporter.message("hashing");
+    let scanned = ferry_release::scan_dir(&built.output_dir).map_err(release_failure)?;
+    let files: BTreeMap<String, ferry_release::FileEntry> = scanned
+        .iter()
+        .map(|(k, (_, e))| (k.clone(), e.clone()))
+        .collect();
+    let routes = Routes {
+        spa: plan.spa,
+        fallback: (plan.spa && files.contains_key("index.html")).then(|| "index.html".to_string()),
+        headers: BTreeMap::new(),
+    };
+    let env_names: Vec<String> = env.keys().cloned().collect();
+    let id = ferry_release::release_id(&app, &files, &routes, &env_names);
+    let created_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let bytes: u64 = files.values().map(|f| f.size).sum();
+    let manifest = ReleaseManifest {
+        schema: ferry_release::MANIFEST_SCHEMA.into(),
+        version: ferry_release::MANIFEST_VERSION,
+        id: id.clone(),
+        app: app.clone(),
+        created_at,
+        source: SourceRef {
+            commit: source.info.commit.clone(),
+            path: source_path,
+        },
+        files,
+        routes,
+        env: env_names,
+        build: BuildInfo {
+            framework: plan.framework.clone(),
+            unit: plan.unit.clone(),
+            duration_ms: built.phases.iter().map(|(_, d)| ms(*d)).sum(),
+        },
+    };
+    mark("hash", &mut t);
+
+    reporter.message("uploading");
+    let mut hashes: Vec<String> = manifest
+        .files
+        .values()
+        .map(|f| f.hash.to_string())
+        .collect();
+    hashes.sort();
+    hashes.dedup();
+    let missing = api.json(
+        "POST",
+        "/api/v1/blobs/missing",
+        Some(&json!({ "hashes": hashes })),
+    )?;
+    let missing: Vec<String> =
+        serde_json::from_value(missing["missing"].clone()).unwrap_or_default();
+    let mut new_bytes = 0;
+    for hash in &missing {
+        let Some((_, (path, entry))) = scanned.iter().find(|(_, (_, e))| e.hash.as_str() == hash)
+        else {
+            continue;
+        };
+        let body = std::fs::read(path).map_err(|err| Failure {
+            code: "io",
+            message: format!("cannot read `{}`: {err}", path.display()),
+            hint: "the build output changed while deploying; run `ferry deploy` again".into(),
+            exit: EXIT_FAILED,
+        })?;
+        api.put_bytes(&format!("/api/v1/blobs/{hash}"), &body)?;
+        new_bytes += entry.size;
+    }
+    mark("upload", &mut t);
+
+    reporter.message("activating");
+    api.json(
+        "POST",
+        &format!("/api/v1/apps/{app}/releases"),
+        Some(&serde_json::to_value(&manifest).unwrap_or_default()),
+    )?;
+    let outcome = api.json(
+        "POST",
+        &format!("/api/v1/apps/{app}/activate"),
+        Some(&json!({ "release_id": id, "action": "deploy" })),
+    )?;
+    mark("activate", &mut t);
+
+    reporter.message("probing");
+    let info = crate::home::server_info(home);
+    let edge = info
+        .as_ref()
+        .map(|i| i.edge.clone())
+        .unwrap_or_else(|| args.listen.listen.clone());
+    probe(&edge, &app, &id)?;
+    mark("probe", &mut t);
+
+    let port = edge.rsplit_once(':').map_or("8080", |(_, p)| p).to_string();
+    Ok(DeployReport {
+        url: format!("http://{app}.localhost:{port}/"),
+        app,
+        release_id: id,
+        previous: outcome["previous"].as_str().map(str::to_string),
+        switched: outcome["switched"].as_bool().unwrap_or(true),
+        files: manifest.files.len(),
+        bytes,
+        new_blobs: missing.len(),
+        new_bytes,
+        dedup_bytes: bytes.saturating_sub(new_bytes),
+        build_cached: built.cached,
+        phases,
+        total_ms: ms(started.elapsed()),
+        warnings,
+    })
+}
+
+/// The page answers 200 from the new release, and so does its entry asset.
+fn probe(edge: &str, app: &str, id: &str) -> Result<(), Failure> {
+    let host = format!("{app}.localhost");
+    let fail = |message: String| {
+        Failure {
+        code: "probe-failed",
+        message,
+        hint: "the release is recorded; see `ferry status` and the server log, then `ferry rollback` if needed".into(),
+        exit: EXIT_FAILED,
+    }
+    };
+    let page = crate::client::probe(edge, &host, "/")
+        .map_err(|e| fail(format!("the edge at {edge} did not answer: {e}")))?;
+    if page.status != 200 || page.header("x-ferry-release") != Some(id) {
+        return Err(fail(format!(
+            "`/` answered {} from release {:?}, expected 200 from {id}",
+            page.status,
+            page.header("x-ferry-release")
+        )));
+    }
+    let html = String::from_utf8_lossy(&page.body);
+    if let Some(asset) = entry_asset(&html) {
+        let reply = crate::client::probe(edge, &host, &asset)
+            .map_err(|e| fail(format!("`{asset}`: {e}")))?;
+        if reply.status != 200 {
+            return Err(fail(format!(
+                "the entry asset `{asset}` answered {}",
+                reply.status
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The first local script or stylesheet the page loads.
+pub fn entry_asset(html: &str) -> Option<String> {
+    for attr in ["src=\"", "href=\""] {
+        for piece in html.split(attr).skip(1) {
+            let url = piece.split('"').next().unwrap_or("");
+            let local = url.starts_with('/') && !url.starts_with("//");
+            let asset = url.ends_with(".js") || url.ends_with(".css") || url.ends_with(".mjs");
+            if local && asset {
+                return Some(url.to_string());
+            }
+        }
+    }
+    None
+}
+
+fn build_failure(err: ferry_build::BuildError) -> Failure {
+    let mut message = err.to_string();
+    if let ferry_build::BuildError::StepFailed { tail, .. } = &err {
+        for line in tail.iter().rev().take(8).rev() {
+            eprintln!("  | {line}");
+        }
+        message = message.split('\n').next().unwrap_or("").to_string();
+    }
+    Failure {
+        code: err.code(),
+        message,
+        hint: err.hint(),
+        exit: EXIT_FAILED,
+    }
+}
+
+fn release_failure(err: ferry_release::ReleaseError) -> Failure {
+    Failure {
+        code: err.code(),
+        message: err.to_string(),
+        hint: err.hint(),
+        exit: EXIT_FAILED,
+    }
+}
+
+/// Prints a deploy report.
+pub fn print(report: &DeployReport, out: &crate::output::Output) {
+    if out.json {
+        out.print_json(report);
+        return;
+    }
+    let verb = if report.switched {
+        "live"
+    } else {
+        "already live"
+    };
+    let mut s = format!(
+        "{}  {} {verb}\n  url       {}\n  release   {} files, {} ({} new in {} blobs, {} deduplicated){}\n",
+        out.paint(&report.app, "1"),
+        report.release_id,
+        out.paint(&report.url, "4"),
+        report.files,
+        human(report.bytes),
+        human(report.new_bytes),
+        report.new_blobs,
+        human(report.dedup_bytes),
+        if report.build_cached {
+            "; build from cache"
+        } else {
+            ""
+        }
+    );
+    let phases: Vec<String> = report
+        .phases
+        .iter()
+        .map(|(n, ms)| format!("{n} {ms} ms"))
+        .collect();
+    s.push_str(&format!(
+        "  time      {} ms ({})\n",
+        report.total_ms,
+        phases.join(", ")
+    ));
+    if let Some(prev) = &report.previous
+        && report.switched
+    {
+        s.push_str(&format!("  previous  {prev}  (undo: ferry rollback)\n"));
+    }
+    for w in &report.warnings {
+        s.push_str(&format!("  {} {w}\n", out.paint("!", "33")));
+    }
+    out.print(&s);
+}
+
+/// `1.2 MB`-style sizes.
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "kB", "MB", "GB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

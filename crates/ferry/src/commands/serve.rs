@@ -1,0 +1,45 @@
+//! `ferry serve`: the server in the foreground.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::cli::ServeArgs;
+use crate::failure::{EXIT_FAILED, Failure};
+
+pub fn run(args: &ServeArgs, home: &Path) -> Result<ExitCode, Failure> {
+    let failpoint = std::env::var("FERRY_FAILPOINT")
+        .ok()
+        .and_then(|f| ferry_api::Failpoint::parse(&f));
+    let config = ferry_api::ServerConfig {
+        home: home.to_path_buf(),
+        edge_listen: args.listen.listen.clone(),
+        control_listen: args.listen.control_listen.clone(),
+        failpoint,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| Failure {
+            code: "runtime",
+            message: format!("cannot start the async runtime: {err}"),
+            hint: "check the machine's thread limits".into(),
+            exit: EXIT_FAILED,
+        })?;
+    runtime
+        .block_on(ferry_api::run(config))
+        .map_err(|err| Failure {
+            code: if err.code == "already-running" {
+                "already-running"
+            } else {
+                "serve-failed"
+            },
+            message: err.message,
+            hint: err.hint,
+            exit: if err.status == 409 {
+                crate::failure::EXIT_BAD_INPUT
+            } else {
+                EXIT_FAILED
+            },
+        })?;
+    Ok(ExitCode::SUCCESS)
+}
