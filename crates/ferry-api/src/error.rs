@@ -68,9 +68,8 @@ impl From<ferry_release::ReleaseError> for ApiError {
         let code = err.code();
         let status = match code {
             "not-found" | "missing-blob" => 404,
-            "invalid-hash" | "hash-mismatch" | "unsafe-path" | "invalid-manifest"
-            | "link-escapes" | "non-utf8-name" => 400,
             "release-conflict" => 409,
+            _ if err.is_bad_input() => 400,
             _ => 500,
         };
         ApiError::new(status, code, err.to_string(), err.hint())

@@ -116,10 +116,11 @@ pub fn resolve(routing: &Routing, host: Option<&str>, url_path: &str) -> Resolve
         return Resolved::BadRequest;
     };
     let live = &route.live;
+    // `resolve` follows links inside the release (file and folder links).
     let file = |release: &Arc<ReleaseManifest>, p: &str, skew: bool, fallback: bool| {
-        release.files.get(p).map(|entry| Resolved::File {
+        release.resolve(p).map(|(path, entry)| Resolved::File {
             release: release.clone(),
-            path: p.to_string(),
+            path,
             entry: entry.clone(),
             skew,
             fallback,
