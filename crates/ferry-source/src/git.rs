@@ -39,15 +39,7 @@ fn scp_like(spec: &str) -> bool {
 /// `url` with any password or token in its user-info replaced by `***`, so that it can be
 /// printed, logged and stored.
 pub fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{}***@{}", &url[..scheme_end + 3], &rest[at + 1..]),
-        None => url.to_string(),
-    }
+    ferry_inspect::secrets::redact_userinfo(url)
 }
 
 fn git() -> Command {
