@@ -165,6 +165,23 @@ async fn create_release(
     if !existed {
         s.releases.save(&manifest)?;
     }
+    // Release time: brotli and gzip variants of every compressible file, made once per content.
+    let variants_root = s.home.join("variants");
+    let blobs = s.blobs.clone();
+    let for_variants = manifest.clone();
+    let made = tokio::task::spawn_blocking(move || {
+        ferry_edge::variants::make(&variants_root, &blobs, &for_variants)
+    })
+    .await
+    .map_err(|err| ApiError::new(500, "variants", err.to_string(), "see the server log"))?
+    .map_err(|err| {
+        ApiError::new(
+            500,
+            "variants",
+            format!("cannot precompress: {err}"),
+            "check free disk space in $FERRY_HOME",
+        )
+    })?;
     s.failpoint(Failpoint::AfterManifest);
     let bytes: u64 = manifest.files.values().map(|f| f.size).sum();
     let applied = s.control()?.apply(

@@ -105,7 +105,10 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
         .unwrap_or_default();
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let edge = Arc::new(Edge::new(BlobStore::open(&home.join("blobs"))?));
+    let edge = Arc::new(Edge::new(
+        BlobStore::open(&home.join("blobs"))?,
+        home.join("variants"),
+    ));
     let state = Arc::new(ServerState {
         home: home.clone(),
         control: Mutex::new(control),
@@ -114,6 +117,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
         edge: edge.clone(),
         activation: tokio::sync::Mutex::new(()),
         manifests: Mutex::new(HashMap::new()),
+        variant_maps: Mutex::new(HashMap::new()),
         failpoint: config.failpoint,
         edge_addr: edge_addr.clone(),
         control_addr: control_addr.clone(),

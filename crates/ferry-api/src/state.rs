@@ -59,6 +59,8 @@ pub struct ServerState {
     pub activation: tokio::sync::Mutex<()>,
     /// Parsed manifests by id.
     pub manifests: Mutex<HashMap<String, Arc<ReleaseManifest>>>,
+    /// Precompressed variants by release id.
+    pub variant_maps: Mutex<HashMap<String, Arc<ferry_edge::variants::VariantMap>>>,
     /// Crash-test failpoint.
     pub failpoint: Option<Failpoint>,
     /// Where the edge listens.
@@ -140,10 +142,39 @@ impl ServerState {
                 }
             }
         }
+        let live = self.manifest(live)?;
+        let mut variants = ferry_edge::variants::VariantMap::new();
+        for m in std::iter::once(&live).chain(previous.iter()) {
+            for (hash, v) in self.variants_of(m).iter() {
+                variants.entry(hash.clone()).or_insert(*v);
+            }
+        }
         Ok(AppRoute {
-            live: self.manifest(live)?,
+            live,
             previous,
+            variants: Arc::new(variants),
         })
+    }
+
+    /// The precompressed variants of one release's files (cached: a release never changes,
+    /// and its variants are made before it can be activated).
+    pub fn variants_of(&self, m: &ReleaseManifest) -> Arc<ferry_edge::variants::VariantMap> {
+        if let Some(v) = self
+            .variant_maps
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&m.id).cloned())
+        {
+            return v;
+        }
+        let map = Arc::new(ferry_edge::variants::load(
+            &self.home.join("variants"),
+            &[m],
+        ));
+        if let Ok(mut cache) = self.variant_maps.lock() {
+            cache.insert(m.id.clone(), map.clone());
+        }
+        map
     }
 
     /// Loads every live release into the edge (server start).
@@ -252,6 +283,13 @@ impl ServerState {
         if let Ok(mut cache) = self.manifests.lock() {
             cache.retain(|id, _| keep.contains(id));
         }
+        if let Ok(mut cache) = self.variant_maps.lock() {
+            cache.retain(|id, _| keep.contains(id));
+        }
+        if let Err(err) = ferry_edge::variants::prune(&self.home.join("variants"), &self.blobs) {
+            tracing::warn!(%err, "could not prune precompressed variants");
+        }
+        self.edge.cache.clear();
         Ok(stats)
     }
 }

@@ -4,8 +4,11 @@
 //! with, so it finishes on the release it started on. It never reads the control database on
 //! the request path: the control plane pushes routes into it.
 
+pub mod cache;
+pub mod httpdate;
 mod resolve;
 mod server;
+pub mod variants;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,8 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 use ferry_release::{BlobStore, ReleaseManifest};
 
-pub use resolve::{Resolved, resolve};
-pub use server::serve;
+pub use resolve::{Resolved, app_for_host, normalize, resolve};
+pub use server::{Req, answer, matches_etag, parse_range, serve};
 
 /// What the edge serves for one app: the live release and the previous ones kept for skew
 /// protection (old HTML asking for old assets keeps working).
@@ -25,6 +28,8 @@ pub struct AppRoute {
     pub live: Arc<ReleaseManifest>,
     /// Recently live releases, newest first, whose fingerprinted assets stay servable.
     pub previous: Vec<Arc<ReleaseManifest>>,
+    /// Precompressed variants of the files of these releases.
+    pub variants: Arc<variants::VariantMap>,
 }
 
 /// The routing table: one immutable snapshot per switch.
@@ -52,18 +57,33 @@ pub struct Counters {
 pub struct Edge {
     routing: ArcSwap<Routing>,
     blobs: BlobStore,
+    variants_root: std::path::PathBuf,
+    /// File contents in memory.
+    pub cache: cache::ContentCache,
     /// Counters for `/metrics`.
     pub counters: Counters,
 }
 
+/// The route of the app a `Host` names.
+pub fn app_for<'a>(routing: &'a Routing, host: Option<&str>) -> Option<&'a AppRoute> {
+    app_for_host(routing, host).and_then(|name| routing.apps.get(name))
+}
+
 impl Edge {
-    /// An edge serving nothing yet.
-    pub fn new(blobs: BlobStore) -> Self {
+    /// An edge serving nothing yet; precompressed variants live under `variants_root`.
+    pub fn new(blobs: BlobStore, variants_root: std::path::PathBuf) -> Self {
         Edge {
             routing: ArcSwap::from_pointee(Routing::default()),
             blobs,
+            variants_root,
+            cache: cache::ContentCache::default(),
             counters: Counters::default(),
         }
+    }
+
+    /// Where precompressed variants live.
+    pub fn variants_root(&self) -> &std::path::Path {
+        &self.variants_root
     }
 
     /// The current routing snapshot.

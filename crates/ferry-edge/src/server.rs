@@ -1,89 +1,134 @@
-//! The HTTP/1.1 listener: one task per connection, graceful shutdown injected by the caller.
+//! The listener: HTTP/1.1 and HTTP/2 (h2c prior knowledge) on one port, bounded headers,
+//! header-read timeouts against slowloris, a connection limit, graceful shutdown injected by
+//! the caller. Static semantics: ETag/If-None-Match, Last-Modified, single ranges, HEAD,
+//! precompressed br/gzip with `Vary`, cache policy by kind of file, security headers.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
+use crate::variants::{self, Variants};
 use crate::{Edge, Resolved, resolve};
 
 /// Header naming the release that answered.
 pub const RELEASE_HEADER: &str = "x-ferry-release";
+/// Most simultaneous connections.
+pub const MAX_CONNECTIONS: usize = 10_000;
+/// Largest request head (request line + headers).
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Time a client has to send its request headers.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `edge` on `listener` until `shutdown` resolves.
 pub async fn serve(edge: Arc<Edge>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .keep_alive(true)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    builder
+        .http2()
+        .max_header_list_size(MAX_HEAD_BYTES as u32)
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    let builder = Arc::new(builder);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
         let Ok((stream, _)) = accepted else { continue };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            // Over the limit: close at once rather than queue without bound.
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let edge = edge.clone();
+        let builder = builder.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let edge = edge.clone();
                 async move { Ok::<_, Infallible>(handle(&edge, req).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
+            let _ = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
+            drop(permit);
         });
     }
 }
 
-/// Answers one request (exposed for tests).
-pub async fn handle(edge: &Edge, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let (parts, _) = req.into_parts();
-    answer(
-        edge,
-        &parts.method,
-        parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok()),
-        parts.uri.path(),
-    )
-    .await
+/// What the edge reads of a request.
+#[derive(Debug, Default)]
+pub struct Req<'a> {
+    /// Method.
+    pub method: Method,
+    /// Host (header, or the HTTP/2 authority).
+    pub host: Option<&'a str>,
+    /// Path, percent-encoded as received.
+    pub path: &'a str,
+    /// `Accept-Encoding`.
+    pub accept_encoding: Option<&'a str>,
+    /// `If-None-Match`.
+    pub if_none_match: Option<&'a str>,
+    /// `Range`.
+    pub range: Option<&'a str>,
 }
 
-/// Answers a request given its method, host and path.
-pub async fn answer(
-    edge: &Edge,
-    method: &Method,
-    host: Option<&str>,
-    path: &str,
-) -> Response<Full<Bytes>> {
-    if method != Method::GET && method != Method::HEAD {
+/// Answers one request.
+pub async fn handle(edge: &Edge, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let (parts, _) = req.into_parts();
+    let get = |h: header::HeaderName| parts.headers.get(h).and_then(|v| v.to_str().ok());
+    let host = get(header::HOST).or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    let r = Req {
+        method: parts.method.clone(),
+        host,
+        path: parts.uri.path(),
+        accept_encoding: get(header::ACCEPT_ENCODING),
+        if_none_match: get(header::IF_NONE_MATCH),
+        range: get(header::RANGE),
+    };
+    answer(edge, &r).await
+}
+
+/// Answers a request.
+pub async fn answer(edge: &Edge, r: &Req<'_>) -> Response<Full<Bytes>> {
+    if r.method != Method::GET && r.method != Method::HEAD {
         edge.count(405, false);
-        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        r.headers_mut()
+        let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        resp.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return r;
+        return resp;
     }
     let routing = edge.routing();
-    let resolved = resolve(&routing, host, path);
+    let resolved = resolve(&routing, r.host, r.path);
     let response = match resolved {
         Resolved::BadRequest => text(StatusCode::BAD_REQUEST, "bad request\n"),
+        Resolved::NoApp if r.path == "/healthz" => text(StatusCode::OK, "ok\n"),
         Resolved::NoApp => text(
             StatusCode::NOT_FOUND,
             "no app is deployed here yet: run `ferry up`\n",
         ),
         Resolved::NotFound(release) => {
-            let mut r = text(StatusCode::NOT_FOUND, "not found\n");
-            if let Ok(v) = HeaderValue::from_str(&release) {
-                r.headers_mut().insert(RELEASE_HEADER, v);
+            if r.path == "/healthz" {
+                text(StatusCode::OK, "ok\n")
+            } else {
+                not_found(edge, &routing, r, &release).await
             }
-            r
         }
         Resolved::File {
             release,
@@ -92,44 +137,212 @@ pub async fn answer(
             skew,
             fallback,
         } => {
-            let blob_path = edge.blobs().path(&entry.hash);
-            match tokio::fs::read(&blob_path).await {
-                Ok(bytes) => {
-                    let mut r = Response::new(Full::new(if method == Method::HEAD {
-                        Bytes::new()
-                    } else {
-                        Bytes::from(bytes)
-                    }));
-                    let h = r.headers_mut();
-                    if let Ok(v) = HeaderValue::from_str(&entry.content_type) {
-                        h.insert(header::CONTENT_TYPE, v);
-                    }
-                    if let Ok(v) = HeaderValue::from_str(&entry.size.to_string()) {
-                        h.insert(header::CONTENT_LENGTH, v);
-                    }
-                    if let Ok(v) = HeaderValue::from_str(&release.id) {
-                        h.insert(RELEASE_HEADER, v);
-                    }
-                    h.insert(
-                        header::CACHE_CONTROL,
-                        HeaderValue::from_static(cache_control(&path, fallback)),
-                    );
-                    h.insert(
-                        "x-content-type-options",
-                        HeaderValue::from_static("nosniff"),
-                    );
-                    edge.count(200, skew);
-                    return r;
-                }
-                Err(err) => {
-                    tracing::error!(blob = %blob_path.display(), %err, "blob unreadable");
-                    text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
-                }
-            }
+            let variants = crate::app_for(&routing, r.host)
+                .and_then(|route| route.variants.get(&entry.hash).copied())
+                .unwrap_or_default();
+            let file = FileAnswer {
+                release_id: &release.id,
+                created_at: release.created_at,
+                path: &path,
+                entry: &entry,
+                fallback,
+                variants,
+                status: StatusCode::OK,
+            };
+            let resp = serve_file(edge, r, &file).await;
+            edge.count(resp.status().as_u16(), skew);
+            return resp;
         }
     };
     edge.count(response.status().as_u16(), false);
     response
+}
+
+/// A file about to be served.
+struct FileAnswer<'a> {
+    release_id: &'a str,
+    created_at: u64,
+    path: &'a str,
+    entry: &'a ferry_release::FileEntry,
+    fallback: bool,
+    variants: Variants,
+    status: StatusCode,
+}
+
+async fn serve_file(edge: &Edge, r: &Req<'_>, f: &FileAnswer<'_>) -> Response<Full<Bytes>> {
+    let hash = f.entry.hash.as_str();
+    let compressible = variants::compressible(&f.entry.content_type);
+    let encoding = if r.range.is_none() {
+        variants::negotiate(r.accept_encoding, f.variants)
+    } else {
+        None
+    };
+    let etag = match encoding {
+        Some(enc) => format!("\"{}-{enc}\"", &hash[..24]),
+        None => format!("\"{}\"", &hash[..24]),
+    };
+    let mut headers = HeaderMap::new();
+    let mut put = |name: header::HeaderName, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(name, v);
+        }
+    };
+    put(header::CONTENT_TYPE, &f.entry.content_type);
+    put(header::ETAG, &etag);
+    put(
+        header::LAST_MODIFIED,
+        &crate::httpdate::format(f.created_at),
+    );
+    put(header::CACHE_CONTROL, cache_control(f.path, f.fallback));
+    put(
+        header::HeaderName::from_static(RELEASE_HEADER),
+        f.release_id,
+    );
+    put(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    put(header::REFERRER_POLICY, "strict-origin-when-cross-origin");
+    put(header::ACCEPT_RANGES, "bytes");
+    if compressible {
+        put(header::VARY, "accept-encoding");
+    }
+    if let Some(enc) = encoding {
+        put(header::CONTENT_ENCODING, enc);
+    }
+    if f.status == StatusCode::OK && matches_etag(r.if_none_match, &etag) {
+        return with(StatusCode::NOT_MODIFIED, headers, Bytes::new());
+    }
+    let (key, path) = match encoding {
+        Some(enc) => {
+            let ext = if enc == "br" { "br" } else { "gz" };
+            (
+                format!("{hash}.{ext}"),
+                variants::variant_path(edge.variants_root(), &f.entry.hash, ext),
+            )
+        }
+        None => (hash.to_string(), edge.blobs().path(&f.entry.hash)),
+    };
+    let body = match edge.cache.get(&key, &path).await {
+        Ok(body) => body,
+        Err(err) => {
+            tracing::error!(file = %path.display(), %err, "content unreadable");
+            return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n");
+        }
+    };
+    let len = body.len() as u64;
+    if let (Some(range), StatusCode::OK) = (r.range, f.status) {
+        match parse_range(range, len) {
+            Some(Ok((start, end))) => {
+                headers.insert(
+                    header::CONTENT_RANGE,
+                    value(&format!("bytes {start}-{end}/{len}")),
+                );
+                headers.insert(
+                    header::CONTENT_LENGTH,
+                    value(&(end - start + 1).to_string()),
+                );
+                let part = if r.method == Method::HEAD {
+                    Bytes::new()
+                } else {
+                    body.slice(start as usize..=end as usize)
+                };
+                return with(StatusCode::PARTIAL_CONTENT, headers, part);
+            }
+            Some(Err(())) => {
+                headers.insert(header::CONTENT_RANGE, value(&format!("bytes */{len}")));
+                return with(StatusCode::RANGE_NOT_SATISFIABLE, headers, Bytes::new());
+            }
+            None => {}
+        }
+    }
+    headers.insert(header::CONTENT_LENGTH, value(&len.to_string()));
+    let body = if r.method == Method::HEAD {
+        Bytes::new()
+    } else {
+        body
+    };
+    with(f.status, headers, body)
+}
+
+/// The release's `404.html` with status 404, else a plain 404.
+async fn not_found(
+    edge: &Edge,
+    routing: &crate::Routing,
+    r: &Req<'_>,
+    release: &str,
+) -> Response<Full<Bytes>> {
+    if let Some(route) = crate::app_for(routing, r.host) {
+        if let Some(entry) = route.live.files.get("404.html") {
+            let file = FileAnswer {
+                release_id: &route.live.id,
+                created_at: route.live.created_at,
+                path: "404.html",
+                entry,
+                fallback: true,
+                variants: route.variants.get(&entry.hash).copied().unwrap_or_default(),
+                status: StatusCode::NOT_FOUND,
+            };
+            return serve_file(edge, r, &file).await;
+        }
+    }
+    let mut resp = text(StatusCode::NOT_FOUND, "not found\n");
+    if let Ok(v) = HeaderValue::from_str(release) {
+        resp.headers_mut().insert(RELEASE_HEADER, v);
+    }
+    resp
+}
+
+fn value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn with(status: StatusCode, headers: HeaderMap, body: Bytes) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(body));
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
+    resp
+}
+
+/// Whether `If-None-Match` names `etag` (weak comparison; `*` matches).
+pub fn matches_etag(if_none_match: Option<&str>, etag: &str) -> bool {
+    let Some(list) = if_none_match else {
+        return false;
+    };
+    list.split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.trim_start_matches("W/") == etag)
+}
+
+/// A single `bytes=` range against `len`: `None` to ignore the header (multi-range or
+/// malformed), `Some(Err)` when unsatisfiable, else the inclusive bounds.
+pub fn parse_range(header: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = header.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    let range = match (a.is_empty(), b.is_empty()) {
+        (true, true) => return None,
+        (true, false) => {
+            let n: u64 = b.parse().ok()?;
+            if n == 0 || len == 0 {
+                return Some(Err(()));
+            }
+            (len.saturating_sub(n), len - 1)
+        }
+        (false, _) => {
+            let start: u64 = a.parse().ok()?;
+            let end: u64 = if b.is_empty() {
+                len.saturating_sub(1)
+            } else {
+                b.parse().ok()?
+            };
+            if start >= len || end < start {
+                return Some(Err(()));
+            }
+            (start, end.min(len - 1))
+        }
+    };
+    Some(Ok(range))
 }
 
 fn cache_control(path: &str, fallback: bool) -> &'static str {
@@ -148,9 +361,41 @@ fn cache_control(path: &str, fallback: bool) -> &'static str {
 fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *r.status_mut() = status;
-    r.headers_mut().insert(
+    let h = r.headers_mut();
+    h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some(Ok((0, 9))));
+        assert_eq!(parse_range("bytes=90-", 100), Some(Ok((90, 99))));
+        assert_eq!(parse_range("bytes=-10", 100), Some(Ok((90, 99))));
+        assert_eq!(parse_range("bytes=50-500", 100), Some(Ok((50, 99))));
+        assert_eq!(parse_range("bytes=100-", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=9-3", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
+        assert_eq!(parse_range("items=0-1", 100), None);
+        assert_eq!(parse_range("bytes=x-1", 100), None);
+    }
+
+    #[test]
+    fn etags() {
+        assert!(matches_etag(Some("\"abc\""), "\"abc\""));
+        assert!(matches_etag(Some("W/\"abc\", \"def\""), "\"abc\""));
+        assert!(matches_etag(Some("*"), "\"abc\""));
+        assert!(!matches_etag(Some("\"abd\""), "\"abc\""));
+        assert!(!matches_etag(None, "\"abc\""));
+    }
 }

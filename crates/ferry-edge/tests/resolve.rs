@@ -50,7 +50,14 @@ fn release(id: &str, files: &[(&str, &str)], spa: bool) -> Arc<ReleaseManifest> 
 
 fn routing(live: Arc<ReleaseManifest>, previous: Vec<Arc<ReleaseManifest>>) -> Routing {
     let mut r = Routing::default();
-    r.apps.insert("shop".into(), AppRoute { live, previous });
+    r.apps.insert(
+        "shop".into(),
+        AppRoute {
+            live,
+            previous,
+            variants: Default::default(),
+        },
+    );
     r.default_app = Some("shop".into());
     r
 }

@@ -1,0 +1,302 @@
+//! The edge's HTTP semantics against a real socket: conditional requests, ranges, HEAD,
+//! precompressed variants with `Vary`, custom 404, security headers, h2c, hostile requests.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Served {
+    _dir: tempfile::TempDir,
+    child: Child,
+    edge: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn app(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    std::fs::write(dir.join("ferry.toml"), "version = 1\nname = \"site\"\n[[unit]]\nname = \"web\"\npath = \".\"\nkind = \"static\"\ninstall = \"\"\nbuild = \"sh build.sh\"\noutput = \"dist\"\nspa = true\n").expect("write");
+    std::fs::write(
+        dir.join("build.sh"),
+        "set -e\nrm -rf dist; mkdir -p dist/assets\ni=0; while [ $i -lt 3000 ]; do echo \"export function component$i(props){return props.value+$i}\"; i=$((i+1)); done > dist/assets/app-1.js\nprintf '<!doctype html><script src=\"/assets/app-1.js\"></script><h1>home</h1>' > dist/index.html\nprintf '<h1>custom not found</h1>' > dist/404.html\nprintf 'PNGDATA' > dist/assets/logo.png\n",
+    )
+    .expect("write");
+}
+
+fn serve() -> Served {
+    let dir = tempfile::tempdir().expect("tmp");
+    let home: PathBuf = dir.path().join("home");
+    let src = dir.path().join("site");
+    app(&src);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--control-listen",
+            "127.0.0.1:0",
+        ])
+        .env("FERRY_HOME", &home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server");
+    let started = Instant::now();
+    let edge = loop {
+        let info = std::fs::read_to_string(home.join("server.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        if let Some(info) = info.filter(|i| i["pid"].as_u64() == Some(u64::from(child.id()))) {
+            break info["edge"].as_str().expect("edge").to_string();
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("server did not start");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["deploy", "--json", src.to_str().expect("utf-8")])
+        .env("FERRY_HOME", &home)
+        .output()
+        .expect("deploy");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Served {
+        _dir: dir,
+        child,
+        edge,
+    }
+}
+
+struct Answer {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+}
+
+fn raw(edge: &str, request: &str) -> Answer {
+    let mut s = std::net::TcpStream::connect(edge).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    s.write_all(request.as_bytes()).expect("write");
+    let mut bytes = Vec::new();
+    let _ = s.read_to_end(&mut bytes);
+    let split = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(bytes.len(), |i| i + 4);
+    let head = String::from_utf8_lossy(&bytes[..split]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Answer {
+        status,
+        head,
+        body: bytes[split..].to_vec(),
+    }
+}
+
+fn get(edge: &str, path: &str, extra: &str) -> Answer {
+    raw(
+        edge,
+        &format!("GET {path} HTTP/1.1\r\nhost: site.localhost\r\nconnection: close\r\n{extra}\r\n"),
+    )
+}
+
+#[test]
+fn conditional_requests_ranges_and_head() {
+    let s = serve();
+    let full = get(&s.edge, "/assets/app-1.js", "");
+    assert_eq!(full.status, 200);
+    let etag = full.header("etag").expect("etag");
+    assert!(
+        full.header("last-modified")
+            .is_some_and(|d| d.ends_with("GMT"))
+    );
+    assert_eq!(
+        full.header("cache-control").as_deref(),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(full.header("accept-ranges").as_deref(), Some("bytes"));
+    assert_eq!(
+        full.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    assert_eq!(
+        full.header("referrer-policy").as_deref(),
+        Some("strict-origin-when-cross-origin")
+    );
+    let len = full.body.len();
+    assert!(len > 100_000);
+
+    let not_modified = get(
+        &s.edge,
+        "/assets/app-1.js",
+        &format!("if-none-match: {etag}\r\n"),
+    );
+    assert_eq!(not_modified.status, 304);
+    assert!(not_modified.body.is_empty());
+    assert_eq!(
+        get(&s.edge, "/assets/app-1.js", "if-none-match: \"other\"\r\n").status,
+        200
+    );
+
+    let part = get(&s.edge, "/assets/app-1.js", "range: bytes=10-19\r\n");
+    assert_eq!(part.status, 206);
+    assert_eq!(
+        part.header("content-range"),
+        Some(format!("bytes 10-19/{len}"))
+    );
+    assert_eq!(part.body, full.body[10..20]);
+    let tail = get(&s.edge, "/assets/app-1.js", "range: bytes=-5\r\n");
+    assert_eq!(
+        (tail.status, tail.body.as_slice()),
+        (206, &full.body[len - 5..])
+    );
+    let beyond = get(
+        &s.edge,
+        "/assets/app-1.js",
+        &format!("range: bytes={len}-\r\n"),
+    );
+    assert_eq!(beyond.status, 416);
+    assert_eq!(
+        beyond.header("content-range"),
+        Some(format!("bytes */{len}"))
+    );
+
+    let head = raw(
+        &s.edge,
+        "HEAD /assets/app-1.js HTTP/1.1\r\nhost: site.localhost\r\nconnection: close\r\n\r\n",
+    );
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some(len.to_string()));
+    assert!(head.body.is_empty());
+
+    let html = get(&s.edge, "/", "");
+    assert_eq!(html.header("cache-control").as_deref(), Some("no-cache"));
+    assert_eq!(raw(&s.edge, "POST / HTTP/1.1\r\nhost: site.localhost\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").status, 405);
+}
+
+#[test]
+fn precompressed_variants_are_negotiated() {
+    let s = serve();
+    let plain = get(&s.edge, "/assets/app-1.js", "accept-encoding: identity\r\n");
+    assert_eq!(plain.header("content-encoding"), None);
+    assert_eq!(plain.header("vary").as_deref(), Some("accept-encoding"));
+    let br = get(
+        &s.edge,
+        "/assets/app-1.js",
+        "accept-encoding: gzip, deflate, br\r\n",
+    );
+    assert_eq!(br.header("content-encoding").as_deref(), Some("br"));
+    assert!(
+        br.body.len() * 5 < plain.body.len(),
+        "brotli made it much smaller"
+    );
+    let mut decoded = Vec::new();
+    brotli_decompress(&br.body, &mut decoded);
+    assert!(decoded == plain.body, "brotli variant decodes to the file");
+    assert_ne!(
+        br.header("etag"),
+        plain.header("etag"),
+        "each representation has its own etag"
+    );
+    let gz = get(&s.edge, "/assets/app-1.js", "accept-encoding: gzip\r\n");
+    assert_eq!(gz.header("content-encoding").as_deref(), Some("gzip"));
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(gz.body.as_slice()),
+        &mut unzipped,
+    )
+    .expect("valid gzip");
+    assert!(unzipped == plain.body, "gzip variant decodes to the file");
+    let png = get(&s.edge, "/assets/logo.png", "accept-encoding: br\r\n");
+    assert_eq!(
+        png.header("content-encoding"),
+        None,
+        "images are not recompressed"
+    );
+    assert_eq!(png.header("vary"), None);
+}
+
+fn brotli_decompress(input: &[u8], out: &mut Vec<u8>) {
+    brotli::BrotliDecompress(&mut std::io::Cursor::new(input), out).expect("valid brotli");
+}
+
+#[test]
+fn custom_404_and_hostile_paths() {
+    let s = serve();
+    let missing = get(&s.edge, "/assets/nope.js", "");
+    assert_eq!(missing.status, 404);
+    assert!(String::from_utf8_lossy(&missing.body).contains("custom not found"));
+    for path in [
+        "/../etc/passwd",
+        "/%2e%2e/etc/passwd",
+        "/a/%2E%2E/%2e%2e/x",
+        "/a%00b",
+        "/a\\b",
+        "/%c0%ae%c0%ae/x",
+        "/%zz",
+    ] {
+        let a = get(&s.edge, path, "");
+        assert_eq!(a.status, 400, "{path}");
+    }
+    let huge = format!(
+        "GET / HTTP/1.1\r\nhost: site.localhost\r\nx-big: {}\r\n\r\n",
+        "a".repeat(100 * 1024)
+    );
+    let a = raw(&s.edge, &huge);
+    assert!(
+        a.status == 431 || a.status == 400 || a.status == 0,
+        "oversized head refused: {}",
+        a.status
+    );
+    assert_eq!(get(&s.edge, "/healthz", "").status, 200);
+}
+
+#[test]
+fn http2_prior_knowledge_is_served() {
+    let s = serve();
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}",
+            "--http2-prior-knowledge",
+            "-H",
+            "host: site.localhost",
+        ])
+        .arg(format!("http://{}/", s.edge))
+        .output();
+    let Ok(out) = out else {
+        panic!("curl is needed for the h2c test")
+    };
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2 200");
+}
