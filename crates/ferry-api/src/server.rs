@@ -28,6 +28,8 @@ pub struct ServerConfig {
     pub control_listen: String,
     /// Crash-test failpoint (`FERRY_FAILPOINT`).
     pub failpoint: Option<Failpoint>,
+    /// Access log file (`-` for stderr), JSON lines; none when unset.
+    pub access_log: Option<PathBuf>,
 }
 
 /// What a running server publishes in `$FERRY_HOME/server.json`.
@@ -105,10 +107,12 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
         .unwrap_or_default();
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let edge = Arc::new(Edge::new(
-        BlobStore::open(&home.join("blobs"))?,
-        home.join("variants"),
-    ));
+    let mut edge = Edge::new(BlobStore::open(&home.join("blobs"))?, home.join("variants"));
+    if let Some(path) = &config.access_log {
+        let log = ferry_edge::observe::AccessLog::open(path).map_err(io(path))?;
+        edge = edge.with_access_log(log);
+    }
+    let edge = Arc::new(edge);
     let state = Arc::new(ServerState {
         home: home.clone(),
         control: Mutex::new(control),
@@ -199,13 +203,16 @@ async fn terminate() {
 }
 
 async fn metrics(State(s): State<Arc<ServerState>>) -> String {
-    let c = &s.edge.counters;
     let apps = s.edge.routing().apps.len();
+    let skew = s.edge.counters.skew_hits.load(Ordering::Relaxed);
+    let dropped = s
+        .edge
+        .access_log
+        .as_ref()
+        .map_or(0, |l| l.dropped.load(Ordering::Relaxed));
     format!(
-        "# TYPE ferry_edge_requests_total counter\nferry_edge_requests_total {}\n# TYPE ferry_edge_not_found_total counter\nferry_edge_not_found_total {}\n# TYPE ferry_edge_skew_hits_total counter\nferry_edge_skew_hits_total {}\n# TYPE ferry_apps_live gauge\nferry_apps_live {apps}\n# TYPE ferry_uptime_seconds gauge\nferry_uptime_seconds {}\n",
-        c.requests.load(Ordering::Relaxed),
-        c.not_found.load(Ordering::Relaxed),
-        c.skew_hits.load(Ordering::Relaxed),
+        "{}# TYPE ferry_edge_skew_hits_total counter\nferry_edge_skew_hits_total {skew}\n# TYPE ferry_access_log_dropped_total counter\nferry_access_log_dropped_total {dropped}\n# TYPE ferry_apps_live gauge\nferry_apps_live {apps}\n# TYPE ferry_uptime_seconds gauge\nferry_uptime_seconds {}\n",
+        s.edge.render_metrics(),
         s.started.elapsed().as_secs()
     )
 }

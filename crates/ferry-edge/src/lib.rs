@@ -6,6 +6,7 @@
 
 pub mod cache;
 pub mod httpdate;
+pub mod observe;
 mod resolve;
 mod server;
 pub mod variants;
@@ -62,6 +63,10 @@ pub struct Edge {
     pub cache: cache::ContentCache,
     /// Counters for `/metrics`.
     pub counters: Counters,
+    /// Requests by app and status, bytes, latency.
+    pub metrics: observe::Metrics,
+    /// The access log, when enabled.
+    pub access_log: Option<observe::AccessLog>,
 }
 
 /// The route of the app a `Host` names.
@@ -78,7 +83,27 @@ impl Edge {
             variants_root,
             cache: cache::ContentCache::default(),
             counters: Counters::default(),
+            metrics: observe::Metrics::default(),
+            access_log: None,
         }
+    }
+
+    /// Enables the access log.
+    pub fn with_access_log(mut self, log: observe::AccessLog) -> Self {
+        self.access_log = Some(log);
+        self
+    }
+
+    /// Prometheus text for the edge, with the live release of each app.
+    pub fn render_metrics(&self) -> String {
+        let routing = self.routing();
+        let mut live: Vec<(String, String)> = routing
+            .apps
+            .iter()
+            .map(|(a, r)| (a.clone(), r.live.id.clone()))
+            .collect();
+        live.sort();
+        self.metrics.render(&live)
     }
 
     /// Where precompressed variants live.

@@ -89,8 +89,9 @@ pub struct Req<'a> {
     pub range: Option<&'a str>,
 }
 
-/// Answers one request.
+/// Answers one request, then records it (metrics, access log).
 pub async fn handle(edge: &Edge, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let started = std::time::Instant::now();
     let (parts, _) = req.into_parts();
     let get = |h: header::HeaderName| parts.headers.get(h).and_then(|v| v.to_str().ok());
     let host = get(header::HOST).or_else(|| parts.uri.authority().map(|a| a.as_str()));
@@ -102,7 +103,35 @@ pub async fn handle(edge: &Edge, req: Request<Incoming>) -> Response<Full<Bytes>
         if_none_match: get(header::IF_NONE_MATCH),
         range: get(header::RANGE),
     };
-    answer(edge, &r).await
+    let response = answer(edge, &r).await;
+    let took = started.elapsed();
+    let routing = edge.routing();
+    let app = crate::app_for_host(&routing, r.host).unwrap_or("");
+    let status = response.status().as_u16();
+    let bytes = http_body::Body::size_hint(response.body())
+        .exact()
+        .unwrap_or(0);
+    edge.metrics.record(app, status, bytes, took);
+    if let Some(log) = &edge.access_log {
+        log.log(crate::observe::AccessEntry {
+            ts: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            app: app.to_string(),
+            method: r.method.to_string(),
+            path: r.path.chars().take(2048).collect(),
+            status,
+            bytes,
+            us: took.as_micros() as u64,
+            release: response
+                .headers()
+                .get(RELEASE_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            version: format!("{:?}", parts.version),
+        });
+    }
+    response
 }
 
 /// Answers a request.

@@ -82,6 +82,10 @@ pub struct ServeArgs {
     /// Addresses.
     #[command(flatten)]
     pub listen: ListenArgs,
+
+    /// Write an access log (JSON lines) to this file, or `-` for stderr.
+    #[arg(long, env = "FERRY_ACCESS_LOG", value_name = "PATH")]
+    pub access_log: Option<std::path::PathBuf>,
 }
 
 /// Arguments of `ferry build` and `ferry deploy`.

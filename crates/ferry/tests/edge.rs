@@ -7,9 +7,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 struct Served {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     child: Child,
     edge: String,
+    control: String,
 }
 
 impl Drop for Served {
@@ -42,6 +43,8 @@ fn serve() -> Served {
             "--control-listen",
             "127.0.0.1:0",
         ])
+        .arg("--access-log")
+        .arg(dir.path().join("access.log"))
         .env("FERRY_HOME", &home)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -49,12 +52,15 @@ fn serve() -> Served {
         .spawn()
         .expect("server");
     let started = Instant::now();
-    let edge = loop {
+    let (edge, control) = loop {
         let info = std::fs::read_to_string(home.join("server.json"))
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
         if let Some(info) = info.filter(|i| i["pid"].as_u64() == Some(u64::from(child.id()))) {
-            break info["edge"].as_str().expect("edge").to_string();
+            break (
+                info["edge"].as_str().expect("edge").to_string(),
+                info["control"].as_str().expect("control").to_string(),
+            );
         }
         if started.elapsed() > Duration::from_secs(10) {
             let _ = child.kill();
@@ -74,9 +80,10 @@ fn serve() -> Served {
         String::from_utf8_lossy(&out.stderr)
     );
     Served {
-        _dir: dir,
+        dir,
         child,
         edge,
+        control,
     }
 }
 
@@ -299,4 +306,58 @@ fn http2_prior_knowledge_is_served() {
         panic!("curl is needed for the h2c test")
     };
     assert_eq!(String::from_utf8_lossy(&out.stdout), "2 200");
+}
+
+#[test]
+fn metrics_and_access_log_record_each_request() {
+    let s = serve();
+    assert_eq!(get(&s.edge, "/", "").status, 200);
+    assert_eq!(get(&s.edge, "/assets/nope.js", "").status, 404);
+    let metrics = raw(
+        &s.control,
+        "GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    assert_eq!(metrics.status, 200);
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(
+        text.contains("ferry_edge_requests_total{app=\"site\",status=\"200\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ferry_edge_requests_total{app=\"site\",status=\"404\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ferry_edge_request_duration_seconds_bucket{app=\"site\",le=\"+Inf\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ferry_edge_live_release{app=\"site\",release=\"r"),
+        "{text}"
+    );
+    // The control listener serves nothing else until tokens exist.
+    let api = raw(
+        &s.control,
+        "GET /api/v1/status HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    assert_eq!(api.status, 404);
+    let started = Instant::now();
+    let lines = loop {
+        let log = std::fs::read_to_string(s.dir.path().join("access.log")).unwrap_or_default();
+        let lines: Vec<serde_json::Value> = log
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if lines.len() >= 2 || started.elapsed() > Duration::from_secs(5) {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let notfound = lines
+        .iter()
+        .find(|l| l["path"] == "/assets/nope.js")
+        .expect("logged");
+    assert_eq!(notfound["status"], 404);
+    assert_eq!(notfound["app"], "site");
+    assert!(notfound["us"].as_u64().is_some());
 }

@@ -15,6 +15,7 @@ pub fn run(args: &ServeArgs, home: &Path) -> Result<ExitCode, Failure> {
         edge_listen: args.listen.listen.clone(),
         control_listen: args.listen.control_listen.clone(),
         failpoint,
+        access_log: args.access_log.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
