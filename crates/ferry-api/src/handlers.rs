@@ -169,7 +169,7 @@ async fn create_release(
     let variants_root = s.home.join("variants");
     let blobs = s.blobs.clone();
     let for_variants = manifest.clone();
-    let made = tokio::task::spawn_blocking(move || {
+    let _made = tokio::task::spawn_blocking(move || {
         ferry_edge::variants::make(&variants_root, &blobs, &for_variants)
     })
     .await

@@ -28,12 +28,12 @@ impl ContentCache {
         }
         let bytes = Bytes::from(tokio::fs::read(path).await?);
         let size = bytes.len() as u64;
-        if size <= MAX_ENTRY && self.bytes.load(Ordering::Relaxed) + size <= BUDGET {
-            if let Ok(mut map) = self.map.write() {
-                if map.insert(key.to_string(), bytes.clone()).is_none() {
-                    self.bytes.fetch_add(size, Ordering::Relaxed);
-                }
-            }
+        if size <= MAX_ENTRY
+            && self.bytes.load(Ordering::Relaxed) + size <= BUDGET
+            && let Ok(mut map) = self.map.write()
+            && map.insert(key.to_string(), bytes.clone()).is_none()
+        {
+            self.bytes.fetch_add(size, Ordering::Relaxed);
         }
         Ok(bytes)
     }

@@ -298,19 +298,19 @@ async fn not_found(
     r: &Req<'_>,
     release: &str,
 ) -> Response<Full<Bytes>> {
-    if let Some(route) = crate::app_for(routing, r.host) {
-        if let Some(entry) = route.live.files.get("404.html") {
-            let file = FileAnswer {
-                release_id: &route.live.id,
-                created_at: route.live.created_at,
-                path: "404.html",
-                entry,
-                fallback: true,
-                variants: route.variants.get(&entry.hash).copied().unwrap_or_default(),
-                status: StatusCode::NOT_FOUND,
-            };
-            return serve_file(edge, r, &file).await;
-        }
+    if let Some(route) = crate::app_for(routing, r.host)
+        && let Some(entry) = route.live.files.get("404.html")
+    {
+        let file = FileAnswer {
+            release_id: &route.live.id,
+            created_at: route.live.created_at,
+            path: "404.html",
+            entry,
+            fallback: true,
+            variants: route.variants.get(&entry.hash).copied().unwrap_or_default(),
+            status: StatusCode::NOT_FOUND,
+        };
+        return serve_file(edge, r, &file).await;
     }
     let mut resp = text(StatusCode::NOT_FOUND, "not found\n");
     if let Ok(v) = HeaderValue::from_str(release) {
