@@ -83,6 +83,7 @@ fn hosts_choose_the_app() {
         AppRoute {
             live: release("r9", &[("index.html", "b")], false),
             previous: vec![],
+            variants: Default::default(),
         },
     );
     assert_eq!(
@@ -189,12 +190,16 @@ fn links_inside_a_release_are_followed() {
 #[test]
 fn a_snapshot_outlives_the_swap() {
     let dir = tempfile::tempdir().expect("tmp");
-    let edge = Edge::new(BlobStore::open(dir.path()).expect("store"));
+    let edge = Edge::new(
+        BlobStore::open(dir.path()).expect("store"),
+        dir.path().join("variants"),
+    );
     edge.set_app(
         "shop",
         AppRoute {
             live: release("r1", &[("index.html", "v1")], false),
             previous: vec![],
+            variants: Default::default(),
         },
     );
     let before = edge.routing();
@@ -203,6 +208,7 @@ fn a_snapshot_outlives_the_swap() {
         AppRoute {
             live: release("r2", &[("index.html", "v2")], false),
             previous: vec![],
+            variants: Default::default(),
         },
     );
     assert_eq!(
