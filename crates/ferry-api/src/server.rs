@@ -30,6 +30,8 @@ pub struct ServerConfig {
     pub failpoint: Option<Failpoint>,
     /// Access log file (`-` for stderr), JSON lines; none when unset.
     pub access_log: Option<PathBuf>,
+    /// TLS listen address; certificates come from `$FERRY_HOME/tls/<host>/{cert,key}.pem`.
+    pub tls_listen: Option<String>,
 }
 
 /// What a running server publishes in `$FERRY_HOME/server.json`.
@@ -43,6 +45,9 @@ pub struct ServerInfo {
     pub control: String,
     /// The Unix socket.
     pub socket: PathBuf,
+    /// TLS address actually bound, when TLS is on.
+    #[serde(default)]
+    pub tls: Option<String>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ApiError + '_ {
@@ -92,6 +97,14 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
         }
     };
     let edge_listener = bind(&config.edge_listen).await?;
+    let tls_listener = match &config.tls_listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let tls_addr = tls_listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.to_string());
     let control_listener = bind(&config.control_listen).await?;
     let socket = home.join("ferry.sock");
     let _ = std::fs::remove_file(&socket);
@@ -134,6 +147,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
         edge: edge_addr.clone(),
         control: control_addr.clone(),
         socket: socket.clone(),
+        tls: tls_addr.clone(),
     };
     write_atomic(
         &home.join("server.json"),
@@ -159,6 +173,20 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
         let mut rx = rx;
         let _ = rx.wait_for(|stop| *stop).await;
     };
+    let tls_task = match tls_listener {
+        Some(listener) => {
+            let certs = ferry_edge::tls::CertStore::load(&home.join("tls"))
+                .map_err(io(&home.join("tls")))?;
+            tracing::info!(hosts = ?certs.hosts(), "TLS certificates loaded");
+            Some(tokio::spawn(ferry_edge::serve_tls(
+                edge.clone(),
+                listener,
+                certs,
+                wait(shutdown_rx.clone()),
+            )))
+        }
+        None => None,
+    };
     let edge_task = tokio::spawn(ferry_edge::serve(
         edge.clone(),
         edge_listener,
@@ -182,6 +210,9 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
     let _ = state.shutdown.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
         let _ = edge_task.await;
+        if let Some(t) = tls_task {
+            let _ = t.await;
+        }
         let _ = tcp_task.await;
         let _ = api_task.await;
     })

@@ -9,6 +9,7 @@ pub mod httpdate;
 pub mod observe;
 mod resolve;
 mod server;
+pub mod tls;
 pub mod variants;
 
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ use arc_swap::ArcSwap;
 use ferry_release::{BlobStore, ReleaseManifest};
 
 pub use resolve::{Resolved, app_for_host, normalize, resolve};
-pub use server::{Req, answer, matches_etag, parse_range, serve};
+pub use server::{Req, answer, handle, handle_with, matches_etag, parse_range, serve, serve_tls};
 
 /// What the edge serves for one app: the live release and the previous ones kept for skew
 /// protection (old HTML asking for old assets keeps working).

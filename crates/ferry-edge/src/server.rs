@@ -28,10 +28,7 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Time a client has to send its request headers.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `edge` on `listener` until `shutdown` resolves.
-pub async fn serve(edge: Arc<Edge>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-    tokio::pin!(shutdown);
-    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+fn connection_builder() -> Arc<hyper_util::server::conn::auto::Builder<TokioExecutor>> {
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -44,7 +41,30 @@ pub async fn serve(edge: Arc<Edge>, listener: TcpListener, shutdown: impl Future
         .max_header_list_size(MAX_HEAD_BYTES as u32)
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(30)));
-    let builder = Arc::new(builder);
+    Arc::new(builder)
+}
+
+/// Serves one connection (plain or TLS) with HTTP/1.1 or HTTP/2.
+async fn serve_io<I>(
+    edge: Arc<Edge>,
+    builder: Arc<hyper_util::server::conn::auto::Builder<TokioExecutor>>,
+    io: I,
+    tls: bool,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let edge = edge.clone();
+        async move { Ok::<_, Infallible>(handle_with(&edge, req, tls).await) }
+    });
+    let _ = builder.serve_connection(TokioIo::new(io), service).await;
+}
+
+/// Serves `edge` on `listener` until `shutdown` resolves.
+pub async fn serve(edge: Arc<Edge>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let builder = connection_builder();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -57,19 +77,62 @@ pub async fn serve(edge: Arc<Edge>, listener: TcpListener, shutdown: impl Future
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let edge = edge.clone();
-        let builder = builder.clone();
+        let (edge, builder) = (edge.clone(), builder.clone());
         tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let edge = edge.clone();
-                async move { Ok::<_, Infallible>(handle(&edge, req).await) }
-            });
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            serve_io(edge, builder, stream, false).await;
             drop(permit);
         });
     }
+}
+
+/// Serves `edge` over TLS on `listener` with certificates from `certs` (reloaded every
+/// second when a file changes) until `shutdown` resolves.
+pub async fn serve_tls(
+    edge: Arc<Edge>,
+    listener: TcpListener,
+    certs: Arc<crate::tls::CertStore>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), rustls::Error> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(certs.server_config()?);
+    let reloader = {
+        let certs = certs.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let certs = certs.clone();
+                if let Ok(true) =
+                    tokio::task::spawn_blocking(move || certs.reload_if_changed()).await
+                {
+                    tracing::info!("TLS certificates reloaded");
+                }
+            }
+        })
+    };
+    tokio::pin!(shutdown);
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let builder = connection_builder();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let (edge, builder, acceptor) = (edge.clone(), builder.clone(), acceptor.clone());
+        tokio::spawn(async move {
+            if let Ok(Ok(tls)) = tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await
+            {
+                serve_io(edge, builder, tls, true).await;
+            }
+            drop(permit);
+        });
+    }
+    reloader.abort();
+    Ok(())
 }
 
 /// What the edge reads of a request.
@@ -87,10 +150,17 @@ pub struct Req<'a> {
     pub if_none_match: Option<&'a str>,
     /// `Range`.
     pub range: Option<&'a str>,
+    /// Arrived over TLS (adds HSTS).
+    pub tls: bool,
+}
+
+/// Answers one plain-HTTP request, then records it (metrics, access log).
+pub async fn handle(edge: &Edge, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    handle_with(edge, req, false).await
 }
 
 /// Answers one request, then records it (metrics, access log).
-pub async fn handle(edge: &Edge, req: Request<Incoming>) -> Response<Full<Bytes>> {
+pub async fn handle_with(edge: &Edge, req: Request<Incoming>, tls: bool) -> Response<Full<Bytes>> {
     let started = std::time::Instant::now();
     let (parts, _) = req.into_parts();
     let get = |h: header::HeaderName| parts.headers.get(h).and_then(|v| v.to_str().ok());
@@ -102,6 +172,7 @@ pub async fn handle(edge: &Edge, req: Request<Incoming>) -> Response<Full<Bytes>
         accept_encoding: get(header::ACCEPT_ENCODING),
         if_none_match: get(header::IF_NONE_MATCH),
         range: get(header::RANGE),
+        tls,
     };
     let response = answer(edge, &r).await;
     let took = started.elapsed();
@@ -232,6 +303,9 @@ async fn serve_file(edge: &Edge, r: &Req<'_>, f: &FileAnswer<'_>) -> Response<Fu
     put(header::ACCEPT_RANGES, "bytes");
     if compressible {
         put(header::VARY, "accept-encoding");
+    }
+    if r.tls {
+        put(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
     }
     if let Some(enc) = encoding {
         put(header::CONTENT_ENCODING, enc);

@@ -86,6 +86,11 @@ pub struct ServeArgs {
     /// Write an access log (JSON lines) to this file, or `-` for stderr.
     #[arg(long, env = "FERRY_ACCESS_LOG", value_name = "PATH")]
     pub access_log: Option<std::path::PathBuf>,
+
+    /// Also serve HTTPS (HTTP/2 and HTTP/1.1) here, with certificates from
+    /// `$FERRY_HOME/tls/<host>/cert.pem` + `key.pem` (reloaded when they change).
+    #[arg(long, env = "FERRY_TLS_LISTEN", value_name = "ADDR")]
+    pub tls_listen: Option<String>,
 }
 
 /// Arguments of `ferry build` and `ferry deploy`.

@@ -361,3 +361,239 @@ fn metrics_and_access_log_record_each_request() {
     assert_eq!(notfound["app"], "site");
     assert!(notfound["us"].as_u64().is_some());
 }
+
+fn make_cert(dir: &Path, cn: &str) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .arg("-keyout")
+        .arg(dir.join("key.pem.new"))
+        .arg("-out")
+        .arg(dir.join("cert.pem.new"))
+        .args([
+            "-subj",
+            &format!("/CN={cn}"),
+            "-addext",
+            &format!("subjectAltName=DNS:{cn}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(status.success());
+    std::fs::rename(dir.join("key.pem.new"), dir.join("key.pem")).expect("rename");
+    std::fs::rename(dir.join("cert.pem.new"), dir.join("cert.pem")).expect("rename");
+}
+
+fn fingerprint(addr: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("openssl s_client -connect {addr} -servername site.localhost </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"))
+        .output()
+        .expect("openssl");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn tls_serves_http2_and_reloads_certificates_without_a_restart() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let home = dir.path().join("home");
+    make_cert(&home.join("tls/site.localhost"), "site.localhost");
+    let src = dir.path().join("site");
+    app(&src);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--control-listen",
+            "127.0.0.1:0",
+            "--tls-listen",
+            "127.0.0.1:0",
+        ])
+        .env("FERRY_HOME", &home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server");
+    let pid = child.id();
+    let started = Instant::now();
+    let tls = loop {
+        let info = std::fs::read_to_string(home.join("server.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        if let Some(addr) = info
+            .filter(|i| i["pid"].as_u64() == Some(u64::from(pid)))
+            .and_then(|i| i["tls"].as_str().map(str::to_string))
+        {
+            break addr;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("server did not start");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let served = Served {
+        dir,
+        child,
+        edge: String::new(),
+        control: String::new(),
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["deploy", "--json", src.to_str().expect("utf-8")])
+        .env("FERRY_HOME", &home)
+        .output()
+        .expect("deploy");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let port = tls
+        .rsplit_once(':')
+        .map(|(_, p)| p.to_string())
+        .expect("port");
+    let curl = |extra: &[&str]| {
+        let out = Command::new("curl")
+            .args([
+                "-sk",
+                "--resolve",
+                &format!("site.localhost:{port}:127.0.0.1"),
+            ])
+            .args(extra)
+            .arg(format!("https://site.localhost:{port}/"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        curl(&[
+            "--http2",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}"
+        ]),
+        "2 200"
+    );
+    assert_eq!(
+        curl(&[
+            "--http1.1",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}"
+        ]),
+        "1.1 200"
+    );
+    assert!(
+        curl(&["-D", "-", "-o", "/dev/null"])
+            .to_ascii_lowercase()
+            .contains("strict-transport-security: max-age=31536000")
+    );
+    let plain = get(&served_edge(&home), "/", "");
+    assert_eq!(
+        plain.header("strict-transport-security"),
+        None,
+        "HSTS only under TLS"
+    );
+
+    // An open connection survives the reload; new handshakes see the new certificate.
+    let mut keep = Command::new("openssl")
+        .args([
+            "s_client",
+            "-quiet",
+            "-connect",
+            &tls,
+            "-servername",
+            "site.localhost",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("s_client");
+    let mut stdin = keep.stdin.take().expect("stdin");
+    let stdout = keep.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let request = b"GET / HTTP/1.1\r\nhost: site.localhost\r\n\r\n";
+    let await_ok = |rx: &std::sync::mpsc::Receiver<String>| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                if line.contains("HTTP/1.1 200") {
+                    return true;
+                }
+            }
+        }
+        false
+    };
+    stdin.write_all(request).expect("write");
+    assert!(await_ok(&rx), "first request on the kept connection");
+
+    let before = fingerprint(&tls);
+    assert!(before.contains("Fingerprint"), "{before}");
+    std::thread::sleep(Duration::from_millis(1100));
+    make_cert(
+        &served.dir.path().join("home/tls/site.localhost"),
+        "site.localhost",
+    );
+    let started = Instant::now();
+    let after = loop {
+        let now = fingerprint(&tls);
+        if now != before || started.elapsed() > Duration::from_secs(6) {
+            break now;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_ne!(
+        after, before,
+        "the new certificate is served without a restart"
+    );
+    stdin.write_all(request).expect("write again");
+    assert!(
+        await_ok(&rx),
+        "the kept connection still answers after the reload"
+    );
+    let _ = keep.kill();
+    let _ = keep.wait();
+    assert_eq!(
+        std::fs::read_to_string(served.dir.path().join("home/server.json"))
+            .map(|t| t.contains(&format!("\"pid\": {pid}")))
+            .ok(),
+        Some(true),
+        "same server process"
+    );
+}
+
+fn served_edge(home: &Path) -> String {
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(home.join("server.json")).expect("info"))
+            .expect("json");
+    info["edge"].as_str().expect("edge").to_string()
+}

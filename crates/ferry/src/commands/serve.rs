@@ -16,6 +16,7 @@ pub fn run(args: &ServeArgs, home: &Path) -> Result<ExitCode, Failure> {
         control_listen: args.listen.control_listen.clone(),
         failpoint,
         access_log: args.access_log.clone(),
+        tls_listen: args.tls_listen.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
