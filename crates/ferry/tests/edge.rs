@@ -545,10 +545,10 @@ fn tls_serves_http2_and_reloads_certificates_without_a_restart() {
     let await_ok = |rx: &std::sync::mpsc::Receiver<String>| {
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
-            if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-                if line.contains("HTTP/1.1 200") {
-                    return true;
-                }
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(200))
+                && line.contains("HTTP/1.1 200")
+            {
+                return true;
             }
         }
         false
