@@ -169,7 +169,7 @@ async fn create_release(
     let variants_root = s.home.join("variants");
     let blobs = s.blobs.clone();
     let for_variants = manifest.clone();
-    let _made = tokio::task::spawn_blocking(move || {
+    let made = tokio::task::spawn_blocking(move || {
         ferry_edge::variants::make(&variants_root, &blobs, &for_variants)
     })
     .await
@@ -201,7 +201,7 @@ async fn create_release(
     )?;
     let recorded = !matches!(applied, ferry_control::Applied::Unchanged);
     Ok(Json(
-        json!({ "id": manifest.id, "new": !existed, "recorded": recorded }),
+        json!({ "id": manifest.id, "new": !existed, "recorded": recorded, "variants_made": made }),
     ))
 }
 

@@ -10,6 +10,15 @@ use crate::Routing;
 /// The outcome of resolving a request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Resolved {
+    /// Answer with a redirect (from the release's rules).
+    Redirect {
+        /// `Location`.
+        location: String,
+        /// 301, 302, 303, 307 or 308.
+        status: u16,
+        /// The release whose rule it is.
+        release: String,
+    },
     /// Serve this file of this release.
     File {
         /// The release the file belongs to.
@@ -22,6 +31,8 @@ pub enum Resolved {
         skew: bool,
         /// Served as the SPA fallback.
         fallback: bool,
+        /// Status to answer with (200, or a rule's rewrite status such as 404).
+        status: u16,
     },
     /// The path is unsafe (`..`, NUL, bad escapes).
     BadRequest,
@@ -104,8 +115,18 @@ pub fn is_asset_path(path: &str) -> bool {
     })
 }
 
-/// Resolves a request against one routing snapshot.
+/// Resolves a request against one routing snapshot (no query string).
 pub fn resolve(routing: &Routing, host: Option<&str>, url_path: &str) -> Resolved {
+    resolve_query(routing, host, url_path, None)
+}
+
+/// Resolves a request against one routing snapshot; `query` is kept on rule redirects.
+pub fn resolve_query(
+    routing: &Routing,
+    host: Option<&str>,
+    url_path: &str,
+    query: Option<&str>,
+) -> Resolved {
     let Some(app) = app_for_host(routing, host) else {
         return Resolved::NoApp;
     };
@@ -124,8 +145,55 @@ pub fn resolve(routing: &Routing, host: Option<&str>, url_path: &str) -> Resolve
             entry: entry.clone(),
             skew,
             fallback,
+            status: 200,
         })
     };
+    let rules = &live.routes.rules;
+    if !rules.is_empty() {
+        let slash_path = format!("/{path}");
+        let exists = |p: &str| live.resolve(p.trim_start_matches('/')).is_some();
+        match rules.route(&slash_path, query, &exists) {
+            Some(ferry_release::rules::Action::Redirect { location, status }) => {
+                return Resolved::Redirect {
+                    location,
+                    status,
+                    release: live.id.clone(),
+                };
+            }
+            Some(ferry_release::rules::Action::Rewrite {
+                path: target,
+                status,
+            }) => {
+                let target = target.trim_start_matches('/');
+                let found = file(live, target, false, false).or_else(|| {
+                    let index = if target.is_empty() || target.ends_with('/') {
+                        format!("{target}index.html")
+                    } else {
+                        format!("{target}/index.html")
+                    };
+                    file(live, &index, false, false)
+                });
+                return match found {
+                    Some(Resolved::File {
+                        release,
+                        path,
+                        entry,
+                        skew,
+                        ..
+                    }) => Resolved::File {
+                        release,
+                        path,
+                        entry,
+                        skew,
+                        fallback: true,
+                        status,
+                    },
+                    _ => Resolved::NotFound(live.id.clone()),
+                };
+            }
+            None => {}
+        }
+    }
     let is_dir = path.is_empty() || path.ends_with('/');
     if !is_dir && let Some(found) = file(live, &path, false, false) {
         return found;

@@ -17,7 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use crate::variants::{self, Variants};
-use crate::{Edge, Resolved, resolve};
+use crate::{Edge, Resolved};
 
 /// Header naming the release that answered.
 pub const RELEASE_HEADER: &str = "x-ferry-release";
@@ -150,6 +150,8 @@ pub struct Req<'a> {
     pub if_none_match: Option<&'a str>,
     /// `Range`.
     pub range: Option<&'a str>,
+    /// Query string (kept on rule redirects).
+    pub query: Option<&'a str>,
     /// Arrived over TLS (adds HSTS).
     pub tls: bool,
 }
@@ -172,6 +174,7 @@ pub async fn handle_with(edge: &Edge, req: Request<Incoming>, tls: bool) -> Resp
         accept_encoding: get(header::ACCEPT_ENCODING),
         if_none_match: get(header::IF_NONE_MATCH),
         range: get(header::RANGE),
+        query: parts.uri.query(),
         tls,
     };
     let response = answer(edge, &r).await;
@@ -215,7 +218,7 @@ pub async fn answer(edge: &Edge, r: &Req<'_>) -> Response<Full<Bytes>> {
         return resp;
     }
     let routing = edge.routing();
-    let resolved = resolve(&routing, r.host, r.path);
+    let resolved = crate::resolve::resolve_query(&routing, r.host, r.path, r.query);
     let response = match resolved {
         Resolved::BadRequest => text(StatusCode::BAD_REQUEST, "bad request\n"),
         Resolved::NoApp if r.path == "/healthz" => text(StatusCode::OK, "ok\n"),
@@ -230,12 +233,29 @@ pub async fn answer(edge: &Edge, r: &Req<'_>) -> Response<Full<Bytes>> {
                 not_found(edge, &routing, r, &release).await
             }
         }
+        Resolved::Redirect {
+            location,
+            status,
+            release,
+        } => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::MOVED_PERMANENTLY);
+            let mut resp = text(code, "redirecting\n");
+            let h = resp.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                h.insert(header::LOCATION, v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&release) {
+                h.insert(RELEASE_HEADER, v);
+            }
+            resp
+        }
         Resolved::File {
             release,
             path,
             entry,
             skew,
             fallback,
+            status,
         } => {
             let variants = crate::app_for(&routing, r.host)
                 .and_then(|route| route.variants.get(&entry.hash).copied())
@@ -247,7 +267,11 @@ pub async fn answer(edge: &Edge, r: &Req<'_>) -> Response<Full<Bytes>> {
                 entry: &entry,
                 fallback,
                 variants,
-                status: StatusCode::OK,
+                status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                extra: release
+                    .routes
+                    .rules
+                    .headers_for(&format!("/{}", r.path.trim_start_matches('/'))),
             };
             let resp = serve_file(edge, r, &file).await;
             edge.count(resp.status().as_u16(), skew);
@@ -267,6 +291,8 @@ struct FileAnswer<'a> {
     fallback: bool,
     variants: Variants,
     status: StatusCode,
+    /// Headers from the release's rules.
+    extra: Vec<(String, String)>,
 }
 
 async fn serve_file(edge: &Edge, r: &Req<'_>, f: &FileAnswer<'_>) -> Response<Full<Bytes>> {
@@ -309,6 +335,14 @@ async fn serve_file(edge: &Edge, r: &Req<'_>, f: &FileAnswer<'_>) -> Response<Fu
     }
     if let Some(enc) = encoding {
         put(header::CONTENT_ENCODING, enc);
+    }
+    for (name, v) in &f.extra {
+        if let (Ok(name), Ok(v)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            headers.append(name, v);
+        }
     }
     if f.status == StatusCode::OK && matches_etag(r.if_none_match, &etag) {
         return with(StatusCode::NOT_MODIFIED, headers, Bytes::new());
@@ -365,26 +399,36 @@ async fn serve_file(edge: &Edge, r: &Req<'_>, f: &FileAnswer<'_>) -> Response<Fu
     with(f.status, headers, body)
 }
 
-/// The release's `404.html` with status 404, else a plain 404.
+/// The release's custom not-found page (the rules' `not_found`, else `404.html`) with status
+/// 404, else a plain 404.
 async fn not_found(
     edge: &Edge,
     routing: &crate::Routing,
     r: &Req<'_>,
     release: &str,
 ) -> Response<Full<Bytes>> {
-    if let Some(route) = crate::app_for(routing, r.host)
-        && let Some(entry) = route.live.files.get("404.html")
-    {
-        let file = FileAnswer {
-            release_id: &route.live.id,
-            created_at: route.live.created_at,
-            path: "404.html",
-            entry,
-            fallback: true,
-            variants: route.variants.get(&entry.hash).copied().unwrap_or_default(),
-            status: StatusCode::NOT_FOUND,
-        };
-        return serve_file(edge, r, &file).await;
+    if let Some(route) = crate::app_for(routing, r.host) {
+        let page = route
+            .live
+            .routes
+            .rules
+            .not_found
+            .as_deref()
+            .unwrap_or("404.html");
+        let page = page.trim_start_matches('/');
+        if let Some(entry) = route.live.files.get(page) {
+            let file = FileAnswer {
+                release_id: &route.live.id,
+                created_at: route.live.created_at,
+                path: page,
+                entry,
+                fallback: true,
+                variants: route.variants.get(&entry.hash).copied().unwrap_or_default(),
+                status: StatusCode::NOT_FOUND,
+                extra: Vec::new(),
+            };
+            return serve_file(edge, r, &file).await;
+        }
     }
     let mut resp = text(StatusCode::NOT_FOUND, "not found\n");
     if let Ok(v) = HeaderValue::from_str(release) {

@@ -38,6 +38,7 @@ fn release(id: &str, files: &[(&str, &str)], spa: bool) -> Arc<ReleaseManifest> 
             spa,
             fallback: spa.then(|| "index.html".to_string()),
             headers: BTreeMap::new(),
+            ..Default::default()
         },
         env: Vec::new(),
         build: BuildInfo {

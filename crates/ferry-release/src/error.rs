@@ -96,6 +96,14 @@ pub enum ReleaseError {
         /// What was looked for.
         what: String,
     },
+    /// Routing rules (`_redirects`, `_headers`, `vercel.json`) are malformed or too large.
+    #[error("invalid routing rules in {location}: {detail}")]
+    InvalidRules {
+        /// The file, and the line when there is one, e.g. ``"`_redirects` line 3"``.
+        location: String,
+        /// What is wrong, with untrusted excerpts shortened and escaped.
+        detail: String,
+    },
     /// Reading or writing failed.
     #[error("could not access `{}`: {source}", path.display())]
     Io {
@@ -123,6 +131,7 @@ impl ReleaseError {
             Self::InvalidManifest { .. } => "invalid-manifest",
             Self::InvalidReleaseId { .. } => "invalid-release-id",
             Self::NotFound { .. } => "not-found",
+            Self::InvalidRules { .. } => "invalid-rules",
             Self::Io { .. } => "io",
         }
     }
@@ -162,6 +171,9 @@ impl ReleaseError {
                 "release ids look like `r1a2b3c4d5e6f`; `ferry releases` lists them".into()
             }
             Self::NotFound { .. } => "check the id or path; `ferry releases` lists releases".into(),
+            Self::InvalidRules { .. } => {
+                "fix or remove that rule; docs/rules.md lists the syntax ferry supports".into()
+            }
             Self::Io { .. } => "check the path, its permissions and the free disk space".into(),
         }
     }
@@ -187,6 +199,14 @@ impl ReleaseError {
         Self::UnsafePath {
             path: preview(path),
             reason,
+        }
+    }
+
+    /// An `InvalidRules` error; `detail` must already have its untrusted parts previewed.
+    pub(crate) fn rules(location: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::InvalidRules {
+            location: location.into(),
+            detail: detail.into(),
         }
     }
 

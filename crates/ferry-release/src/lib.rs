@@ -38,6 +38,7 @@ mod fsutil;
 mod gc;
 mod hash;
 mod manifest;
+pub mod rules;
 mod scan;
 mod store;
 
@@ -49,5 +50,6 @@ pub use manifest::{
     BuildInfo, FileEntry, MANIFEST_SCHEMA, MANIFEST_VERSION, ReleaseManifest, Routes, SourceRef,
     is_release_id, release_id, validate_path,
 };
+pub use rules::Rules;
 pub use scan::{StoreStats, content_type, scan_dir, store_files};
 pub use store::{ReleaseListing, ReleaseProblem, ReleaseStore};

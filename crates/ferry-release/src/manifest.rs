@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ReleaseError, preview};
 use crate::hash::BlobHash;
+use crate::rules::Rules;
 
 /// The `schema` field of every release manifest.
 pub const MANIFEST_SCHEMA: &str = "ferry.release";
@@ -84,6 +85,10 @@ pub struct Routes {
     /// Reserved for response headers; may be empty.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Redirects, rewrites, header rules, clean URLs, trailing slashes and the custom 404
+    /// page (see `docs/rules.md`); left out of the manifest, and of the id, when empty.
+    #[serde(default, skip_serializing_if = "Rules::is_empty")]
+    pub rules: Rules,
 }
 
 /// How a release was built.
@@ -280,6 +285,7 @@ impl ReleaseManifest {
                 }
             }
         }
+        self.routes.rules.validate()?;
         if let Some(fallback) = &self.routes.fallback {
             validate_path(fallback)?;
             if !self.files.contains_key(fallback) {
@@ -414,6 +420,7 @@ pub(crate) mod tests {
                 spa: true,
                 fallback: Some("index.html".into()),
                 headers: BTreeMap::new(),
+                ..Default::default()
             },
             &["VITE_B".to_string(), "VITE_A".to_string()],
             BuildInfo {

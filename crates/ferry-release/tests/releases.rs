@@ -54,6 +54,7 @@ fn release(h: &Home, app: &str, created_at: u64, files: &[(&str, &[u8])]) -> Rel
             spa: true,
             fallback: entries_fallback(files),
             headers: BTreeMap::new(),
+            ..Default::default()
         },
         &[],
         BuildInfo {
@@ -468,6 +469,7 @@ fn scan_store_save_verify_end_to_end() {
         spa: true,
         fallback: Some("index.html".into()),
         headers: BTreeMap::new(),
+        ..Default::default()
     };
     let m = ReleaseManifest::new(
         "shop",

@@ -597,3 +597,95 @@ fn served_edge(home: &Path) -> String {
             .expect("json");
     info["edge"].as_str().expect("edge").to_string()
 }
+
+#[test]
+fn netlify_and_vercel_rules_apply() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let home = dir.path().join("home");
+    let src = dir.path().join("site");
+    app(&src);
+    // The build adds Netlify's files to the output; vercel.json sits in the unit's folder.
+    std::fs::write(
+        src.join("build.sh"),
+        "set -e\nrm -rf dist; mkdir -p dist/assets dist/posts\nprintf '<h1>home</h1>' > dist/index.html\nprintf '<h1>about</h1>' > dist/about.html\nprintf '<h1>hello</h1>' > dist/posts/hello.html\nprintf 'js' > dist/assets/app-1.js\nprintf '# moved pages\\n/old /new 301\\n/blog/* /posts/:splat 302\\n/app/* /index.html 200\\n' > dist/_redirects\nprintf '/assets/*\\n  X-Frame-Options: DENY\\n  X-Test: one\\n' > dist/_headers\n",
+    )
+    .expect("write");
+    std::fs::write(
+        src.join("vercel.json"),
+        r#"{"cleanUrls": true, "framework": "vite"}"#,
+    )
+    .expect("write");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--control-listen",
+            "127.0.0.1:0",
+        ])
+        .env("FERRY_HOME", &home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server");
+    let started = Instant::now();
+    while !home.join("server.json").exists()
+        || std::os::unix::net::UnixStream::connect(home.join("ferry.sock")).is_err()
+    {
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("server did not start");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let served = Served {
+        dir,
+        child,
+        edge: String::new(),
+        control: String::new(),
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["deploy", "--json", src.to_str().expect("utf-8")])
+        .env("FERRY_HOME", &home)
+        .output()
+        .expect("deploy");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let edge = served_edge(&home);
+
+    let moved = get(&edge, "/old", "");
+    assert_eq!(
+        (moved.status, moved.header("location").as_deref()),
+        (301, Some("/new"))
+    );
+    let blog = get(&edge, "/blog/hello?ref=mail", "");
+    assert_eq!(
+        (blog.status, blog.header("location").as_deref()),
+        (302, Some("/posts/hello?ref=mail"))
+    );
+    let rewritten = get(&edge, "/app/settings", "");
+    assert_eq!(rewritten.status, 200);
+    assert!(String::from_utf8_lossy(&rewritten.body).contains("home"));
+    let asset = get(&edge, "/assets/app-1.js", "");
+    assert_eq!(asset.header("x-frame-options").as_deref(), Some("DENY"));
+    assert_eq!(asset.header("x-test").as_deref(), Some("one"));
+    let rules_file = get(&edge, "/_redirects", "");
+    assert!(
+        !String::from_utf8_lossy(&rules_file.body).contains("/old /new"),
+        "rule files are not served (the SPA page answers instead)"
+    );
+    let clean = get(&edge, "/about", "");
+    assert_eq!(clean.status, 200);
+    assert!(String::from_utf8_lossy(&clean.body).contains("about"));
+    let dirty = get(&edge, "/about.html", "");
+    assert_eq!(
+        (dirty.status, dirty.header("location").as_deref()),
+        (308, Some("/about"))
+    );
+    drop(served);
+}

@@ -138,14 +138,21 @@ pub fn deploy(
 
     reporter.message("hashing");
     let scanned = ferry_release::scan_dir(&built.output_dir).map_err(release_failure)?;
+    // `_redirects` and `_headers` become rules, not files anyone can download.
     let files: BTreeMap<String, ferry_release::FileEntry> = scanned
         .iter()
+        .filter(|(k, _)| k.as_str() != "_redirects" && k.as_str() != "_headers")
         .map(|(k, (_, e))| (k.clone(), e.clone()))
         .collect();
+    let unit_dir = source.root.join(&plan.path);
+    let (rules, notes) = ferry_release::Rules::collect_with_notes(&built.output_dir, &unit_dir)
+        .map_err(release_failure)?;
+    warnings.extend(notes);
     let routes = Routes {
         spa: plan.spa,
         fallback: (plan.spa && files.contains_key("index.html")).then(|| "index.html".to_string()),
         headers: BTreeMap::new(),
+        rules,
     };
     let env_names: Vec<String> = env.keys().cloned().collect();
     let id = ferry_release::release_id(&app, &files, &routes, &env_names);
