@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub access_log: Option<PathBuf>,
     /// TLS listen address; certificates come from `$FERRY_HOME/tls/<host>/{cert,key}.pem`.
     pub tls_listen: Option<String>,
+    /// Connection and header-timeout limits of the edge.
+    pub limits: ferry_edge::Limits,
 }
 
 /// What a running server publishes in `$FERRY_HOME/server.json`.
@@ -120,7 +122,8 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
         .unwrap_or_default();
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let mut edge = Edge::new(BlobStore::open(&home.join("blobs"))?, home.join("variants"));
+    let mut edge = Edge::new(BlobStore::open(&home.join("blobs"))?, home.join("variants"))
+        .with_limits(config.limits);
     if let Some(path) = &config.access_log {
         let log = ferry_edge::observe::AccessLog::open(path).map_err(io(path))?;
         edge = edge.with_access_log(log);

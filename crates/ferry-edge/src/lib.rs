@@ -68,6 +68,26 @@ pub struct Edge {
     pub metrics: observe::Metrics,
     /// The access log, when enabled.
     pub access_log: Option<observe::AccessLog>,
+    /// Connection and timing limits.
+    pub limits: Limits,
+}
+
+/// Limits that keep hostile clients from holding the edge.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most simultaneous connections per listener; more are closed at once.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (slowloris).
+    pub header_timeout: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: server::MAX_CONNECTIONS,
+            header_timeout: server::HEADER_TIMEOUT,
+        }
+    }
 }
 
 /// The route of the app a `Host` names.
@@ -86,7 +106,14 @@ impl Edge {
             counters: Counters::default(),
             metrics: observe::Metrics::default(),
             access_log: None,
+            limits: Limits::default(),
         }
+    }
+
+    /// Sets the limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Enables the access log.

@@ -28,14 +28,16 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Time a client has to send its request headers.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn connection_builder() -> Arc<hyper_util::server::conn::auto::Builder<TokioExecutor>> {
+fn connection_builder(
+    header_timeout: Duration,
+) -> Arc<hyper_util::server::conn::auto::Builder<TokioExecutor>> {
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .keep_alive(true)
         .max_buf_size(MAX_HEAD_BYTES)
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT);
+        .header_read_timeout(header_timeout);
     builder
         .http2()
         .max_header_list_size(MAX_HEAD_BYTES as u32)
@@ -63,8 +65,8 @@ async fn serve_io<I>(
 /// Serves `edge` on `listener` until `shutdown` resolves.
 pub async fn serve(edge: Arc<Edge>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
-    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    let builder = connection_builder();
+    let permits = Arc::new(tokio::sync::Semaphore::new(edge.limits.max_connections));
+    let builder = connection_builder(edge.limits.header_timeout);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -110,8 +112,8 @@ pub async fn serve_tls(
         })
     };
     tokio::pin!(shutdown);
-    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    let builder = connection_builder();
+    let permits = Arc::new(tokio::sync::Semaphore::new(edge.limits.max_connections));
+    let builder = connection_builder(edge.limits.header_timeout);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -177,9 +179,9 @@ pub async fn handle_with(edge: &Edge, req: Request<Incoming>, tls: bool) -> Resp
         query: parts.uri.query(),
         tls,
     };
-    let response = answer(edge, &r).await;
-    let took = started.elapsed();
     let routing = edge.routing();
+    let response = answer_in(edge, &routing, &r).await;
+    let took = started.elapsed();
     let app = crate::app_for_host(&routing, r.host).unwrap_or("");
     let status = response.status().as_u16();
     let bytes = http_body::Body::size_hint(response.body())
@@ -208,8 +210,14 @@ pub async fn handle_with(edge: &Edge, req: Request<Incoming>, tls: bool) -> Resp
     response
 }
 
-/// Answers a request.
+/// Answers a request against the current routing snapshot.
 pub async fn answer(edge: &Edge, r: &Req<'_>) -> Response<Full<Bytes>> {
+    let routing = edge.routing();
+    answer_in(edge, &routing, r).await
+}
+
+/// Answers a request against `routing` (one snapshot for the whole request).
+async fn answer_in(edge: &Edge, routing: &crate::Routing, r: &Req<'_>) -> Response<Full<Bytes>> {
     if r.method != Method::GET && r.method != Method::HEAD {
         edge.count(405, false);
         let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
@@ -217,8 +225,7 @@ pub async fn answer(edge: &Edge, r: &Req<'_>) -> Response<Full<Bytes>> {
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return resp;
     }
-    let routing = edge.routing();
-    let resolved = crate::resolve::resolve_query(&routing, r.host, r.path, r.query);
+    let resolved = crate::resolve::resolve_query(routing, r.host, r.path, r.query);
     let response = match resolved {
         Resolved::BadRequest => text(StatusCode::BAD_REQUEST, "bad request\n"),
         Resolved::NoApp if r.path == "/healthz" => text(StatusCode::OK, "ok\n"),
@@ -230,7 +237,7 @@ pub async fn answer(edge: &Edge, r: &Req<'_>) -> Response<Full<Bytes>> {
             if r.path == "/healthz" {
                 text(StatusCode::OK, "ok\n")
             } else {
-                not_found(edge, &routing, r, &release).await
+                not_found(edge, routing, r, &release).await
             }
         }
         Resolved::Redirect {
@@ -257,7 +264,7 @@ pub async fn answer(edge: &Edge, r: &Req<'_>) -> Response<Full<Bytes>> {
             fallback,
             status,
         } => {
-            let variants = crate::app_for(&routing, r.host)
+            let variants = crate::app_for(routing, r.host)
                 .and_then(|route| route.variants.get(&entry.hash).copied())
                 .unwrap_or_default();
             let file = FileAnswer {
@@ -268,10 +275,14 @@ pub async fn answer(edge: &Edge, r: &Req<'_>) -> Response<Full<Bytes>> {
                 fallback,
                 variants,
                 status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-                extra: release
-                    .routes
-                    .rules
-                    .headers_for(&format!("/{}", r.path.trim_start_matches('/'))),
+                extra: if release.routes.rules.is_empty() {
+                    Vec::new()
+                } else {
+                    release
+                        .routes
+                        .rules
+                        .headers_for(&format!("/{}", r.path.trim_start_matches('/')))
+                },
             };
             let resp = serve_file(edge, r, &file).await;
             edge.count(resp.status().as_u16(), skew);
@@ -319,22 +330,29 @@ async fn serve_file(edge: &Edge, r: &Req<'_>, f: &FileAnswer<'_>) -> Response<Fu
         header::LAST_MODIFIED,
         &crate::httpdate::format(f.created_at),
     );
-    put(header::CACHE_CONTROL, cache_control(f.path, f.fallback));
     put(
         header::HeaderName::from_static(RELEASE_HEADER),
         f.release_id,
     );
-    put(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    put(header::REFERRER_POLICY, "strict-origin-when-cross-origin");
-    put(header::ACCEPT_RANGES, "bytes");
+    let stat = HeaderValue::from_static;
+    headers.insert(
+        header::CACHE_CONTROL,
+        stat(cache_control(f.path, f.fallback)),
+    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, stat("nosniff"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        stat("strict-origin-when-cross-origin"),
+    );
+    headers.insert(header::ACCEPT_RANGES, stat("bytes"));
     if compressible {
-        put(header::VARY, "accept-encoding");
+        headers.insert(header::VARY, stat("accept-encoding"));
     }
     if r.tls {
-        put(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, stat("max-age=31536000"));
     }
     if let Some(enc) = encoding {
-        put(header::CONTENT_ENCODING, enc);
+        headers.insert(header::CONTENT_ENCODING, stat(enc));
     }
     for (name, v) in &f.extra {
         if let (Ok(name), Ok(v)) = (
@@ -347,20 +365,20 @@ async fn serve_file(edge: &Edge, r: &Req<'_>, f: &FileAnswer<'_>) -> Response<Fu
     if f.status == StatusCode::OK && matches_etag(r.if_none_match, &etag) {
         return with(StatusCode::NOT_MODIFIED, headers, Bytes::new());
     }
-    let (key, path) = match encoding {
-        Some(enc) => {
-            let ext = if enc == "br" { "br" } else { "gz" };
-            (
-                format!("{hash}.{ext}"),
-                variants::variant_path(edge.variants_root(), &f.entry.hash, ext),
-            )
-        }
-        None => (hash.to_string(), edge.blobs().path(&f.entry.hash)),
+    use crate::cache::Repr;
+    let (repr, ext) = match encoding {
+        Some("br") => (Repr::Brotli, "br"),
+        Some(_) => (Repr::Gzip, "gz"),
+        None => (Repr::Identity, ""),
     };
-    let body = match edge.cache.get(&key, &path).await {
+    let path = || match repr {
+        Repr::Identity => edge.blobs().path(&f.entry.hash),
+        _ => variants::variant_path(edge.variants_root(), &f.entry.hash, ext),
+    };
+    let body = match edge.cache.get(repr, hash, path).await {
         Ok(body) => body,
         Err(err) => {
-            tracing::error!(file = %path.display(), %err, "content unreadable");
+            tracing::error!(%hash, %err, "content unreadable");
             return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n");
         }
     };

@@ -91,6 +91,24 @@ pub struct ServeArgs {
     /// `$FERRY_HOME/tls/<host>/cert.pem` + `key.pem` (reloaded when they change).
     #[arg(long, env = "FERRY_TLS_LISTEN", value_name = "ADDR")]
     pub tls_listen: Option<String>,
+
+    /// Most simultaneous connections per listener (more are closed at once).
+    #[arg(
+        long,
+        env = "FERRY_MAX_CONNECTIONS",
+        default_value_t = 10_000,
+        value_name = "N"
+    )]
+    pub max_connections: usize,
+
+    /// Seconds a client has to send its request headers (slowloris protection).
+    #[arg(
+        long,
+        env = "FERRY_HEADER_TIMEOUT",
+        default_value_t = 10.0,
+        value_name = "SECS"
+    )]
+    pub header_timeout: f64,
 }
 
 /// Arguments of `ferry build` and `ferry deploy`.

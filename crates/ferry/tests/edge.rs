@@ -31,6 +31,10 @@ fn app(dir: &Path) {
 }
 
 fn serve() -> Served {
+    serve_with(&[])
+}
+
+fn serve_with(extra: &[&str]) -> Served {
     let dir = tempfile::tempdir().expect("tmp");
     let home: PathBuf = dir.path().join("home");
     let src = dir.path().join("site");
@@ -45,6 +49,7 @@ fn serve() -> Served {
         ])
         .arg("--access-log")
         .arg(dir.path().join("access.log"))
+        .args(extra)
         .env("FERRY_HOME", &home)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -206,6 +211,22 @@ fn conditional_requests_ranges_and_head() {
 
     let html = get(&s.edge, "/", "");
     assert_eq!(html.header("cache-control").as_deref(), Some("no-cache"));
+    assert_eq!(
+        html.header("content-type").as_deref(),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(
+        full.header("content-type")
+            .is_some_and(|t| t.contains("javascript") && t.ends_with("charset=utf-8")),
+        "{:?}",
+        full.header("content-type")
+    );
+    assert_eq!(
+        get(&s.edge, "/assets/logo.png", "")
+            .header("content-type")
+            .as_deref(),
+        Some("image/png")
+    );
     assert_eq!(raw(&s.edge, "POST / HTTP/1.1\r\nhost: site.localhost\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").status, 405);
 }
 
@@ -688,4 +709,60 @@ fn netlify_and_vercel_rules_apply() {
         (308, Some("/about"))
     );
     drop(served);
+}
+
+#[test]
+fn slowloris_connection_cap_and_header_count_are_bounded() {
+    let s = serve_with(&["--max-connections", "3", "--header-timeout", "1"]);
+    // Three idle connections take every slot: a fourth is closed at once.
+    let idle: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| std::net::TcpStream::connect(&s.edge).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut extra = std::net::TcpStream::connect(&s.edge).expect("connect");
+    extra
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    let _ = extra.write_all(b"GET / HTTP/1.1\r\nhost: site.localhost\r\n\r\n");
+    let mut buf = [0u8; 64];
+    let n = extra.read(&mut buf).unwrap_or(0);
+    assert_eq!(
+        n, 0,
+        "over the limit, the connection is closed without an answer"
+    );
+
+    // A client that never finishes its headers is cut off after the header timeout.
+    let started = Instant::now();
+    let mut slow = idle.into_iter().next().expect("one");
+    slow.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let _ = slow.write_all(b"GET / HTTP/1.1\r\nhost: site.localhost\r\nx-slow: ");
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest);
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(4),
+        "slowloris connection closed after the 1 s timeout, took {waited:?}"
+    );
+    assert!(
+        rest.is_empty() || String::from_utf8_lossy(&rest).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&rest)
+    );
+
+    // The slots freed, a normal request works again.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(get(&s.edge, "/", "").status, 200);
+
+    // Too many header fields: refused.
+    let many: String = (0..150).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let a = raw(
+        &s.edge,
+        &format!("GET / HTTP/1.1\r\nhost: site.localhost\r\n{many}connection: close\r\n\r\n"),
+    );
+    assert!(
+        a.status == 431 || a.status == 400 || a.status == 0,
+        "too many headers refused: {}",
+        a.status
+    );
 }

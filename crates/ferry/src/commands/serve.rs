@@ -17,6 +17,12 @@ pub fn run(args: &ServeArgs, home: &Path) -> Result<ExitCode, Failure> {
         failpoint,
         access_log: args.access_log.clone(),
         tls_listen: args.tls_listen.clone(),
+        limits: ferry_edge::Limits {
+            max_connections: args.max_connections.max(1),
+            header_timeout: std::time::Duration::from_secs_f64(
+                args.header_timeout.clamp(0.1, 3600.0),
+            ),
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
