@@ -5,6 +5,7 @@
 //! the request path: the control plane pushes routes into it.
 
 pub mod cache;
+pub mod h1;
 pub mod httpdate;
 pub mod observe;
 mod resolve;

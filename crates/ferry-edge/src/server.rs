@@ -81,7 +81,11 @@ pub async fn serve(edge: Arc<Edge>, listener: TcpListener, shutdown: impl Future
         let _ = stream.set_nodelay(true);
         let (edge, builder) = (edge.clone(), builder.clone());
         tokio::spawn(async move {
-            serve_io(edge, builder, stream, false).await;
+            if crate::h1::is_h2(&stream, edge.limits.header_timeout).await {
+                serve_io(edge, builder, stream, false).await;
+            } else {
+                crate::h1::serve(edge, stream).await;
+            }
             drop(permit);
         });
     }
@@ -137,6 +141,27 @@ pub async fn serve_tls(
     Ok(())
 }
 
+/// `date: <now>\r\n`, formatted at most once per second per thread.
+pub(crate) fn date_header() -> String {
+    use std::cell::RefCell;
+    thread_local! {
+        static CACHED: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    CACHED.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != now {
+            *c = (
+                now,
+                format!("date: {}\r\n", crate::httpdate::format(now * 1000)),
+            );
+        }
+        c.1.clone()
+    })
+}
+
 /// What the edge reads of a request.
 #[derive(Debug, Default)]
 pub struct Req<'a> {
@@ -179,8 +204,19 @@ pub async fn handle_with(edge: &Edge, req: Request<Incoming>, tls: bool) -> Resp
         query: parts.uri.query(),
         tls,
     };
+    respond(edge, &r, started, parts.version).await
+}
+
+/// Answers `r` on one routing snapshot, then records it (metrics, access log). Shared by
+/// hyper's connections and the HTTP/1.1 fast path.
+pub(crate) async fn respond(
+    edge: &Edge,
+    r: &Req<'_>,
+    started: std::time::Instant,
+    version: http::Version,
+) -> Response<Full<Bytes>> {
     let routing = edge.routing();
-    let response = answer_in(edge, &routing, &r).await;
+    let response = answer_in(edge, &routing, r).await;
     let took = started.elapsed();
     let app = crate::app_for_host(&routing, r.host).unwrap_or("");
     let status = response.status().as_u16();
@@ -204,7 +240,7 @@ pub async fn handle_with(edge: &Edge, req: Request<Incoming>, tls: bool) -> Resp
                 .get(RELEASE_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string),
-            version: format!("{:?}", parts.version),
+            version: format!("{version:?}"),
         });
     }
     response
@@ -414,7 +450,15 @@ async fn serve_file(edge: &Edge, r: &Req<'_>, f: &FileAnswer<'_>) -> Response<Fu
     } else {
         body
     };
-    with(f.status, headers, body)
+    let mut resp = with(f.status, headers, body);
+    if len >= crate::h1::SENDFILE_MIN && r.method == Method::GET {
+        let file = match repr {
+            Repr::Identity => edge.blobs().path(&f.entry.hash),
+            _ => variants::variant_path(edge.variants_root(), &f.entry.hash, ext),
+        };
+        resp.extensions_mut().insert(crate::h1::BodyFile(file));
+    }
+    resp
 }
 
 /// The release's custom not-found page (the rules' `not_found`, else `404.html`) with status

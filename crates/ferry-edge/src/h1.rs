@@ -1,0 +1,306 @@
+//! A lean HTTP/1.1 path for plain connections: static hosting needs only GET and HEAD, so the
+//! edge parses request heads itself (httparse, bounded), answers through the same
+//! [`respond`](crate::server) as every other path, writes small answers with one vectored
+//! write and large bodies with `sendfile(2)` straight from the blob file (no copy through user
+//! memory — the copy that dominates large responses). Connections that open with the HTTP/2
+//! preface go to hyper instead.
+
+use std::io::IoSlice;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{Method, Response, StatusCode, Version, header};
+use http_body_util::Full;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::net::TcpStream;
+
+use crate::Edge;
+use crate::server::{MAX_HEAD_BYTES, Req, respond};
+
+/// Bodies at least this large are sent with `sendfile(2)`.
+pub const SENDFILE_MIN: u64 = 16 * 1024;
+/// Most header fields in one request.
+pub const MAX_HEADERS: usize = 100;
+/// Idle time allowed between keep-alive requests.
+const IDLE: Duration = Duration::from_secs(60);
+
+/// Marks a response whose body may be sent from this file instead of from memory.
+#[derive(Debug, Clone)]
+pub struct BodyFile(pub std::path::PathBuf);
+
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether the connection speaks HTTP/2 (prior knowledge): peeks without consuming.
+pub async fn is_h2(stream: &TcpStream, timeout: Duration) -> bool {
+    let mut buf = [0u8; 24];
+    let deadline = Instant::now() + timeout;
+    loop {
+        let n = match tokio::time::timeout_at(deadline.into(), stream.peek(&mut buf)).await {
+            Ok(Ok(n)) => n,
+            _ => return false,
+        };
+        if n == 0 || buf[..n] != H2_PREFACE[..n] {
+            return false;
+        }
+        if n == H2_PREFACE.len() {
+            return true;
+        }
+        // A partial preface so far: wait for more bytes.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Serves HTTP/1.x requests on `stream` until the client closes, asks to close, times out,
+/// or sends something this path does not accept.
+pub async fn serve(edge: Arc<Edge>, mut stream: TcpStream) {
+    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let header_timeout = edge.limits.header_timeout;
+    let mut served = 0usize;
+    loop {
+        // Read one request head: the header timeout runs from the connection's start (first
+        // request) or from the first byte (later ones); an idle keep-alive waits longer.
+        let mut first = served > 0;
+        let head_len = loop {
+            if let Some(end) = find_head_end(&buf) {
+                break end;
+            }
+            if buf.len() >= MAX_HEAD_BYTES {
+                let _ = write_simple(&mut stream, 431, "request header fields too large\n").await;
+                return;
+            }
+            let wait = if first && buf.is_empty() {
+                IDLE
+            } else {
+                header_timeout
+            };
+            first = false;
+            match tokio::time::timeout(wait, stream.read_buf(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return,
+                Ok(Ok(_)) => {}
+                Err(_) => {
+                    if !buf.is_empty() {
+                        let _ = write_simple(&mut stream, 408, "request timeout\n").await;
+                    }
+                    return;
+                }
+            }
+        };
+        let started = Instant::now();
+        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Request::new(&mut fields);
+        let status = parsed.parse(&buf[..head_len]);
+        let ok = match status {
+            Ok(httparse::Status::Complete(_)) => true,
+            Err(httparse::Error::TooManyHeaders) => {
+                let _ = write_simple(&mut stream, 431, "too many header fields\n").await;
+                return;
+            }
+            _ => false,
+        };
+        let (Some(method), Some(target), Some(minor)) =
+            (parsed.method, parsed.path, parsed.version)
+        else {
+            let _ = write_simple(&mut stream, 400, "bad request\n").await;
+            return;
+        };
+        if !ok {
+            let _ = write_simple(&mut stream, 400, "bad request\n").await;
+            return;
+        }
+        let get = |name: &str| {
+            parsed
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .and_then(|h| std::str::from_utf8(h.value).ok())
+        };
+        // Static hosting takes no request bodies.
+        let has_body = get("transfer-encoding").is_some()
+            || get("content-length").is_some_and(|l| l.trim() != "0");
+        let connection = get("connection").map(str::to_ascii_lowercase);
+        let keep_alive = match minor {
+            1 => !connection.as_deref().is_some_and(|c| c.contains("close")),
+            _ => connection
+                .as_deref()
+                .is_some_and(|c| c.contains("keep-alive")),
+        };
+        let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (target, None),
+        };
+        if !path.starts_with('/') {
+            let _ = write_simple(&mut stream, 400, "bad request\n").await;
+            return;
+        }
+        let version = if minor == 1 {
+            Version::HTTP_11
+        } else {
+            Version::HTTP_10
+        };
+        let req = Req {
+            method: method.clone(),
+            host: get("host"),
+            path,
+            accept_encoding: get("accept-encoding"),
+            if_none_match: get("if-none-match"),
+            range: get("range"),
+            query,
+            tls: false,
+        };
+        let response = respond(&edge, &req, started, version).await;
+        let close = !keep_alive || has_body;
+        if write_response(&mut stream, response, method == Method::HEAD, close, minor)
+            .await
+            .is_err()
+            || close
+        {
+            return;
+        }
+        served += 1;
+        buf.advance(head_len);
+    }
+}
+
+fn find_head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+}
+
+async fn write_simple(
+    stream: &mut TcpStream,
+    status: u16,
+    body: &'static str,
+) -> std::io::Result<()> {
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await
+}
+
+async fn write_response(
+    stream: &mut TcpStream,
+    response: Response<Full<Bytes>>,
+    head_only: bool,
+    close: bool,
+    minor: u8,
+) -> std::io::Result<()> {
+    let (parts, body) = response.into_parts();
+    let body = http_body_util::BodyExt::collect(body)
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let file = parts.extensions.get::<BodyFile>().cloned();
+    let mut head = Vec::with_capacity(512);
+    let reason = parts.status.canonical_reason().unwrap_or("");
+    head.extend_from_slice(
+        format!("HTTP/1.{minor} {} {reason}\r\n", parts.status.as_u16()).as_bytes(),
+    );
+    let mut has_length = false;
+    for (name, value) in &parts.headers {
+        if name == header::CONTENT_LENGTH {
+            has_length = true;
+        }
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    let no_body_status = parts.status == StatusCode::NOT_MODIFIED
+        || parts.status.is_informational()
+        || parts.status == StatusCode::NO_CONTENT;
+    if !has_length && !no_body_status {
+        head.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    }
+    head.extend_from_slice(crate::server::date_header().as_bytes());
+    if close {
+        head.extend_from_slice(b"connection: close\r\n");
+    } else if minor == 0 {
+        head.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    if head_only || no_body_status {
+        return stream.write_all(&head).await;
+    }
+    match file {
+        Some(BodyFile(path)) if body.len() as u64 >= SENDFILE_MIN => {
+            send_more(stream, &head).await?;
+            send_file(stream, &path, body.len() as u64).await
+        }
+        _ => write_all_vectored(stream, &head, &body).await,
+    }
+}
+
+async fn write_all_vectored(
+    stream: &mut TcpStream,
+    head: &[u8],
+    body: &[u8],
+) -> std::io::Result<()> {
+    let (mut h, mut b) = (0usize, 0usize);
+    while h < head.len() || b < body.len() {
+        let slices = [IoSlice::new(&head[h..]), IoSlice::new(&body[b..])];
+        let n = stream.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let from_head = n.min(head.len() - h);
+        h += from_head;
+        b += n - from_head;
+    }
+    Ok(())
+}
+
+/// Writes `bytes` with `MSG_MORE`, so the head and the file that follows leave in full
+/// packets (what `TCP_CORK`/nginx's `tcp_nopush` achieve).
+async fn send_more(stream: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> {
+    let mut sent = 0;
+    while sent < bytes.len() {
+        stream.writable().await?;
+        match stream.try_io(Interest::WRITABLE, || {
+            rustix::net::send(
+                &*stream,
+                &bytes[sent..],
+                rustix::net::SendFlags::MORE | rustix::net::SendFlags::NOSIGNAL,
+            )
+            .map_err(std::io::Error::from)
+        }) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// `sendfile(2)` from `path` to the socket, `len` bytes, waiting for writability in between.
+async fn send_file(
+    stream: &mut TcpStream,
+    path: &std::path::Path,
+    len: u64,
+) -> std::io::Result<()> {
+    let file = std::fs::File::open(path)?;
+    let mut offset: u64 = 0;
+    while offset < len {
+        stream.writable().await?;
+        let result = stream.try_io(Interest::WRITABLE, || {
+            let count = usize::try_from(len - offset)
+                .unwrap_or(usize::MAX)
+                .min(1 << 20);
+            rustix::fs::sendfile(&*stream, &file, Some(&mut offset), count)
+                .map_err(std::io::Error::from)
+        });
+        match result {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
