@@ -21,7 +21,7 @@ pub fn format(ms: u64) -> String {
 }
 
 /// (year, month 1-12, day) from days since 1970-01-01.
-fn civil(days: i64) -> (i64, i64, i64) {
+pub fn civil(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

@@ -39,6 +39,26 @@ fn serve_with(extra: &[&str]) -> Served {
     let home: PathBuf = dir.path().join("home");
     let src = dir.path().join("site");
     app(&src);
+    let log = dir.path().join("access.log");
+    let mut args = vec!["--access-log", log.to_str().expect("utf-8")];
+    args.extend_from_slice(extra);
+    let (child, info) = spawn_server(&home, &args);
+    let edge = info["edge"].as_str().expect("edge").to_string();
+    let control = info["control"].as_str().expect("control").to_string();
+    let served = Served {
+        dir,
+        child,
+        edge,
+        control,
+    };
+    deploy(&home, &src);
+    served
+}
+
+/// Starts `ferry serve` on port 0 with `extra` arguments; returns it and its `server.json`.
+/// The caller owns the child (every caller wraps it in `Served`, whose Drop kills and reaps it).
+#[allow(clippy::zombie_processes)]
+fn spawn_server(home: &Path, extra: &[&str]) -> (Child, serde_json::Value) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args([
             "serve",
@@ -47,25 +67,22 @@ fn serve_with(extra: &[&str]) -> Served {
             "--control-listen",
             "127.0.0.1:0",
         ])
-        .arg("--access-log")
-        .arg(dir.path().join("access.log"))
         .args(extra)
-        .env("FERRY_HOME", &home)
+        .env("FERRY_HOME", home)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("server");
     let started = Instant::now();
-    let (edge, control) = loop {
+    loop {
         let info = std::fs::read_to_string(home.join("server.json"))
             .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
-        if let Some(info) = info.filter(|i| i["pid"].as_u64() == Some(u64::from(child.id()))) {
-            break (
-                info["edge"].as_str().expect("edge").to_string(),
-                info["control"].as_str().expect("control").to_string(),
-            );
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .filter(|i| i["pid"].as_u64() == Some(u64::from(child.id())));
+        let ready = std::os::unix::net::UnixStream::connect(home.join("ferry.sock")).is_ok();
+        if let (Some(info), true) = (info, ready) {
+            return (child, info);
         }
         if started.elapsed() > Duration::from_secs(10) {
             let _ = child.kill();
@@ -73,10 +90,13 @@ fn serve_with(extra: &[&str]) -> Served {
             panic!("server did not start");
         }
         std::thread::sleep(Duration::from_millis(20));
-    };
+    }
+}
+
+fn deploy(home: &Path, src: &Path) {
     let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(["deploy", "--json", src.to_str().expect("utf-8")])
-        .env("FERRY_HOME", &home)
+        .env("FERRY_HOME", home)
         .output()
         .expect("deploy");
     assert!(
@@ -84,12 +104,6 @@ fn serve_with(extra: &[&str]) -> Served {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    Served {
-        dir,
-        child,
-        edge,
-        control,
-    }
 }
 
 struct Answer {
@@ -432,57 +446,16 @@ fn tls_serves_http2_and_reloads_certificates_without_a_restart() {
     make_cert(&home.join("tls/site.localhost"), "site.localhost");
     let src = dir.path().join("site");
     app(&src);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--control-listen",
-            "127.0.0.1:0",
-            "--tls-listen",
-            "127.0.0.1:0",
-        ])
-        .env("FERRY_HOME", &home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("server");
+    let (child, info) = spawn_server(&home, &["--tls-listen", "127.0.0.1:0"]);
     let pid = child.id();
-    let started = Instant::now();
-    let tls = loop {
-        let info = std::fs::read_to_string(home.join("server.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
-        if let Some(addr) = info
-            .filter(|i| i["pid"].as_u64() == Some(u64::from(pid)))
-            .and_then(|i| i["tls"].as_str().map(str::to_string))
-        {
-            break addr;
-        }
-        if started.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("server did not start");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let tls = info["tls"].as_str().expect("tls address").to_string();
     let served = Served {
         dir,
         child,
         edge: String::new(),
         control: String::new(),
     };
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["deploy", "--json", src.to_str().expect("utf-8")])
-        .env("FERRY_HOME", &home)
-        .output()
-        .expect("deploy");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    deploy(&home, &src);
 
     let port = tls
         .rsplit_once(':')
@@ -636,47 +609,14 @@ fn netlify_and_vercel_rules_apply() {
         r#"{"cleanUrls": true, "framework": "vite"}"#,
     )
     .expect("write");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--control-listen",
-            "127.0.0.1:0",
-        ])
-        .env("FERRY_HOME", &home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("server");
-    let started = Instant::now();
-    while !home.join("server.json").exists()
-        || std::os::unix::net::UnixStream::connect(home.join("ferry.sock")).is_err()
-    {
-        if started.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("server did not start");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (child, _) = spawn_server(&home, &[]);
     let served = Served {
         dir,
         child,
         edge: String::new(),
         control: String::new(),
     };
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["deploy", "--json", src.to_str().expect("utf-8")])
-        .env("FERRY_HOME", &home)
-        .output()
-        .expect("deploy");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    deploy(&home, &src);
     let edge = served_edge(&home);
 
     let moved = get(&edge, "/old", "");
