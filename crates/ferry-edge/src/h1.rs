@@ -31,6 +31,92 @@ pub struct BodyFile(pub std::path::PathBuf);
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
+/// Most memoised answers kept before the table is cleared.
+const MEMO_MAX: usize = 10_000;
+/// Most files the memo keeps open (beyond it, answers open their file per request).
+const MEMO_OPEN_FILES: usize = 256;
+static OPEN_FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// An open body file, counted against [`MEMO_OPEN_FILES`].
+#[derive(Debug)]
+struct OpenFile(std::fs::File);
+
+impl OpenFile {
+    fn open(path: &std::path::Path) -> Option<Self> {
+        use std::sync::atomic::Ordering;
+        if OPEN_FILES.fetch_add(1, Ordering::Relaxed) >= MEMO_OPEN_FILES {
+            OPEN_FILES.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        match std::fs::File::open(path) {
+            Ok(f) => Some(OpenFile(f)),
+            Err(_) => {
+                OPEN_FILES.fetch_sub(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        OPEN_FILES.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A fully serialised answer to a plain GET: the head (without `date` and `connection`)
+/// and the body, plus what metrics and logs need. Valid for one routing snapshot.
+#[derive(Debug)]
+pub struct Prepared {
+    head: Bytes,
+    body: Bytes,
+    /// The body's file, open: `sendfile` reads it at explicit offsets, so one descriptor
+    /// serves every concurrent request (what nginx's `open_file_cache` does).
+    file: Option<OpenFile>,
+    /// The body's path, when the file is not kept open.
+    path: Option<std::path::PathBuf>,
+    status: u16,
+    app: String,
+    release: Option<String>,
+}
+
+/// Answers memoised per routing snapshot: a response is a pure function of (snapshot, host,
+/// request target, Accept-Encoding) for a GET without conditional or range headers.
+///
+/// The table holds the snapshot it belongs to (not its address), so a new snapshot can never
+/// be mistaken for an old one whose memory was reused.
+#[derive(Debug, Default)]
+pub struct Memo {
+    table: std::sync::Mutex<MemoTable>,
+}
+
+type MemoTable = (
+    Option<Arc<crate::Routing>>,
+    std::collections::HashMap<Vec<u8>, Arc<Prepared>>,
+);
+
+impl Memo {
+    fn get(&self, snapshot: &Arc<crate::Routing>, key: &[u8]) -> Option<Arc<Prepared>> {
+        let table = self.table.lock().ok()?;
+        match &table.0 {
+            Some(current) if Arc::ptr_eq(current, snapshot) => table.1.get(key).cloned(),
+            _ => None,
+        }
+    }
+
+    fn put(&self, snapshot: &Arc<crate::Routing>, key: Vec<u8>, prepared: Arc<Prepared>) {
+        let Ok(mut table) = self.table.lock() else {
+            return;
+        };
+        let same = table.0.as_ref().is_some_and(|c| Arc::ptr_eq(c, snapshot));
+        if !same || table.1.len() >= MEMO_MAX {
+            table.1.clear();
+            table.0 = Some(snapshot.clone());
+        }
+        table.1.insert(key, prepared);
+    }
+}
+
 /// Whether the connection speaks HTTP/2 (prior knowledge): peeks without consuming.
 pub async fn is_h2(stream: &TcpStream, timeout: Duration) -> bool {
     let mut buf = [0u8; 24];
@@ -149,8 +235,49 @@ pub async fn serve(edge: Arc<Edge>, mut stream: TcpStream) {
             query,
             tls: false,
         };
-        let response = respond(&edge, &req, started, version).await;
         let close = !keep_alive || has_body;
+        let memoisable = method == Method::GET
+            && req.range.is_none()
+            && req.if_none_match.is_none()
+            && !has_body;
+        if memoisable {
+            let routing = edge.routing();
+            let mut key = Vec::with_capacity(target.len() + 64);
+            key.extend_from_slice(req.host.unwrap_or("").as_bytes());
+            key.push(0);
+            key.extend_from_slice(target.as_bytes());
+            key.push(0);
+            key.extend_from_slice(req.accept_encoding.unwrap_or("").as_bytes());
+            let prepared = match edge.memo.get(&routing, &key) {
+                Some(p) => {
+                    let bytes = p.body.len() as u64;
+                    edge.metrics
+                        .record(&p.app, p.status, bytes, started.elapsed());
+                    edge.count(p.status, false);
+                    log(&edge, &req, &p, started, version);
+                    p
+                }
+                None => {
+                    let response = respond(&edge, &req, started, version).await;
+                    let p = Arc::new(prepare(response, &routing, req.host).await);
+                    if matches!(p.status, 200 | 404) {
+                        edge.memo.put(&routing, key, p.clone());
+                    }
+                    p
+                }
+            };
+            if write_prepared(&mut stream, &prepared, close, minor)
+                .await
+                .is_err()
+                || close
+            {
+                return;
+            }
+            served += 1;
+            buf.advance(head_len);
+            continue;
+        }
+        let response = respond(&edge, &req, started, version).await;
         if write_response(&mut stream, response, method == Method::HEAD, close, minor)
             .await
             .is_err()
@@ -285,6 +412,16 @@ async fn send_file(
     len: u64,
 ) -> std::io::Result<()> {
     let file = std::fs::File::open(path)?;
+    send_open_file(stream, &file, len).await
+}
+
+/// `sendfile(2)` from an open file at explicit offsets (the file position is never used, so
+/// one descriptor can serve concurrent requests), waiting for writability in between.
+async fn send_open_file(
+    stream: &mut TcpStream,
+    file: &std::fs::File,
+    len: u64,
+) -> std::io::Result<()> {
     let mut offset: u64 = 0;
     while offset < len {
         stream.writable().await?;
@@ -292,7 +429,7 @@ async fn send_file(
             let count = usize::try_from(len - offset)
                 .unwrap_or(usize::MAX)
                 .min(1 << 20);
-            rustix::fs::sendfile(&*stream, &file, Some(&mut offset), count)
+            rustix::fs::sendfile(&*stream, file, Some(&mut offset), count)
                 .map_err(std::io::Error::from)
         });
         match result {
@@ -303,4 +440,102 @@ async fn send_file(
         }
     }
     Ok(())
+}
+
+/// Serialises a response for reuse.
+async fn prepare(
+    response: Response<Full<Bytes>>,
+    routing: &crate::Routing,
+    host: Option<&str>,
+) -> Prepared {
+    let (parts, body) = response.into_parts();
+    let body = http_body_util::BodyExt::collect(body)
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let mut head = Vec::with_capacity(512);
+    let reason = parts.status.canonical_reason().unwrap_or("");
+    head.extend_from_slice(format!("{} {reason}\r\n", parts.status.as_u16()).as_bytes());
+    let mut has_length = false;
+    for (name, value) in &parts.headers {
+        has_length |= name == header::CONTENT_LENGTH;
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    if !has_length {
+        head.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    }
+    Prepared {
+        head: Bytes::from(head),
+        file: parts
+            .extensions
+            .get::<BodyFile>()
+            .and_then(|f| OpenFile::open(&f.0)),
+        path: parts.extensions.get::<BodyFile>().map(|f| f.0.clone()),
+        body,
+        status: parts.status.as_u16(),
+        app: crate::app_for_host(routing, host).unwrap_or("").to_string(),
+        release: parts
+            .headers
+            .get(crate::server::RELEASE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    }
+}
+
+fn log(edge: &Edge, req: &Req<'_>, p: &Prepared, started: Instant, version: Version) {
+    if let Some(log) = &edge.access_log {
+        log.log(crate::observe::AccessEntry {
+            ts: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            app: p.app.clone(),
+            method: req.method.to_string(),
+            path: req.path.chars().take(2048).collect(),
+            status: p.status,
+            bytes: p.body.len() as u64,
+            us: started.elapsed().as_micros() as u64,
+            release: p.release.clone(),
+            version: format!("{version:?}"),
+        });
+    }
+}
+
+/// Writes a prepared answer: status line, the stored head, date, connection, body.
+async fn write_prepared(
+    stream: &mut TcpStream,
+    p: &Prepared,
+    close: bool,
+    minor: u8,
+) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(p.head.len() + 96);
+    head.extend_from_slice(if minor == 1 {
+        b"HTTP/1.1 "
+    } else {
+        b"HTTP/1.0 "
+    });
+    head.extend_from_slice(&p.head);
+    head.extend_from_slice(crate::server::date_header().as_bytes());
+    if close {
+        head.extend_from_slice(b"connection: close\r\n");
+    } else if minor == 0 {
+        head.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    match &p.file {
+        Some(file) if p.body.len() as u64 >= SENDFILE_MIN => {
+            send_more(stream, &head).await?;
+            send_open_file(stream, &file.0, p.body.len() as u64).await
+        }
+        None if p.body.len() as u64 >= SENDFILE_MIN && p.path.is_some() => {
+            send_more(stream, &head).await?;
+            match &p.path {
+                Some(path) => send_file(stream, path, p.body.len() as u64).await,
+                None => Ok(()),
+            }
+        }
+        _ => write_all_vectored(stream, &head, &p.body).await,
+    }
 }

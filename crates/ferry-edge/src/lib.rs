@@ -71,6 +71,8 @@ pub struct Edge {
     pub access_log: Option<observe::AccessLog>,
     /// Connection and timing limits.
     pub limits: Limits,
+    /// Serialised answers of the HTTP/1.x path, per routing snapshot.
+    pub memo: h1::Memo,
 }
 
 /// Limits that keep hostile clients from holding the edge.
@@ -108,6 +110,7 @@ impl Edge {
             metrics: observe::Metrics::default(),
             access_log: None,
             limits: Limits::default(),
+            memo: h1::Memo::default(),
         }
     }
 
