@@ -2,6 +2,7 @@
 //! what it is: which AI app builder made it, which deployable units it holds, and how to build
 //! and run each one ([`AppProfile`], [`BuildPlan`]). The rules are in `docs/detection.md`.
 
+pub mod audit;
 pub mod builder;
 pub mod context;
 pub mod env;
@@ -48,6 +49,19 @@ pub struct Input<'a> {
     pub history: Option<&'a History>,
     /// Warnings from acquiring the source (skipped archive entries…).
     pub warnings: Vec<String>,
+    /// How much to find out.
+    pub scope: Scope,
+}
+
+/// How much an inspection finds out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Builder and units only: what building and deploying need. The audit fields of the
+    /// profile (services, env, secrets, findings, verdicts) stay empty and no file is read
+    /// beyond the manifests and configs detection looks at.
+    Units,
+    /// Everything, including the secret scan over the files and the history's added lines.
+    Full,
 }
 
 /// The result of an inspection: the profile and the manifest it applied.
@@ -96,46 +110,10 @@ pub fn inspect_tree(tree: &Tree, input: Input<'_>) -> Result<Inspection, Inspect
     let units = units::discover(&ctx, manifest.as_ref())?;
     let name = app_name(&ctx, manifest.as_ref(), &input.source_name);
 
-    let sources = scan::Sources::load(tree);
-    let env = env::scan(&sources);
-    let secret_scan = secrets::scan(&sources, input.history);
-    let deps = services::Deps::collect(&ctx);
-    let keys: Vec<(String, String)> = secret_scan
-        .secrets
-        .iter()
-        .map(|s| (s.kind.clone(), s.at.clone()))
-        .chain(
-            secret_scan
-                .public_keys
-                .iter()
-                .map(|k| (k.kind.clone(), k.at.clone())),
-        )
-        .collect();
-    let service_list = services::detect(&ctx, &deps, &sources, &env, &keys);
-    let supabase = services::supabase(&ctx, &service_list, &sources, &secret_scan)?;
-    let base44_id = (builder.id == BuilderId::Base44)
-        .then(|| builder.app_id.clone())
-        .flatten()
-        .or_else(|| {
-            manifest
-                .as_ref()
-                .and_then(|m| m.compat.base44.as_ref())
-                .map(|b| b.app_id.clone())
-        });
-    let base44 = services::base44(&ctx, &service_list, &sources, base44_id)?;
-    let finding_list = findings::findings(&findings::Facts {
-        ctx: &ctx,
-        sources: &sources,
-        deps: &deps,
-        builder: builder.id,
-        units: &units,
-        services: &service_list,
-        supabase: supabase.as_ref(),
-        base44: base44.as_ref(),
-        env: &env,
-        secrets: &secret_scan.secrets,
-    });
-    let verdicts = findings::verdicts(&finding_list);
+    let audit = match input.scope {
+        Scope::Full => audit::run(&ctx, &builder, &units, manifest.as_ref())?,
+        Scope::Units => audit::Audit::default(),
+    };
 
     let mut warnings = input.warnings.clone();
     for link in tree.links().iter().filter(|l| l.escapes) {
@@ -145,18 +123,7 @@ pub fn inspect_tree(tree: &Tree, input: Input<'_>) -> Result<Inspection, Inspect
         ));
     }
     warnings.extend(ctx.take_warnings());
-    if sources.truncated {
-        warnings.push(format!(
-            "only the first {} MiB of files were scanned for env vars and secrets",
-            scan::MAX_TOTAL_BYTES / (1024 * 1024)
-        ));
-    }
-    if input.history.is_some_and(|h| h.added_truncated) {
-        warnings.push(
-            "the git history is larger than the secret scan reads; older commits were not scanned"
-                .into(),
-        );
-    }
+    warnings.extend(audit.warnings);
 
     let profile = AppProfile {
         schema: PROFILE_SCHEMA.into(),
@@ -171,14 +138,14 @@ pub fn inspect_tree(tree: &Tree, input: Input<'_>) -> Result<Inspection, Inspect
             version: m.version,
         }),
         history: input.history.map(summarize),
-        services: service_list,
-        supabase,
-        base44,
-        env,
-        secrets: secret_scan.secrets,
-        public_keys: secret_scan.public_keys,
-        findings: finding_list,
-        verdicts,
+        services: audit.services,
+        supabase: audit.supabase,
+        base44: audit.base44,
+        env: audit.env,
+        secrets: audit.secrets,
+        public_keys: audit.public_keys,
+        findings: audit.findings,
+        verdicts: audit.verdicts,
         warnings,
         stats: Stats {
             files: tree.file_count(),

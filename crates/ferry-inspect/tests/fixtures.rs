@@ -9,15 +9,12 @@ use ferry_test::fixtures::{self, Fixture};
 fn inspect(fx: &Fixture) -> Result<Inspection, InspectError> {
     let m = fx.materialize();
     let root = m.root.display().to_string();
-    let source = ferry_source::acquire(&root, &Default::default(), &mut |_| {})
+    let mut source = ferry_source::acquire(&root, &Default::default(), &mut |_| {})
         .unwrap_or_else(|e| panic!("{}: acquire: {e}", fx.name));
-    ferry_inspect::inspect(ferry_inspect::Input {
-        root: &source.root,
-        source: source.info.clone(),
-        source_name: source.name.clone(),
-        history: source.history.as_ref(),
-        warnings: source.warnings.clone(),
-    })
+    source
+        .read_added_lines()
+        .unwrap_or_else(|e| panic!("{}: history: {e}", fx.name));
+    ferry_inspect::inspect(source.input(ferry_inspect::Scope::Full))
 }
 
 #[test]
@@ -507,5 +504,54 @@ fn check_audit(expected: &Expected, p: &AppProfile, problems: &mut Vec<String>) 
                 want.id
             ));
         }
+    }
+}
+
+#[test]
+fn the_units_scope_agrees_with_the_full_one_and_skips_the_audit() {
+    for fx in fixtures::all()
+        .into_iter()
+        .filter(|f| f.expected.error.is_none())
+    {
+        let m = fx.materialize();
+        let root = m.root.display().to_string();
+        let mut source =
+            ferry_source::acquire(&root, &Default::default(), &mut |_| {}).expect("acquire");
+        let units =
+            ferry_inspect::inspect(source.input(ferry_inspect::Scope::Units)).expect("units scope");
+        assert!(
+            source.history.as_ref().is_none_or(|h| h.added.is_empty()),
+            "{}: acquiring does not read the history's patches",
+            fx.name
+        );
+        source.read_added_lines().expect("history");
+        let full =
+            ferry_inspect::inspect(source.input(ferry_inspect::Scope::Full)).expect("full scope");
+        let (u, f) = (&units.profile, &full.profile);
+        assert_eq!(u.builder.id, f.builder.id, "{}", fx.name);
+        assert_eq!(
+            serde_json::to_value(&u.units).expect("json"),
+            serde_json::to_value(&f.units).expect("json"),
+            "{}",
+            fx.name
+        );
+        assert!(
+            u.services.is_empty()
+                && u.secrets.is_empty()
+                && u.findings.is_empty()
+                && u.env.vars.is_empty(),
+            "{}",
+            fx.name
+        );
+        assert!(
+            u.verdicts.security.is_empty(),
+            "{}: no verdict without the audit",
+            fx.name
+        );
+        assert!(
+            !f.verdicts.security.is_empty(),
+            "{}: the full scope gives verdicts",
+            fx.name
+        );
     }
 }

@@ -37,15 +37,11 @@ fn profile_of(fixture: &str) -> serde_json::Value {
         .expect("fixture exists");
     let m = fx.materialize();
     let root = m.root.display().to_string();
-    let source = ferry_source::acquire(&root, &Default::default(), &mut |_| {}).expect("acquire");
-    let inspection = ferry_inspect::inspect(ferry_inspect::Input {
-        root: &source.root,
-        source: source.info.clone(),
-        source_name: source.name.clone(),
-        history: source.history.as_ref(),
-        warnings: source.warnings.clone(),
-    })
-    .expect("inspect");
+    let mut source =
+        ferry_source::acquire(&root, &Default::default(), &mut |_| {}).expect("acquire");
+    source.read_added_lines().expect("history");
+    let inspection =
+        ferry_inspect::inspect(source.input(ferry_inspect::Scope::Full)).expect("inspect");
     serde_json::to_value(&inspection.profile).expect("json")
 }
 

@@ -211,13 +211,14 @@ pub fn history(root: &Path, timeout: Duration) -> Result<Option<History>, Source
         return Ok(None);
     }
     let head = commits.last().map(|c| c.id.clone());
-    let (added, added_truncated) = added_lines(root, timeout)?;
+    // The added lines (`git log -p`) are read only when a secret scan asks for them:
+    // [`crate::Source::read_added_lines`].
     Ok(Some(History {
         commits,
         total,
         head,
-        added,
-        added_truncated,
+        added: Vec::new(),
+        added_truncated: false,
     }))
 }
 

@@ -29,7 +29,34 @@ pub struct Source {
     pub history: Option<History>,
     /// Things skipped or odd, worth telling the user.
     pub warnings: Vec<String>,
+    git_timeout: std::time::Duration,
     _temp: Option<TempDir>,
+}
+
+impl Source {
+    /// Reads every line the history added (`git log -p`, bounded), for the secret scan.
+    /// Costly on long histories, so only the full inspection asks for it; a source without
+    /// history is left as it is.
+    pub fn read_added_lines(&mut self) -> Result<(), SourceError> {
+        if let Some(history) = &mut self.history {
+            let (added, truncated) = git::added_lines(&self.root, self.git_timeout)?;
+            history.added = added;
+            history.added_truncated = truncated;
+        }
+        Ok(())
+    }
+
+    /// What `ferry_inspect::inspect` needs to know about this source.
+    pub fn input(&self, scope: ferry_inspect::Scope) -> ferry_inspect::Input<'_> {
+        ferry_inspect::Input {
+            root: &self.root,
+            source: self.info.clone(),
+            source_name: self.name.clone(),
+            history: self.history.as_ref(),
+            warnings: self.warnings.clone(),
+            scope,
+        }
+    }
 }
 
 /// Progress of a long acquisition.
@@ -111,6 +138,7 @@ fn from_folder(path: &Path, limits: &Limits) -> Result<Source, SourceError> {
         root,
         history,
         warnings,
+        git_timeout: limits.git_timeout,
         _temp: None,
     })
 }
@@ -144,6 +172,7 @@ fn from_zip(
         name: stem,
         history: None,
         warnings: extracted.warnings,
+        git_timeout: limits.git_timeout,
         _temp: Some(temp),
     })
 }
@@ -186,6 +215,7 @@ fn from_git(
         name,
         history,
         warnings: Vec::new(),
+        git_timeout: limits.git_timeout,
         _temp: Some(temp),
     })
 }

@@ -72,7 +72,7 @@ pub fn deploy(
         source: args.path.clone(),
         git_timeout: 300,
     };
-    let (source, inspection) = super::inspect_source(&source_args)?;
+    let (source, inspection) = super::inspect_source(&source_args, ferry_inspect::Scope::Units)?;
     let profile = &inspection.profile;
     let plans = inspection.plans();
     let plan = match &args.unit {

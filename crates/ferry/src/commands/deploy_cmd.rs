@@ -26,7 +26,7 @@ pub fn build(args: &BuildArgs, home: &Path, out: &Output) -> Result<ExitCode, Fa
         source: args.path.clone(),
         git_timeout: 300,
     };
-    let (source, inspection) = super::inspect_source(&source_args)?;
+    let (source, inspection) = super::inspect_source(&source_args, ferry_inspect::Scope::Units)?;
     let plans = inspection.plans();
     let plan = match &args.unit {
         Some(name) => plans.iter().find(|p| &p.unit == name),

@@ -11,7 +11,7 @@ use crate::failure::{EXIT_BAD_INPUT, EXIT_FAILED, Failure};
 use crate::output::Output;
 
 pub fn run(args: &InspectArgs, out: &Output) -> Result<ExitCode, Failure> {
-    let (source, inspection) = super::inspect_source(&args.source)?;
+    let (source, inspection) = super::inspect_source(&args.source, ferry_inspect::Scope::Full)?;
     let profile = &inspection.profile;
     if args.write {
         write_manifest(&source, profile)?;

@@ -36,23 +36,23 @@ pub fn run(cli: &Cli, out: &Output) -> Result<ExitCode, Failure> {
     }
 }
 
-/// Acquires the source and inspects it: the path shared by `inspect` and `plan`.
+/// Acquires the source and inspects it: the path shared by `inspect`, `plan`, `build` and
+/// `deploy`. Only `Scope::Full` reads the history's added lines and runs the audit half.
 pub(crate) fn inspect_source(
     args: &SourceArgs,
+    scope: ferry_inspect::Scope,
 ) -> Result<(ferry_source::Source, ferry_inspect::Inspection), Failure> {
     let limits = ferry_source::Limits {
         git_timeout: Duration::from_secs(args.git_timeout),
         ..Default::default()
     };
     let reporter = Reporter::new();
-    let source = ferry_source::acquire(&args.source, &limits, &mut |p| reporter.update(p))?;
+    let mut source = ferry_source::acquire(&args.source, &limits, &mut |p| reporter.update(p))?;
+    if scope == ferry_inspect::Scope::Full {
+        reporter.message("reading the git history");
+        source.read_added_lines()?;
+    }
     reporter.message("inspecting");
-    let inspection = ferry_inspect::inspect(ferry_inspect::Input {
-        root: &source.root,
-        source: source.info.clone(),
-        source_name: source.name.clone(),
-        history: source.history.as_ref(),
-        warnings: source.warnings.clone(),
-    })?;
+    let inspection = ferry_inspect::inspect(source.input(scope))?;
     Ok((source, inspection))
 }

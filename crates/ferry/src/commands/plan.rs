@@ -10,7 +10,7 @@ use crate::failure::Failure;
 use crate::output::Output;
 
 pub fn run(args: &PlanArgs, out: &Output) -> Result<ExitCode, Failure> {
-    let (_source, inspection) = super::inspect_source(&args.source)?;
+    let (_source, inspection) = super::inspect_source(&args.source, ferry_inspect::Scope::Units)?;
     let mut plans = inspection.plans();
     if plans.is_empty() {
         return Err(Failure {
