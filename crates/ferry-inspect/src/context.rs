@@ -18,22 +18,29 @@ pub struct Ctx<'a> {
     pub source_name: &'a str,
     /// The root package.json, parsed once.
     pub root_pkg: Option<PackageJson>,
+    /// The root `.replit`, parsed once.
+    pub replit: Option<crate::units::ReplitConfig>,
     warnings: RefCell<Vec<String>>,
 }
 
 impl<'a> Ctx<'a> {
-    /// Prepares a context; fails if the root package.json is malformed.
+    /// Prepares a context; fails if the root package.json or `.replit` is malformed.
     pub fn new(
         tree: &'a Tree,
         history: Option<&'a History>,
         source_name: &'a str,
     ) -> Result<Self, InspectError> {
         let root_pkg = PackageJson::load(tree, "")?;
+        let replit = match tree.read(".replit") {
+            Some(text) => Some(crate::units::parse_replit(&text)?),
+            None => None,
+        };
         Ok(Ctx {
             tree,
             history,
             source_name,
             root_pkg,
+            replit,
             warnings: RefCell::new(Vec::new()),
         })
     }

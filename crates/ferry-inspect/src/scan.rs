@@ -111,14 +111,6 @@ impl Sources {
     pub fn code(&self) -> impl Iterator<Item = &SourceFile> {
         self.files.iter().filter(|f| f.is_code())
     }
-
-    /// The file at `path`.
-    pub fn get(&self, path: &str) -> Option<&SourceFile> {
-        self.files
-            .binary_search_by(|f| f.path.as_str().cmp(path))
-            .ok()
-            .map(|i| &self.files[i])
-    }
 }
 
 fn read_all(tree: &Tree, paths: &[&str]) -> Vec<SourceFile> {

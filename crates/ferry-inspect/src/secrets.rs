@@ -335,7 +335,7 @@ fn classify(rule: &Rule, value: &str, offset: usize, text: &str) -> Option<Hit> 
                 return None;
             }
             let public = rule.severity == Severity::Info;
-            let shown = value.get(..visible_prefix(kind, value)).unwrap_or("");
+            let shown = value.get(..visible_prefix(value)).unwrap_or("");
             let preview = format!("{shown}… ({chars} chars)");
             Some(hit(kind, rule.severity, public, preview, value))
         }
@@ -343,7 +343,7 @@ fn classify(rule: &Rule, value: &str, offset: usize, text: &str) -> Option<Hit> 
 }
 
 /// How many leading characters of a value are a public prefix.
-fn visible_prefix(kind: &str, value: &str) -> usize {
+fn visible_prefix(value: &str) -> usize {
     let prefixes = [
         "sb_secret_",
         "sb_publishable_",
@@ -372,7 +372,6 @@ fn visible_prefix(kind: &str, value: &str) -> usize {
         "xoxr-",
         "SG.",
     ];
-    let _ = kind;
     prefixes
         .iter()
         .find(|p| value.starts_with(*p))

@@ -1,7 +1,7 @@
 //! A bounded, read-only index of a source tree. Detectors ask it questions; they never touch
 //! the file system themselves.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::InspectError;
@@ -264,9 +264,6 @@ pub fn line_of(text: &str, needle: &str) -> Option<u32> {
         .position(|l| l.contains(needle))
         .map(|i| i as u32 + 1)
 }
-
-/// A map from path to text, for callers that want to read several files once.
-pub type Texts = BTreeMap<String, String>;
 
 #[cfg(test)]
 mod tests {

@@ -7,8 +7,6 @@ use crate::error::InspectError;
 
 pub(crate) fn detect(ctx: &Ctx, f: &mut Findings) -> Result<(), InspectError> {
     if ctx.tree.has_file(".replit") {
-        // Parsed (and rejected if malformed) by `replit_config`; here it is a signal.
-        crate::units::replit_config(ctx)?;
         f.file(0.9, "Replit workspace config", ".replit");
     }
     let artifact = ctx

@@ -108,7 +108,7 @@ fn dev_server(f: &Facts, out: &mut Vec<Finding>) {
             }
         }
     }
-    if let Ok(Some(replit)) = crate::units::replit_config(f.ctx)
+    if let Some(replit) = &f.ctx.replit
         && let (Some(run), None) = (&replit.run, &replit.deployment_run)
         && is_dev_server(run)
     {

@@ -112,6 +112,7 @@ pub fn detect(
 /// Integrations the code calls (not mere re-exports).
 fn integrations(sources: &Sources) -> Vec<String> {
     let import = re(r#"import\s*\{([^}]*)\}\s*from\s*["'][^"']*integrations["']"#);
+    let call = re(r"\b([A-Za-z_$][A-Za-z0-9_$]*)\s*\(");
     let mut found = BTreeSet::new();
     for file in sources.code() {
         let reexport = file.path.ends_with("api/integrations.js")
@@ -119,18 +120,32 @@ fn integrations(sources: &Sources) -> Vec<String> {
         if reexport {
             continue;
         }
-        let imported: BTreeSet<String> = import
+        // `import { InvokeLLM, UploadFile as upload }`: original name → local name.
+        let imported: Vec<(String, String)> = import
             .captures_iter(&file.text)
             .flat_map(|c| {
                 c[1].split(',')
-                    .map(|n| n.split(" as ").last().unwrap_or("").trim().to_string())
+                    .filter_map(|n| {
+                        let mut parts = n.split(" as ").map(str::trim);
+                        let original = parts.next().filter(|o| !o.is_empty())?;
+                        let local = parts.next().unwrap_or(original);
+                        Some((original.to_string(), local.to_string()))
+                    })
                     .collect::<Vec<_>>()
             })
             .collect();
+        let called: BTreeSet<&str> = if imported.is_empty() {
+            BTreeSet::new()
+        } else {
+            call.captures_iter(&file.text)
+                .filter_map(|c| c.get(1).map(|m| m.as_str()))
+                .collect()
+        };
         for name in INTEGRATIONS {
             let core_call = file.text.contains(&format!("Core.{name}("));
-            let direct =
-                imported.contains(*name) && re(&format!(r"\b{name}\s*\(")).is_match(&file.text);
+            let direct = imported
+                .iter()
+                .any(|(original, local)| original == name && called.contains(local.as_str()));
             if core_call || direct {
                 found.insert(name.to_string());
             }
@@ -141,6 +156,44 @@ fn integrations(sources: &Sources) -> Vec<String> {
         .filter(|n| found.contains(**n))
         .map(|n| n.to_string())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::SourceFile;
+
+    fn file(path: &str, text: &str) -> SourceFile {
+        SourceFile {
+            path: path.into(),
+            text: text.into(),
+            client: true,
+            build_output: false,
+            ext: "jsx".into(),
+        }
+    }
+
+    #[test]
+    fn integrations_are_the_ones_called_even_under_an_alias() {
+        let sources = Sources {
+            files: vec![
+                file(
+                    "src/api/integrations.js",
+                    "export const InvokeLLM = Core.InvokeLLM;\nexport const SendSMS = Core.SendSMS;",
+                ),
+                file(
+                    "src/pages/A.jsx",
+                    "import { UploadFile as upload, SendEmail } from '@/api/integrations';\nawait upload({ file });",
+                ),
+                file(
+                    "src/pages/B.jsx",
+                    "const r = await base44.integrations.Core.InvokeLLM({ prompt });",
+                ),
+            ],
+            truncated: false,
+        };
+        assert_eq!(integrations(&sources), ["InvokeLLM", "UploadFile"]);
+    }
 }
 
 /// `team-member` → `TeamMember`.

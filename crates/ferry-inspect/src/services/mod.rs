@@ -29,6 +29,7 @@ impl Deps {
         let mut npm = BTreeMap::new();
         let mut pypi = BTreeMap::new();
         let requirement = re(r"(?m)^\s*([A-Za-z0-9][A-Za-z0-9._-]*)");
+        let assignment = re(r"(?m)^([A-Za-z0-9][A-Za-z0-9._-]*)\s*=");
         let quoted = re(r#"["']([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:[<>=!~\[;]|["'])"#);
         for path in ctx.tree.files() {
             let name = path.rsplit('/').next().unwrap_or(path);
@@ -50,7 +51,7 @@ impl Deps {
                     pypi.entry(caps[1].to_ascii_lowercase())
                         .or_insert_with(|| path.to_string());
                 }
-                for caps in re(r"(?m)^([A-Za-z0-9][A-Za-z0-9._-]*)\s*=").captures_iter(&text) {
+                for caps in assignment.captures_iter(&text) {
                     pypi.entry(caps[1].to_ascii_lowercase())
                         .or_insert_with(|| path.to_string());
                 }

@@ -31,14 +31,6 @@ pub struct ReplitConfig {
     pub deployment_run: Option<String>,
 }
 
-/// Parses the root `.replit` (TOML) when present; malformed TOML is an error.
-pub fn replit_config(ctx: &Ctx) -> Result<Option<ReplitConfig>, InspectError> {
-    match ctx.tree.read(".replit") {
-        Some(text) => parse_replit(&text).map(Some),
-        None => Ok(None),
-    }
-}
-
 /// Parses the text of a `.replit` file.
 pub fn parse_replit(text: &str) -> Result<ReplitConfig, InspectError> {
     let table: toml::Table = toml::from_str(text).map_err(|err| InspectError::MalformedFile {
@@ -93,11 +85,6 @@ fn command_text(value: Option<&toml::Value>) -> Option<String> {
     }
 }
 
-/// A unit as detection sees it, before naming.
-pub(crate) struct Detected {
-    pub unit: Unit,
-}
-
 /// Finds the units: from `ferry.toml` when it declares any, else by detection.
 pub fn discover(ctx: &Ctx, manifest: Option<&Manifest>) -> Result<Vec<Unit>, InspectError> {
     let declared = manifest.map(|m| m.units.as_slice()).unwrap_or_default();
@@ -119,7 +106,7 @@ pub fn discover(ctx: &Ctx, manifest: Option<&Manifest>) -> Result<Vec<Unit>, Ins
         }
         out
     };
-    name_units(&mut units, declared);
+    name_units(&mut units);
     Ok(units)
 }
 
@@ -131,11 +118,11 @@ fn detect_all(ctx: &Ctx, workspace: &BTreeSet<String>) -> Result<Vec<Unit>, Insp
                 continue;
             }
             if let Some(d) = node::analyze(ctx, member, Some(""))? {
-                units.push(d.unit);
+                units.push(d);
             }
         }
         if let Some(d) = analyze_root_in_workspace(ctx)? {
-            units.insert(0, d.unit);
+            units.insert(0, d);
         }
         return Ok(units);
     }
@@ -145,11 +132,11 @@ fn detect_all(ctx: &Ctx, workspace: &BTreeSet<String>) -> Result<Vec<Unit>, Insp
             continue;
         }
         if let Some(d) = analyze_own_manifest(ctx, dir)? {
-            subs.push(d.unit);
+            subs.push(d);
         }
     }
     if let Some(root) = analyze_root(ctx, !subs.is_empty())? {
-        units.push(root.unit);
+        units.push(root);
     }
     subs.sort_by(|a, b| a.path.cmp(&b.path));
     units.extend(subs);
@@ -160,7 +147,7 @@ fn detect_all(ctx: &Ctx, workspace: &BTreeSet<String>) -> Result<Vec<Unit>, Insp
 }
 
 /// A conventional folder is a unit only when it has its own manifest.
-fn analyze_own_manifest(ctx: &Ctx, dir: &str) -> Result<Option<Detected>, InspectError> {
+fn analyze_own_manifest(ctx: &Ctx, dir: &str) -> Result<Option<Unit>, InspectError> {
     if ctx.tree.has_file(&join(dir, "package.json")) {
         return node::analyze(ctx, dir, None);
     }
@@ -170,19 +157,14 @@ fn analyze_own_manifest(ctx: &Ctx, dir: &str) -> Result<Option<Detected>, Inspec
     Ok(None)
 }
 
-fn analyze_root(ctx: &Ctx, has_subunits: bool) -> Result<Option<Detected>, InspectError> {
-    if let Some(pkg) = &ctx.root_pkg {
-        let detected = node::analyze(ctx, ".", None)?;
-        if let Some(d) = detected {
-            let is_runner_only = d.unit.framework.is_none();
-            if !(has_subunits && is_runner_only) {
-                return Ok(Some(d));
-            }
-            let _ = pkg;
-            return Ok(None);
-        }
-        if has_subunits {
-            return Ok(None);
+fn analyze_root(ctx: &Ctx, has_subunits: bool) -> Result<Option<Unit>, InspectError> {
+    if ctx.root_pkg.is_some() {
+        // With sub-units, a root package without a framework only runs scripts for them.
+        match node::analyze(ctx, ".", None)? {
+            Some(d) if !(has_subunits && d.framework.is_none()) => return Ok(Some(d)),
+            Some(_) => return Ok(None),
+            None if has_subunits => return Ok(None),
+            None => {}
         }
     }
     if python::is_project(ctx, ".") {
@@ -194,15 +176,15 @@ fn analyze_root(ctx: &Ctx, has_subunits: bool) -> Result<Option<Detected>, Inspe
     Ok(None)
 }
 
-fn analyze_root_in_workspace(ctx: &Ctx) -> Result<Option<Detected>, InspectError> {
+fn analyze_root_in_workspace(ctx: &Ctx) -> Result<Option<Unit>, InspectError> {
     match node::analyze(ctx, ".", Some(""))? {
-        Some(d) if d.unit.framework.is_some() => Ok(Some(d)),
+        Some(d) if d.framework.is_some() => Ok(Some(d)),
         _ => Ok(None),
     }
 }
 
 /// Analyzes the unit at `path`, whatever its ecosystem.
-fn analyze(ctx: &Ctx, path: &str, ws_root: Option<&str>) -> Result<Option<Detected>, InspectError> {
+fn analyze(ctx: &Ctx, path: &str, ws_root: Option<&str>) -> Result<Option<Unit>, InspectError> {
     if ctx.tree.has_file(&join(path, "package.json"))
         && let Some(d) = node::analyze(ctx, path, ws_root)?
     {
@@ -217,33 +199,9 @@ fn analyze(ctx: &Ctx, path: &str, ws_root: Option<&str>) -> Result<Option<Detect
     Ok(None)
 }
 
-fn static_site(path: &str) -> Detected {
-    Detected {
-        unit: Unit {
-            name: String::new(),
-            path: path.into(),
-            kind: UnitKind::Static,
-            framework: Some("static".into()),
-            package_manager: None,
-            runtime: None,
-            install: None,
-            build: None,
-            output: ".".into(),
-            spa: false,
-            processes: Vec::new(),
-            proxies: Vec::new(),
-            evidence: vec![format!(
-                "{}: no manifest, served as files",
-                join(path, "index.html")
-            )],
-            declared: false,
-        },
-    }
-}
-
-/// Applies a `[[unit]]` from `ferry.toml` over what detection found at its path.
-fn apply(detected: Option<Detected>, d: &ManifestUnit, path: &str) -> Unit {
-    let mut unit = detected.map(|d| d.unit).unwrap_or_else(|| Unit {
+/// A static unit at `path` with nothing detected yet.
+fn bare_unit(path: &str) -> Unit {
+    Unit {
         name: String::new(),
         path: path.into(),
         kind: UnitKind::Static,
@@ -257,8 +215,24 @@ fn apply(detected: Option<Detected>, d: &ManifestUnit, path: &str) -> Unit {
         processes: Vec::new(),
         proxies: Vec::new(),
         evidence: Vec::new(),
-        declared: true,
-    });
+        declared: false,
+    }
+}
+
+fn static_site(path: &str) -> Unit {
+    Unit {
+        framework: Some("static".into()),
+        evidence: vec![format!(
+            "{}: no manifest, served as files",
+            join(path, "index.html")
+        )],
+        ..bare_unit(path)
+    }
+}
+
+/// Applies a `[[unit]]` from `ferry.toml` over what detection found at its path.
+fn apply(detected: Option<Unit>, d: &ManifestUnit, path: &str) -> Unit {
+    let mut unit = detected.unwrap_or_else(|| bare_unit(path));
     unit.declared = true;
     unit.evidence.push("ferry.toml".into());
     if let Some(name) = &d.name {
@@ -315,8 +289,9 @@ fn apply(detected: Option<Detected>, d: &ManifestUnit, path: &str) -> Unit {
     unit
 }
 
-fn name_units(units: &mut [Unit], declared: &[ManifestUnit]) {
-    let _ = declared;
+/// Names units that `ferry.toml` did not name: `web` for the root, else the folder's name
+/// (its whole path on a clash).
+fn name_units(units: &mut [Unit]) {
     let base = |u: &Unit| -> String {
         if u.path == "." {
             "web".into()

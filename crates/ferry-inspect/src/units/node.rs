@@ -1,7 +1,6 @@
 //! Node units: framework, kind, output, package manager and commands from package.json and
 //! the framework's config files.
 
-use super::Detected;
 use super::runtime;
 use crate::builder::{re, vite_config};
 use crate::context::Ctx;
@@ -25,14 +24,17 @@ pub(super) fn analyze(
     ctx: &Ctx,
     path: &str,
     ws_root: Option<&str>,
-) -> Result<Option<Detected>, InspectError> {
+) -> Result<Option<Unit>, InspectError> {
+    // The root package.json is parsed once, in the context; members are loaded here.
+    let loaded;
     let pkg = if path == "." {
-        ctx.root_pkg.clone()
+        ctx.root_pkg.as_ref()
     } else {
-        PackageJson::load(ctx.tree, path)?
+        loaded = PackageJson::load(ctx.tree, path)?;
+        loaded.as_ref()
     };
     let Some(pkg) = pkg else { return Ok(None) };
-    let framework = framework(ctx, path, &pkg)?;
+    let framework = framework(ctx, path, pkg)?;
     if framework.is_none() && !pkg.has_script("start") && !pkg.has_script("build") {
         return Ok(None);
     }
@@ -43,11 +45,11 @@ pub(super) fn analyze(
         install_dir
     };
     let root_pkg = if install_dir == "." {
-        ctx.root_pkg.clone()
+        ctx.root_pkg.as_ref()
     } else {
         None
     };
-    let (pm, pm_why) = package_manager(ctx, install_dir, &pkg, root_pkg.as_ref());
+    let (pm, pm_why) = package_manager(ctx, install_dir, pkg, root_pkg);
     let mut evidence = vec![pm_why];
     let (kind, output, spa, fw_id) = match &framework {
         Some(fw) => {
@@ -74,7 +76,7 @@ pub(super) fn analyze(
                 name: "web".into(),
                 command: command(format!("{} run start", pm.as_str()), path),
                 port_env: "PORT".into(),
-                port: runtime::node_port(ctx, path, &pkg)?,
+                port: runtime::node_port(ctx, path, pkg),
                 health: None,
             }),
             false => ctx.warn(format!(
@@ -83,27 +85,25 @@ pub(super) fn analyze(
             )),
         }
     }
-    Ok(Some(Detected {
-        unit: Unit {
-            name: String::new(),
-            path: if path.is_empty() {
-                ".".into()
-            } else {
-                path.into()
-            },
-            kind,
-            framework: fw_id,
-            package_manager: Some(pm),
-            runtime: runtime::node_version(ctx, path, &pkg)?,
-            install: Some(install),
-            build,
-            output,
-            spa,
-            processes,
-            proxies: Vec::new(),
-            evidence,
-            declared: false,
+    Ok(Some(Unit {
+        name: String::new(),
+        path: if path.is_empty() {
+            ".".into()
+        } else {
+            path.into()
         },
+        kind,
+        framework: fw_id,
+        package_manager: Some(pm),
+        runtime: runtime::node_version(ctx, path, pkg),
+        install: Some(install),
+        build,
+        output,
+        spa,
+        processes,
+        proxies: Vec::new(),
+        evidence,
+        declared: false,
     }))
 }
 

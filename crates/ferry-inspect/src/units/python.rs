@@ -1,6 +1,5 @@
 //! Python units: FastAPI, Flask, Django; pip, uv, poetry, pipenv.
 
-use super::Detected;
 use super::runtime;
 use crate::builder::re;
 use crate::context::Ctx;
@@ -16,7 +15,7 @@ pub(super) fn is_project(ctx: &Ctx, dir: &str) -> bool {
     MANIFESTS.iter().any(|m| ctx.tree.has_file(&join(dir, m)))
 }
 
-pub(super) fn analyze(ctx: &Ctx, path: &str) -> Result<Option<Detected>, InspectError> {
+pub(super) fn analyze(ctx: &Ctx, path: &str) -> Result<Option<Unit>, InspectError> {
     let mut deps = String::new();
     for file in ["requirements.txt", "Pipfile"] {
         deps.push_str(
@@ -115,23 +114,21 @@ pub(super) fn analyze(ctx: &Ctx, path: &str) -> Result<Option<Detected>, Inspect
         })
         .into_iter()
         .collect();
-    Ok(Some(Detected {
-        unit: Unit {
-            name: String::new(),
-            path: path.into(),
-            kind: UnitKind::Server,
-            framework: Some(framework.into()),
-            package_manager: Some(pm),
-            runtime: runtime::python_version(ctx, path)?,
-            install: (!install.is_empty()).then(|| command(install, path)),
-            build: None,
-            output: ".".into(),
-            spa: false,
-            processes,
-            proxies: Vec::new(),
-            evidence: vec![why],
-            declared: false,
-        },
+    Ok(Some(Unit {
+        name: String::new(),
+        path: path.into(),
+        kind: UnitKind::Server,
+        framework: Some(framework.into()),
+        package_manager: Some(pm),
+        runtime: runtime::python_version(ctx, path),
+        install: (!install.is_empty()).then(|| command(install, path)),
+        build: None,
+        output: ".".into(),
+        spa: false,
+        processes,
+        proxies: Vec::new(),
+        evidence: vec![why],
+        declared: false,
     }))
 }
 

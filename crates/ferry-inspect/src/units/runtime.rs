@@ -2,18 +2,13 @@
 
 use crate::builder::re;
 use crate::context::Ctx;
-use crate::error::InspectError;
 use crate::package_json::PackageJson;
 use crate::profile::Runtime;
 use crate::tree::join;
 
 /// Node major version from `.nvmrc`, `.node-version`, `engines.node` or `.replit` modules
 /// (the unit's folder first, then the root).
-pub(super) fn node_version(
-    ctx: &Ctx,
-    path: &str,
-    pkg: &PackageJson,
-) -> Result<Option<Runtime>, InspectError> {
+pub(super) fn node_version(ctx: &Ctx, path: &str, pkg: &PackageJson) -> Option<Runtime> {
     let dirs: Vec<&str> = if path == "." {
         vec!["."]
     } else {
@@ -23,21 +18,21 @@ pub(super) fn node_version(
         for file in [".nvmrc", ".node-version"] {
             let file = join(dir, file);
             if let Some(v) = ctx.tree.read(&file).as_deref().and_then(first_number) {
-                return Ok(Some(node(v, file)));
+                return Some(node(v, file));
             }
         }
     }
     if let Some(v) = pkg.engines_node.as_deref().and_then(first_number) {
-        return Ok(Some(node(v, format!("{} engines.node", pkg.file))));
+        return Some(node(v, format!("{} engines.node", pkg.file)));
     }
-    if let Some(config) = super::replit_config(ctx)? {
+    if let Some(config) = &ctx.replit {
         for module in &config.modules {
             if let Some(v) = module.strip_prefix("nodejs-").and_then(first_number) {
-                return Ok(Some(node(v, ".replit modules".into())));
+                return Some(node(v, ".replit modules".into()));
             }
         }
     }
-    Ok(None)
+    None
 }
 
 fn node(version: String, from: String) -> Runtime {
@@ -49,7 +44,7 @@ fn node(version: String, from: String) -> Runtime {
 }
 
 /// Python major.minor from `.python-version`, `runtime.txt`, `requires-python` or `.replit`.
-pub(super) fn python_version(ctx: &Ctx, path: &str) -> Result<Option<Runtime>, InspectError> {
+pub(super) fn python_version(ctx: &Ctx, path: &str) -> Option<Runtime> {
     let minor = re(r"(\d+)\.(\d+)");
     let python = |text: &str, from: String| {
         minor.captures(text).map(|c| Runtime {
@@ -67,7 +62,7 @@ pub(super) fn python_version(ctx: &Ctx, path: &str) -> Result<Option<Runtime>, I
         for file in [".python-version", "runtime.txt"] {
             let file = join(dir, file);
             if let Some(r) = ctx.tree.read(&file).and_then(|t| python(&t, file.clone())) {
-                return Ok(Some(r));
+                return Some(r);
             }
         }
         let pyproject = join(dir, "pyproject.toml");
@@ -77,21 +72,21 @@ pub(super) fn python_version(ctx: &Ctx, path: &str) -> Result<Option<Runtime>, I
                 .captures(&text)
                 .and_then(|c| python(&c[1], format!("{pyproject} requires-python")))
             {
-                return Ok(Some(r));
+                return Some(r);
             }
         }
     }
-    if let Some(config) = super::replit_config(ctx)? {
+    if let Some(config) = &ctx.replit {
         for module in &config.modules {
             if let Some(r) = module
                 .strip_prefix("python-")
                 .and_then(|v| python(v, ".replit modules".into()))
             {
-                return Ok(Some(r));
+                return Some(r);
             }
         }
     }
-    Ok(None)
+    None
 }
 
 /// The first run of digits in `text`, e.g. `v20.11.1` → `20`, `>=18.17` → `18`.
@@ -116,22 +111,18 @@ const SERVER_ENTRIES: &[&str] = &[
 ];
 
 /// The port a Node server listens on, if the code or config fixes one.
-pub(super) fn node_port(
-    ctx: &Ctx,
-    path: &str,
-    pkg: &PackageJson,
-) -> Result<Option<u16>, InspectError> {
+pub(super) fn node_port(ctx: &Ctx, path: &str, pkg: &PackageJson) -> Option<u16> {
     let flag = re(r"(?:--port[= ]|-p )(\d{2,5})\b");
     if let Some(start) = pkg.scripts.get("start")
         && let Some(p) = flag.captures(start).and_then(|c| c[1].parse().ok())
     {
-        return Ok(Some(p));
+        return Some(p);
     }
     if path == "."
-        && let Some(config) = super::replit_config(ctx)?
+        && let Some(config) = &ctx.replit
         && let Some(p) = config.local_ports.first()
     {
-        return Ok(Some(*p));
+        return Some(*p);
     }
     let in_code = re(r#"(?:\.listen\(\s*(\d{2,5})\b|PORT\s*(?:\|\||\?\?)\s*["']?(\d{2,5})\b)"#);
     let mut entries: Vec<String> = SERVER_ENTRIES.iter().map(|e| join(path, e)).collect();
@@ -148,11 +139,11 @@ pub(super) fn node_port(
                 .or_else(|| c.get(2))
                 .and_then(|m| m.as_str().parse().ok());
             if port.is_some() {
-                return Ok(port);
+                return port;
             }
         }
     }
-    Ok(None)
+    None
 }
 
 /// The port a Python server names (`--port N`, `port=N`), if any.
