@@ -158,6 +158,18 @@ fn integrations(sources: &Sources) -> Vec<String> {
         .collect()
 }
 
+/// `team-member` → `TeamMember`.
+fn pascal(stem: &str) -> String {
+    stem.split(['-', '_'])
+        .map(|p| {
+            let mut c = p.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,16 +206,4 @@ mod tests {
         };
         assert_eq!(integrations(&sources), ["InvokeLLM", "UploadFile"]);
     }
-}
-
-/// `team-member` → `TeamMember`.
-fn pascal(stem: &str) -> String {
-    stem.split(['-', '_'])
-        .map(|p| {
-            let mut c = p.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
 }
