@@ -238,7 +238,7 @@ async fn terminate() {
 
 async fn metrics(State(s): State<Arc<ServerState>>) -> String {
     let apps = s.edge.routing().apps.len();
-    let skew = s.edge.counters.skew_hits.load(Ordering::Relaxed);
+    let skew = s.edge.skew_hits.load(Ordering::Relaxed);
     let dropped = s
         .edge
         .access_log

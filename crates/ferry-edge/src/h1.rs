@@ -76,6 +76,10 @@ pub struct Prepared {
     /// The body's path, when the file is not kept open.
     path: Option<std::path::PathBuf>,
     status: u16,
+    /// The status carries no body (304, 204, 1xx).
+    no_body: bool,
+    /// Served from a previous release (skew protection).
+    skew: bool,
     app: String,
     release: Option<String>,
 }
@@ -152,8 +156,7 @@ pub async fn serve(edge: Arc<Edge>, mut stream: TcpStream) {
                 break end;
             }
             if buf.len() >= MAX_HEAD_BYTES {
-                let _ = write_simple(&mut stream, 431, "request header fields too large\n").await;
-                return;
+                return refuse(&mut stream, 431, "request header fields too large\n").await;
             }
             let wait = if first && buf.is_empty() {
                 IDLE
@@ -164,35 +167,34 @@ pub async fn serve(edge: Arc<Edge>, mut stream: TcpStream) {
             match tokio::time::timeout(wait, stream.read_buf(&mut buf)).await {
                 Ok(Ok(0)) | Ok(Err(_)) => return,
                 Ok(Ok(_)) => {}
-                Err(_) => {
-                    if !buf.is_empty() {
-                        let _ = write_simple(&mut stream, 408, "request timeout\n").await;
-                    }
-                    return;
-                }
+                Err(_) if buf.is_empty() => return,
+                Err(_) => return refuse(&mut stream, 408, "request timeout\n").await,
             }
         };
         let started = Instant::now();
         let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut parsed = httparse::Request::new(&mut fields);
-        let status = parsed.parse(&buf[..head_len]);
-        let ok = match status {
-            Ok(httparse::Status::Complete(_)) => true,
+        match parsed.parse(&buf[..head_len]) {
+            Ok(httparse::Status::Complete(_)) => {}
             Err(httparse::Error::TooManyHeaders) => {
-                let _ = write_simple(&mut stream, 431, "too many header fields\n").await;
-                return;
+                return refuse(&mut stream, 431, "too many header fields\n").await;
             }
-            _ => false,
-        };
+            _ => return refuse(&mut stream, 400, "bad request\n").await,
+        }
         let (Some(method), Some(target), Some(minor)) =
             (parsed.method, parsed.path, parsed.version)
         else {
-            let _ = write_simple(&mut stream, 400, "bad request\n").await;
-            return;
+            return refuse(&mut stream, 400, "bad request\n").await;
         };
-        if !ok {
-            let _ = write_simple(&mut stream, 400, "bad request\n").await;
-            return;
+        let Ok(method) = Method::from_bytes(method.as_bytes()) else {
+            return refuse(&mut stream, 400, "bad request\n").await;
+        };
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (target, None),
+        };
+        if !path.starts_with('/') {
+            return refuse(&mut stream, 400, "bad request\n").await;
         }
         let get = |name: &str| {
             parsed
@@ -201,7 +203,7 @@ pub async fn serve(edge: Arc<Edge>, mut stream: TcpStream) {
                 .find(|h| h.name.eq_ignore_ascii_case(name))
                 .and_then(|h| std::str::from_utf8(h.value).ok())
         };
-        // Static hosting takes no request bodies.
+        // Static hosting takes no request bodies: a request with one is answered, then closed.
         let has_body = get("transfer-encoding").is_some()
             || get("content-length").is_some_and(|l| l.trim() != "0");
         let connection = get("connection").map(str::to_ascii_lowercase);
@@ -211,15 +213,7 @@ pub async fn serve(edge: Arc<Edge>, mut stream: TcpStream) {
                 .as_deref()
                 .is_some_and(|c| c.contains("keep-alive")),
         };
-        let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
-        let (path, query) = match target.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (target, None),
-        };
-        if !path.starts_with('/') {
-            let _ = write_simple(&mut stream, 400, "bad request\n").await;
-            return;
-        }
+        let close = !keep_alive || has_body;
         let version = if minor == 1 {
             Version::HTTP_11
         } else {
@@ -235,50 +229,41 @@ pub async fn serve(edge: Arc<Edge>, mut stream: TcpStream) {
             query,
             tls: false,
         };
-        let close = !keep_alive || has_body;
+        let routing = edge.routing();
         let memoisable = method == Method::GET
             && req.range.is_none()
             && req.if_none_match.is_none()
             && !has_body;
-        if memoisable {
-            let routing = edge.routing();
-            let mut key = Vec::with_capacity(target.len() + 64);
-            key.extend_from_slice(req.host.unwrap_or("").as_bytes());
-            key.push(0);
-            key.extend_from_slice(target.as_bytes());
-            key.push(0);
-            key.extend_from_slice(req.accept_encoding.unwrap_or("").as_bytes());
-            let prepared = match edge.memo.get(&routing, &key) {
+        let prepared = if memoisable {
+            let key = memo_key(&req, target);
+            match edge.memo.get(&routing, &key) {
                 Some(p) => {
-                    let bytes = p.body.len() as u64;
                     edge.metrics
-                        .record(&p.app, p.status, bytes, started.elapsed());
-                    edge.count(p.status, false);
+                        .record(&p.app, p.status, p.body.len() as u64, started.elapsed());
+                    if p.skew {
+                        edge.count_skew();
+                    }
                     log(&edge, &req, &p, started, version);
                     p
                 }
                 None => {
-                    let response = respond(&edge, &req, started, version).await;
-                    let p = Arc::new(prepare(response, &routing, req.host).await);
+                    let response = respond(&edge, &routing, &req, started, version).await;
+                    let app = crate::app_for_host(&routing, req.host)
+                        .unwrap_or("")
+                        .to_string();
+                    let p = Arc::new(prepare(response, app, true).await);
                     if matches!(p.status, 200 | 404) {
                         edge.memo.put(&routing, key, p.clone());
                     }
                     p
                 }
-            };
-            if write_prepared(&mut stream, &prepared, close, minor)
-                .await
-                .is_err()
-                || close
-            {
-                return;
             }
-            served += 1;
-            buf.advance(head_len);
-            continue;
-        }
-        let response = respond(&edge, &req, started, version).await;
-        if write_response(&mut stream, response, method == Method::HEAD, close, minor)
+        } else {
+            let response = respond(&edge, &routing, &req, started, version).await;
+            Arc::new(prepare(response, String::new(), false).await)
+        };
+        let head_only = method == Method::HEAD;
+        if write_prepared(&mut stream, &prepared, head_only, close, minor)
             .await
             .is_err()
             || close
@@ -294,56 +279,129 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
     buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
 }
 
-async fn write_simple(
-    stream: &mut TcpStream,
-    status: u16,
-    body: &'static str,
-) -> std::io::Result<()> {
+/// The memo key: host, request target and `Accept-Encoding`, NUL-separated.
+fn memo_key(req: &Req<'_>, target: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(target.len() + 64);
+    key.extend_from_slice(req.host.unwrap_or("").as_bytes());
+    key.push(0);
+    key.extend_from_slice(target.as_bytes());
+    key.push(0);
+    key.extend_from_slice(req.accept_encoding.unwrap_or("").as_bytes());
+    key
+}
+
+/// Answers a request this path refuses, then closes gracefully: stop writing, and read
+/// (and drop) what the client still sends for up to a second, so the answer is not lost to a
+/// reset caused by unread data.
+async fn refuse(stream: &mut TcpStream, status: u16, body: &'static str) {
     let reason = StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("");
     let head = format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n{}connection: close\r\n\r\n{body}",
+        body.len(),
+        crate::server::date_header()
     );
-    stream.write_all(head.as_bytes()).await
+    if stream.write_all(head.as_bytes()).await.is_err() || stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut scratch = [0u8; 16 * 1024];
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut drained = 0usize;
+    while drained < 1024 * 1024 {
+        match tokio::time::timeout_at(deadline.into(), stream.read(&mut scratch)).await {
+            Ok(Ok(n)) if n > 0 => drained += n,
+            _ => break,
+        }
+    }
 }
 
-async fn write_response(
-    stream: &mut TcpStream,
-    response: Response<Full<Bytes>>,
-    head_only: bool,
-    close: bool,
-    minor: u8,
-) -> std::io::Result<()> {
+/// Serialises a response: its head (from the status code on, without `date` and
+/// `connection`) and its body. With `keep_open`, the body's file stays open for `sendfile`.
+async fn prepare(response: Response<Full<Bytes>>, app: String, keep_open: bool) -> Prepared {
     let (parts, body) = response.into_parts();
     let body = http_body_util::BodyExt::collect(body)
         .await
         .map(|c| c.to_bytes())
         .unwrap_or_default();
-    let file = parts.extensions.get::<BodyFile>().cloned();
+    let status = parts.status;
+    let no_body = status == StatusCode::NOT_MODIFIED
+        || status == StatusCode::NO_CONTENT
+        || status.is_informational();
     let mut head = Vec::with_capacity(512);
-    let reason = parts.status.canonical_reason().unwrap_or("");
-    head.extend_from_slice(
-        format!("HTTP/1.{minor} {} {reason}\r\n", parts.status.as_u16()).as_bytes(),
-    );
+    let reason = status.canonical_reason().unwrap_or("");
+    head.extend_from_slice(format!("{} {reason}\r\n", status.as_u16()).as_bytes());
     let mut has_length = false;
     for (name, value) in &parts.headers {
-        if name == header::CONTENT_LENGTH {
-            has_length = true;
-        }
+        has_length |= name == header::CONTENT_LENGTH;
         head.extend_from_slice(name.as_str().as_bytes());
         head.extend_from_slice(b": ");
         head.extend_from_slice(value.as_bytes());
         head.extend_from_slice(b"\r\n");
     }
-    let no_body_status = parts.status == StatusCode::NOT_MODIFIED
-        || parts.status.is_informational()
-        || parts.status == StatusCode::NO_CONTENT;
-    if !has_length && !no_body_status {
+    if !has_length && !no_body {
         head.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
     }
+    let path = parts.extensions.get::<BodyFile>().map(|f| f.0.clone());
+    Prepared {
+        head: Bytes::from(head),
+        file: if keep_open {
+            path.as_deref().and_then(OpenFile::open)
+        } else {
+            None
+        },
+        path,
+        body,
+        status: status.as_u16(),
+        no_body,
+        skew: parts
+            .extensions
+            .get::<crate::server::SkewServed>()
+            .is_some(),
+        app,
+        release: parts
+            .headers
+            .get(crate::server::RELEASE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    }
+}
+
+fn log(edge: &Edge, req: &Req<'_>, p: &Prepared, started: Instant, version: Version) {
+    if let Some(log) = &edge.access_log {
+        log.log(crate::observe::AccessEntry {
+            ts: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            app: p.app.clone(),
+            method: req.method.to_string(),
+            path: req.path.chars().take(2048).collect(),
+            status: p.status,
+            bytes: p.body.len() as u64,
+            us: started.elapsed().as_micros() as u64,
+            release: p.release.clone(),
+            version: format!("{version:?}"),
+        });
+    }
+}
+
+/// Writes a prepared answer: status line, the stored head, date, connection, then the body
+/// (none for HEAD or bodiless statuses; `sendfile` from 16 KiB when the file is known).
+async fn write_prepared(
+    stream: &mut TcpStream,
+    p: &Prepared,
+    head_only: bool,
+    close: bool,
+    minor: u8,
+) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(p.head.len() + 96);
+    head.extend_from_slice(if minor == 1 {
+        b"HTTP/1.1 "
+    } else {
+        b"HTTP/1.0 "
+    });
+    head.extend_from_slice(&p.head);
     head.extend_from_slice(crate::server::date_header().as_bytes());
     if close {
         head.extend_from_slice(b"connection: close\r\n");
@@ -351,16 +409,22 @@ async fn write_response(
         head.extend_from_slice(b"connection: keep-alive\r\n");
     }
     head.extend_from_slice(b"\r\n");
-    if head_only || no_body_status {
+    if head_only || p.no_body {
         return stream.write_all(&head).await;
     }
-    match file {
-        Some(BodyFile(path)) if body.len() as u64 >= SENDFILE_MIN => {
+    let len = p.body.len() as u64;
+    if len >= SENDFILE_MIN {
+        if let Some(file) = &p.file {
             send_more(stream, &head).await?;
-            send_file(stream, &path, body.len() as u64).await
+            return send_open_file(stream, &file.0, len).await;
         }
-        _ => write_all_vectored(stream, &head, &body).await,
+        if let Some(path) = &p.path {
+            let file = std::fs::File::open(path)?;
+            send_more(stream, &head).await?;
+            return send_open_file(stream, &file, len).await;
+        }
     }
+    write_all_vectored(stream, &head, &p.body).await
 }
 
 async fn write_all_vectored(
@@ -405,16 +469,6 @@ async fn send_more(stream: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> 
     Ok(())
 }
 
-/// `sendfile(2)` from `path` to the socket, `len` bytes, waiting for writability in between.
-async fn send_file(
-    stream: &mut TcpStream,
-    path: &std::path::Path,
-    len: u64,
-) -> std::io::Result<()> {
-    let file = std::fs::File::open(path)?;
-    send_open_file(stream, &file, len).await
-}
-
 /// `sendfile(2)` from an open file at explicit offsets (the file position is never used, so
 /// one descriptor can serve concurrent requests), waiting for writability in between.
 async fn send_open_file(
@@ -440,102 +494,4 @@ async fn send_open_file(
         }
     }
     Ok(())
-}
-
-/// Serialises a response for reuse.
-async fn prepare(
-    response: Response<Full<Bytes>>,
-    routing: &crate::Routing,
-    host: Option<&str>,
-) -> Prepared {
-    let (parts, body) = response.into_parts();
-    let body = http_body_util::BodyExt::collect(body)
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
-    let mut head = Vec::with_capacity(512);
-    let reason = parts.status.canonical_reason().unwrap_or("");
-    head.extend_from_slice(format!("{} {reason}\r\n", parts.status.as_u16()).as_bytes());
-    let mut has_length = false;
-    for (name, value) in &parts.headers {
-        has_length |= name == header::CONTENT_LENGTH;
-        head.extend_from_slice(name.as_str().as_bytes());
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value.as_bytes());
-        head.extend_from_slice(b"\r\n");
-    }
-    if !has_length {
-        head.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
-    }
-    Prepared {
-        head: Bytes::from(head),
-        file: parts
-            .extensions
-            .get::<BodyFile>()
-            .and_then(|f| OpenFile::open(&f.0)),
-        path: parts.extensions.get::<BodyFile>().map(|f| f.0.clone()),
-        body,
-        status: parts.status.as_u16(),
-        app: crate::app_for_host(routing, host).unwrap_or("").to_string(),
-        release: parts
-            .headers
-            .get(crate::server::RELEASE_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-    }
-}
-
-fn log(edge: &Edge, req: &Req<'_>, p: &Prepared, started: Instant, version: Version) {
-    if let Some(log) = &edge.access_log {
-        log.log(crate::observe::AccessEntry {
-            ts: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
-            app: p.app.clone(),
-            method: req.method.to_string(),
-            path: req.path.chars().take(2048).collect(),
-            status: p.status,
-            bytes: p.body.len() as u64,
-            us: started.elapsed().as_micros() as u64,
-            release: p.release.clone(),
-            version: format!("{version:?}"),
-        });
-    }
-}
-
-/// Writes a prepared answer: status line, the stored head, date, connection, body.
-async fn write_prepared(
-    stream: &mut TcpStream,
-    p: &Prepared,
-    close: bool,
-    minor: u8,
-) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(p.head.len() + 96);
-    head.extend_from_slice(if minor == 1 {
-        b"HTTP/1.1 "
-    } else {
-        b"HTTP/1.0 "
-    });
-    head.extend_from_slice(&p.head);
-    head.extend_from_slice(crate::server::date_header().as_bytes());
-    if close {
-        head.extend_from_slice(b"connection: close\r\n");
-    } else if minor == 0 {
-        head.extend_from_slice(b"connection: keep-alive\r\n");
-    }
-    head.extend_from_slice(b"\r\n");
-    match &p.file {
-        Some(file) if p.body.len() as u64 >= SENDFILE_MIN => {
-            send_more(stream, &head).await?;
-            send_open_file(stream, &file.0, p.body.len() as u64).await
-        }
-        None if p.body.len() as u64 >= SENDFILE_MIN && p.path.is_some() => {
-            send_more(stream, &head).await?;
-            match &p.path {
-                Some(path) => send_file(stream, path, p.body.len() as u64).await,
-                None => Ok(()),
-            }
-        }
-        _ => write_all_vectored(stream, &head, &p.body).await,
-    }
 }

@@ -21,7 +21,7 @@ use arc_swap::ArcSwap;
 use ferry_release::{BlobStore, ReleaseManifest};
 
 pub use resolve::{Resolved, app_for_host, normalize, resolve};
-pub use server::{Req, answer, handle, handle_with, matches_etag, parse_range, serve, serve_tls};
+pub use server::{Req, handle_with, matches_etag, parse_range, serve, serve_tls};
 
 /// What the edge serves for one app: the live release and the previous ones kept for skew
 /// protection (old HTML asking for old assets keeps working).
@@ -44,17 +44,6 @@ pub struct Routing {
     pub default_app: Option<String>,
 }
 
-/// Request counters for `/metrics`.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Requests answered.
-    pub requests: AtomicU64,
-    /// Requests answered 404.
-    pub not_found: AtomicU64,
-    /// Assets served from a previous release (skew protection).
-    pub skew_hits: AtomicU64,
-}
-
 /// The edge: routes plus the blob store they point into.
 #[derive(Debug)]
 pub struct Edge {
@@ -63,8 +52,8 @@ pub struct Edge {
     variants_root: std::path::PathBuf,
     /// File contents in memory.
     pub cache: cache::ContentCache,
-    /// Counters for `/metrics`.
-    pub counters: Counters,
+    /// Assets served from a previous release (skew protection), for `/metrics`.
+    pub skew_hits: AtomicU64,
     /// Requests by app and status, bytes, latency.
     pub metrics: observe::Metrics,
     /// The access log, when enabled.
@@ -106,7 +95,7 @@ impl Edge {
             blobs,
             variants_root,
             cache: cache::ContentCache::default(),
-            counters: Counters::default(),
+            skew_hits: AtomicU64::new(0),
             metrics: observe::Metrics::default(),
             access_log: None,
             limits: Limits::default(),
@@ -135,7 +124,11 @@ impl Edge {
             .map(|(a, r)| (a.clone(), r.live.id.clone()))
             .collect();
         live.sort();
-        self.metrics.render(&live)
+        format!(
+            "{}# HELP ferry_edge_cache_bytes File contents held in memory.\n# TYPE ferry_edge_cache_bytes gauge\nferry_edge_cache_bytes {}\n",
+            self.metrics.render(&live),
+            self.cache.size()
+        )
     }
 
     /// Where precompressed variants live.
@@ -191,14 +184,8 @@ impl Edge {
         self.routing.load().apps.get(app).map(|r| r.live.id.clone())
     }
 
-    /// Counts a response.
-    pub(crate) fn count(&self, status: u16, skew: bool) {
-        self.counters.requests.fetch_add(1, Ordering::Relaxed);
-        if status == 404 {
-            self.counters.not_found.fetch_add(1, Ordering::Relaxed);
-        }
-        if skew {
-            self.counters.skew_hits.fetch_add(1, Ordering::Relaxed);
-        }
+    /// Counts an asset served from a previous release.
+    pub(crate) fn count_skew(&self) {
+        self.skew_hits.fetch_add(1, Ordering::Relaxed);
     }
 }

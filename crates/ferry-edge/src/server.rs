@@ -162,6 +162,10 @@ pub(crate) fn date_header() -> String {
     })
 }
 
+/// Marks an answer served from a previous release (skew protection).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SkewServed;
+
 /// What the edge reads of a request.
 #[derive(Debug, Default)]
 pub struct Req<'a> {
@@ -183,11 +187,6 @@ pub struct Req<'a> {
     pub tls: bool,
 }
 
-/// Answers one plain-HTTP request, then records it (metrics, access log).
-pub async fn handle(edge: &Edge, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    handle_with(edge, req, false).await
-}
-
 /// Answers one request, then records it (metrics, access log).
 pub async fn handle_with(edge: &Edge, req: Request<Incoming>, tls: bool) -> Response<Full<Bytes>> {
     let started = std::time::Instant::now();
@@ -204,21 +203,21 @@ pub async fn handle_with(edge: &Edge, req: Request<Incoming>, tls: bool) -> Resp
         query: parts.uri.query(),
         tls,
     };
-    respond(edge, &r, started, parts.version).await
+    respond(edge, &edge.routing(), &r, started, parts.version).await
 }
 
 /// Answers `r` on one routing snapshot, then records it (metrics, access log). Shared by
 /// hyper's connections and the HTTP/1.1 fast path.
 pub(crate) async fn respond(
     edge: &Edge,
+    routing: &crate::Routing,
     r: &Req<'_>,
     started: std::time::Instant,
     version: http::Version,
 ) -> Response<Full<Bytes>> {
-    let routing = edge.routing();
-    let response = answer_in(edge, &routing, r).await;
+    let response = answer_in(edge, routing, r).await;
     let took = started.elapsed();
-    let app = crate::app_for_host(&routing, r.host).unwrap_or("");
+    let app = crate::app_for_host(routing, r.host).unwrap_or("");
     let status = response.status().as_u16();
     let bytes = http_body::Body::size_hint(response.body())
         .exact()
@@ -246,16 +245,9 @@ pub(crate) async fn respond(
     response
 }
 
-/// Answers a request against the current routing snapshot.
-pub async fn answer(edge: &Edge, r: &Req<'_>) -> Response<Full<Bytes>> {
-    let routing = edge.routing();
-    answer_in(edge, &routing, r).await
-}
-
 /// Answers a request against `routing` (one snapshot for the whole request).
 async fn answer_in(edge: &Edge, routing: &crate::Routing, r: &Req<'_>) -> Response<Full<Bytes>> {
     if r.method != Method::GET && r.method != Method::HEAD {
-        edge.count(405, false);
         let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
         resp.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
@@ -320,12 +312,14 @@ async fn answer_in(edge: &Edge, routing: &crate::Routing, r: &Req<'_>) -> Respon
                         .headers_for(&format!("/{}", r.path.trim_start_matches('/')))
                 },
             };
-            let resp = serve_file(edge, r, &file).await;
-            edge.count(resp.status().as_u16(), skew);
+            let mut resp = serve_file(edge, r, &file).await;
+            if skew {
+                edge.count_skew();
+                resp.extensions_mut().insert(SkewServed);
+            }
             return resp;
         }
     };
-    edge.count(response.status().as_u16(), false);
     response
 }
 

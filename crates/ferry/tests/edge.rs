@@ -313,11 +313,7 @@ fn custom_404_and_hostile_paths() {
         "a".repeat(100 * 1024)
     );
     let a = raw(&s.edge, &huge);
-    assert!(
-        a.status == 431 || a.status == 400 || a.status == 0,
-        "oversized head refused: {}",
-        a.status
-    );
+    assert_eq!(a.status, 431, "oversized head refused");
     assert_eq!(get(&s.edge, "/healthz", "").status, 200);
 }
 
@@ -687,8 +683,8 @@ fn slowloris_connection_cap_and_header_count_are_bounded() {
         "slowloris connection closed after the 1 s timeout, took {waited:?}"
     );
     assert!(
-        rest.is_empty() || String::from_utf8_lossy(&rest).starts_with("HTTP/1.1 408"),
-        "{}",
+        String::from_utf8_lossy(&rest).starts_with("HTTP/1.1 408"),
+        "a slow head gets 408: {}",
         String::from_utf8_lossy(&rest)
     );
 
@@ -702,9 +698,5 @@ fn slowloris_connection_cap_and_header_count_are_bounded() {
         &s.edge,
         &format!("GET / HTTP/1.1\r\nhost: site.localhost\r\n{many}connection: close\r\n\r\n"),
     );
-    assert!(
-        a.status == 431 || a.status == 400 || a.status == 0,
-        "too many headers refused: {}",
-        a.status
-    );
+    assert_eq!(a.status, 431, "too many header fields refused");
 }
