@@ -254,7 +254,7 @@ async fn answer_in(edge: &Edge, routing: &crate::Routing, r: &Req<'_>) -> Respon
         return resp;
     }
     let resolved = crate::resolve::resolve_query(routing, r.host, r.path, r.query);
-    let response = match resolved {
+    match resolved {
         Resolved::BadRequest => text(StatusCode::BAD_REQUEST, "bad request\n"),
         Resolved::NoApp if r.path == "/healthz" => text(StatusCode::OK, "ok\n"),
         Resolved::NoApp => text(
@@ -317,10 +317,9 @@ async fn answer_in(edge: &Edge, routing: &crate::Routing, r: &Req<'_>) -> Respon
                 edge.count_skew();
                 resp.extensions_mut().insert(SkewServed);
             }
-            return resp;
+            resp
         }
-    };
-    response
+    }
 }
 
 /// A file about to be served.
