@@ -75,17 +75,7 @@ pub fn deploy(
     let (source, inspection) = super::inspect_source(&source_args, ferry_inspect::Scope::Units)?;
     let profile = &inspection.profile;
     let plans = inspection.plans();
-    let plan = match &args.unit {
-        Some(name) => plans.iter().find(|p| &p.unit == name).ok_or_else(|| {
-            Failure::usage(format!("there is no unit named `{name}`"), format!("units: {}", plans.iter().map(|p| p.unit.as_str()).collect::<Vec<_>>().join(", ")))
-        })?,
-        None => plans.iter().find(|p| p.kind == UnitKind::Static).ok_or_else(|| Failure {
-            code: "no-static-unit",
-            message: format!("`{}` has no static unit to deploy", profile.name),
-            hint: "this ferry deploys static apps (Vite, CRA, Astro…); server units come next — see `ferry inspect`".into(),
-            exit: EXIT_BAD_INPUT,
-        })?,
-    };
+    let plan = super::pick_plan(&plans, args.unit.as_deref(), &profile.name, false)?;
     if plan.kind != UnitKind::Static {
         return Err(Failure {
             code: "server-unit",
@@ -118,20 +108,8 @@ pub fn deploy(
     }
 
     reporter.message("building");
-    let on_line = |line: &str| {
-        reporter.message(&format!(
-            "building: {}",
-            line.chars().take(70).collect::<String>()
-        ))
-    };
-    let opts = ferry_build::BuildOptions {
-        env: env.clone(),
-        cache_dir: home.join("cache"),
-        log_dir: home.join("logs"),
-        on_line: Some(&on_line),
-        step_timeout: Duration::from_secs(20 * 60),
-        no_cache: args.no_cache,
-    };
+    let on_line = building_line(reporter);
+    let opts = build_options(home, env.clone(), args.no_cache, &on_line);
     let built = ferry_build::build(&source.root, plan, &opts).map_err(build_failure)?;
     warnings.extend(built.warnings.iter().cloned());
     mark("build", &mut t);
@@ -304,7 +282,8 @@ pub fn entry_asset(html: &str) -> Option<String> {
     None
 }
 
-fn build_failure(err: ferry_build::BuildError) -> Failure {
+/// A build error as the CLI shows it: the last lines of a failed step's log, then one line.
+pub(super) fn build_failure(err: ferry_build::BuildError) -> Failure {
     let mut message = err.to_string();
     if let ferry_build::BuildError::StepFailed { tail, .. } = &err {
         for line in tail.iter().rev().take(8).rev() {
@@ -326,6 +305,33 @@ fn release_failure(err: ferry_release::ReleaseError) -> Failure {
         message: err.to_string(),
         hint: err.hint(),
         exit: EXIT_FAILED,
+    }
+}
+
+/// Progress for a build: the latest log line, cut to fit.
+pub(super) fn building_line(reporter: &Reporter) -> impl Fn(&str) + Sync + '_ {
+    move |line: &str| {
+        reporter.message(&format!(
+            "building: {}",
+            line.chars().take(70).collect::<String>()
+        ))
+    }
+}
+
+/// The build options `ferry build` and `ferry deploy` share: the home's cache and logs.
+pub(super) fn build_options<'a>(
+    home: &Path,
+    env: BTreeMap<String, String>,
+    no_cache: bool,
+    on_line: &'a (dyn Fn(&str) + Sync + 'a),
+) -> ferry_build::BuildOptions<'a> {
+    ferry_build::BuildOptions {
+        env,
+        cache_dir: home.join("cache"),
+        log_dir: home.join("logs"),
+        on_line: Some(on_line),
+        step_timeout: Duration::from_secs(20 * 60),
+        no_cache,
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::cli::BuildArgs;
-use crate::failure::{EXIT_BAD_INPUT, Failure};
+use crate::failure::Failure;
 use crate::output::Output;
 use crate::progress::Reporter;
 
@@ -28,19 +28,7 @@ pub fn build(args: &BuildArgs, home: &Path, out: &Output) -> Result<ExitCode, Fa
     };
     let (source, inspection) = super::inspect_source(&source_args, ferry_inspect::Scope::Units)?;
     let plans = inspection.plans();
-    let plan = match &args.unit {
-        Some(name) => plans.iter().find(|p| &p.unit == name),
-        None => plans
-            .iter()
-            .find(|p| p.kind == ferry_inspect::UnitKind::Static)
-            .or(plans.first()),
-    }
-    .ok_or_else(|| Failure {
-        code: "no-units",
-        message: "no unit to build".into(),
-        hint: "see `ferry inspect`; add a `[[unit]]` to ferry.toml".into(),
-        exit: EXIT_BAD_INPUT,
-    })?;
+    let plan = super::pick_plan(&plans, args.unit.as_deref(), &inspection.profile.name, true)?;
     let env = match crate::client::Api::connect(home) {
         Some(api) => {
             let values = api
@@ -54,26 +42,11 @@ pub fn build(args: &BuildArgs, home: &Path, out: &Output) -> Result<ExitCode, Fa
         }
         None => Default::default(),
     };
-    let on_line = |line: &str| {
-        reporter.message(&format!(
-            "building: {}",
-            line.chars().take(70).collect::<String>()
-        ))
+    let built = {
+        let on_line = super::deploy::building_line(&reporter);
+        let opts = super::deploy::build_options(home, env, args.no_cache, &on_line);
+        ferry_build::build(&source.root, plan, &opts).map_err(super::deploy::build_failure)?
     };
-    let opts = ferry_build::BuildOptions {
-        env,
-        cache_dir: home.join("cache"),
-        log_dir: home.join("logs"),
-        on_line: Some(&on_line),
-        step_timeout: std::time::Duration::from_secs(20 * 60),
-        no_cache: args.no_cache,
-    };
-    let built = ferry_build::build(&source.root, plan, &opts).map_err(|err| Failure {
-        code: err.code(),
-        message: err.to_string().lines().next().unwrap_or("").to_string(),
-        hint: err.hint(),
-        exit: crate::failure::EXIT_FAILED,
-    })?;
     drop(reporter);
     let doc = serde_json::json!({
         "app": inspection.profile.name,

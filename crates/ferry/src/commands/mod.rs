@@ -56,3 +56,44 @@ pub(crate) fn inspect_source(
     let inspection = ferry_inspect::inspect(source.input(scope))?;
     Ok((source, inspection))
 }
+
+/// The plan a command acts on: the unit `--unit` names; without one, the first static unit,
+/// or — when `any_kind` (`ferry build`) — the first unit of any kind. Shared by `plan`,
+/// `build` and `deploy` so the three agree on names and errors.
+pub(crate) fn pick_plan<'a>(
+    plans: &'a [ferry_inspect::BuildPlan],
+    unit: Option<&str>,
+    app: &str,
+    any_kind: bool,
+) -> Result<&'a ferry_inspect::BuildPlan, Failure> {
+    if plans.is_empty() {
+        return Err(Failure {
+            code: "no-units",
+            message: format!("no deployable unit found in `{app}`"),
+            hint: "add a `ferry.toml` with a `[[unit]]` (see docs/formats/ferry-toml.md)".into(),
+            exit: crate::failure::EXIT_BAD_INPUT,
+        });
+    }
+    if let Some(name) = unit {
+        return plans.iter().find(|p| p.unit == name).ok_or_else(|| {
+            let names: Vec<&str> = plans.iter().map(|p| p.unit.as_str()).collect();
+            Failure::usage(
+                format!("there is no unit named `{name}`"),
+                format!("units: {}", names.join(", ")),
+            )
+        });
+    }
+    let first_static = plans
+        .iter()
+        .find(|p| p.kind == ferry_inspect::UnitKind::Static);
+    match first_static {
+        Some(plan) => Ok(plan),
+        None if any_kind => Ok(&plans[0]),
+        None => Err(Failure {
+            code: "no-static-unit",
+            message: format!("`{app}` has no static unit to deploy"),
+            hint: "this ferry deploys static apps (Vite, CRA, Astro…); server units come next — see `ferry inspect`".into(),
+            exit: crate::failure::EXIT_BAD_INPUT,
+        }),
+    }
+}

@@ -12,23 +12,12 @@ use crate::output::Output;
 pub fn run(args: &PlanArgs, out: &Output) -> Result<ExitCode, Failure> {
     let (_source, inspection) = super::inspect_source(&args.source, ferry_inspect::Scope::Units)?;
     let mut plans = inspection.plans();
-    if plans.is_empty() {
-        return Err(Failure {
-            code: "no-units",
-            message: format!("no deployable unit found in `{}`", args.source.source),
-            hint: "add a `ferry.toml` with a `[[unit]]` (see docs/formats/ferry-toml.md)".into(),
-            exit: crate::failure::EXIT_BAD_INPUT,
-        });
-    }
-    if let Some(name) = &args.unit {
-        let names: Vec<String> = plans.iter().map(|p| p.unit.clone()).collect();
-        plans.retain(|p| &p.unit == name);
-        if plans.is_empty() {
-            return Err(Failure::usage(
-                format!("there is no unit named `{name}`"),
-                format!("units: {}", names.join(", ")),
-            ));
-        }
+    let name = &inspection.profile.name;
+    let chosen = super::pick_plan(&plans, args.unit.as_deref(), name, true)?
+        .unit
+        .clone();
+    if args.unit.is_some() {
+        plans.retain(|p| p.unit == chosen);
     }
     if out.json {
         out.print_json(&plans);
