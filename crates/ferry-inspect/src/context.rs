@@ -2,6 +2,8 @@
 //! warnings.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 
 use crate::error::InspectError;
 use crate::history::History;
@@ -17,10 +19,12 @@ pub struct Ctx<'a> {
     /// The source's own name (folder, archive stem or repository).
     pub source_name: &'a str,
     /// The root package.json, parsed once.
-    pub root_pkg: Option<PackageJson>,
+    pub root_pkg: Option<Rc<PackageJson>>,
     /// The root `.replit`, parsed once.
     pub replit: Option<crate::units::ReplitConfig>,
     warnings: RefCell<Vec<String>>,
+    /// Member package.json files, parsed on first use (`None`: the directory has none).
+    packages: RefCell<HashMap<String, Option<Rc<PackageJson>>>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -30,7 +34,7 @@ impl<'a> Ctx<'a> {
         history: Option<&'a History>,
         source_name: &'a str,
     ) -> Result<Self, InspectError> {
-        let root_pkg = PackageJson::load(tree, "")?;
+        let root_pkg = PackageJson::load(tree, "")?.map(Rc::new);
         let replit = match tree.read(".replit") {
             Some(text) => Some(crate::units::parse_replit(&text)?),
             None => None,
@@ -39,10 +43,25 @@ impl<'a> Ctx<'a> {
             tree,
             history,
             source_name,
-            root_pkg,
+            root_pkg: root_pkg.clone(),
             replit,
             warnings: RefCell::new(Vec::new()),
+            packages: RefCell::new(HashMap::from([(String::new(), root_pkg)])),
         })
+    }
+
+    /// `<dir>/package.json`, parsed once per inspection however many detectors ask for it
+    /// (the root one is `root_pkg`, the same value). A malformed file is an error every time it is asked for.
+    pub fn package_json(&self, dir: &str) -> Result<Option<Rc<PackageJson>>, InspectError> {
+        let key = if dir == "." { "" } else { dir };
+        if let Some(known) = self.packages.borrow().get(key) {
+            return Ok(known.clone());
+        }
+        let loaded = PackageJson::load(self.tree, key)?.map(Rc::new);
+        self.packages
+            .borrow_mut()
+            .insert(key.to_string(), loaded.clone());
+        Ok(loaded)
     }
 
     /// Records a warning (deduplicated).

@@ -89,10 +89,7 @@ fn dev_server(f: &Facts, out: &mut Vec<Finding>) {
         for process in &unit.processes {
             let mut command = process.command.run.clone();
             let script = process.command.run.strip_suffix(" run start").is_some();
-            if script
-                && let Ok(Some(pkg)) =
-                    crate::package_json::PackageJson::load(f.ctx.tree, &unit.path)
-            {
+            if script && let Ok(Some(pkg)) = f.ctx.package_json(&unit.path) {
                 command = pkg.scripts.get("start").cloned().unwrap_or(command);
             }
             if is_dev_server(&command) {
@@ -136,7 +133,8 @@ fn tests(f: &Facts, out: &mut Vec<Finding>) {
             || p.contains("/test/")
     });
     let has_script = f.units.iter().any(|u| {
-        crate::package_json::PackageJson::load(f.ctx.tree, &u.path)
+        f.ctx
+            .package_json(&u.path)
             .ok()
             .flatten()
             .and_then(|p| p.scripts.get("test").cloned())

@@ -35,7 +35,7 @@ impl Deps {
             let name = path.rsplit('/').next().unwrap_or(path);
             let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
             if name == "package.json" {
-                if let Ok(Some(pkg)) = crate::package_json::PackageJson::load(ctx.tree, dir) {
+                if let Ok(Some(pkg)) = ctx.package_json(dir) {
                     for dep in pkg.deps.keys() {
                         npm.entry(dep.clone()).or_insert_with(|| path.to_string());
                     }

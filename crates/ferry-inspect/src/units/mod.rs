@@ -10,7 +10,6 @@ use std::collections::BTreeSet;
 use crate::context::Ctx;
 use crate::error::InspectError;
 use crate::manifest::{Manifest, ManifestUnit, normalize};
-use crate::package_json::PackageJson;
 use crate::plan::command;
 use crate::profile::{Process, Proxy, Unit, UnitKind};
 use crate::tree::join;
@@ -345,7 +344,7 @@ fn workspace_members(ctx: &Ctx) -> Result<BTreeSet<String>, InspectError> {
     members.retain(|m| !excluded.contains(m) && m != ".");
     for m in &members {
         // Surface malformed member manifests now, naming the file.
-        PackageJson::load(ctx.tree, m)?;
+        ctx.package_json(m)?;
     }
     Ok(members)
 }

@@ -25,15 +25,11 @@ pub(super) fn analyze(
     path: &str,
     ws_root: Option<&str>,
 ) -> Result<Option<Unit>, InspectError> {
-    // The root package.json is parsed once, in the context; members are loaded here.
-    let loaded;
-    let pkg = if path == "." {
-        ctx.root_pkg.as_ref()
-    } else {
-        loaded = PackageJson::load(ctx.tree, path)?;
-        loaded.as_ref()
+    // Parsed once per inspection, in the context.
+    let Some(pkg) = ctx.package_json(path)? else {
+        return Ok(None);
     };
-    let Some(pkg) = pkg else { return Ok(None) };
+    let pkg = &*pkg;
     let framework = framework(ctx, path, pkg)?;
     if framework.is_none() && !pkg.has_script("start") && !pkg.has_script("build") {
         return Ok(None);
@@ -45,7 +41,7 @@ pub(super) fn analyze(
         install_dir
     };
     let root_pkg = if install_dir == "." {
-        ctx.root_pkg.as_ref()
+        ctx.root_pkg.as_deref()
     } else {
         None
     };
