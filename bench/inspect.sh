@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Times `ferry inspect` on a generated 5,000-file repository against `rg --files` on the same
 # tree (the floor for walking it), warm cache, same machine, same run. Goal: ferry < 1 s.
+# `ferry plan` (Scope::Units: no file contents read for the audit, no git log -p) is timed too.
 #
 #   bench/inspect.sh            # 5,000 files
 #   FILES=20000 bench/inspect.sh
@@ -108,6 +109,7 @@ echo
 hyperfine --warmup 5 --min-runs 20 -N --style basic \
   --export-markdown "$WORK/table.md" --export-json "$WORK/result.json" \
   -n "ferry inspect --json" "$FERRY inspect --json $REPO" \
+  -n "ferry plan --json (units only)" "$FERRY plan --json $REPO" \
   -n "rg --files (floor)" "rg --files --hidden --no-ignore -g !.git $REPO" >/dev/null
 
 cat "$WORK/table.md"
@@ -116,7 +118,9 @@ import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
 ferry = r["ferry inspect --json"]["mean"]
 rg = r["rg --files (floor)"]["mean"]
+plan = r["ferry plan --json (units only)"]["mean"]
 print(f"\nferry inspect: {ferry*1000:.1f} ms mean; rg --files: {rg*1000:.1f} ms; ratio {ferry/rg:.1f}x")
+print(f"ferry plan (builder and units, no audit): {plan*1000:.1f} ms mean")
 print("goal (< 1 s warm):", "MET" if ferry < 1.0 else "NOT MET")
 PY
 
