@@ -170,15 +170,6 @@ impl Edge {
         });
     }
 
-    /// Chooses the app served for hosts that name none.
-    pub fn set_default(&self, app: Option<String>) {
-        self.routing.rcu(|current| {
-            let mut next = Routing::clone(current);
-            next.default_app = app.clone();
-            next
-        });
-    }
-
     /// The id of the release `app` serves now.
     pub fn live_release(&self, app: &str) -> Option<String> {
         self.routing.load().apps.get(app).map(|r| r.live.id.clone())
