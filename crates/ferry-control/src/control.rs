@@ -85,7 +85,7 @@ impl Control {
 }
 
 /// Creates `$FERRY_HOME` (mode 0700) if it does not exist.
-fn ensure_home(home: &Path) -> Result<(), ControlError> {
+pub(crate) fn ensure_home(home: &Path) -> Result<(), ControlError> {
     if home.is_dir() {
         return Ok(());
     }
@@ -96,9 +96,9 @@ fn ensure_home(home: &Path) -> Result<(), ControlError> {
         .map_err(|e| ControlError::io(home, e))
 }
 
-/// Creates an empty `ferry.db` with mode 0600 so that SQLite (which gives its `-wal` and
+/// Creates an empty `ferry.db` (or `jobs.db`) with mode 0600 so that SQLite (which gives its `-wal` and
 /// `-shm` files the database's mode) never makes it world-readable.
-fn precreate_private(path: &Path) -> Result<(), ControlError> {
+pub(crate) fn precreate_private(path: &Path) -> Result<(), ControlError> {
     match OpenOptions::new()
         .write(true)
         .create_new(true)

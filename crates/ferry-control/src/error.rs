@@ -98,6 +98,14 @@ pub enum ControlError {
     /// SQLite failed.
     #[error("the state database failed: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The job store (`$FERRY_HOME/jobs.db`) failed.
+    #[error("the job store `{path}` failed: {source}")]
+    Jobs {
+        /// The file.
+        path: PathBuf,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
     /// Reading or writing a file failed.
     #[error("could not access `{path}`: {source}")]
     Io {
@@ -125,6 +133,7 @@ impl ControlError {
             Self::DecryptFailed { .. } => "decrypt-failed",
             Self::Random(_) => "random",
             Self::Sqlite(_) => "sqlite",
+            Self::Jobs { .. } => "jobs-db",
             Self::Io { .. } => "io",
         }
     }
@@ -148,6 +157,7 @@ impl ControlError {
             }
             Self::Random(_) => "check that the operating system provides randomness (getrandom / /dev/urandom)".into(),
             Self::Sqlite(err) => sqlite_hint(err).into(),
+            Self::Jobs { source, .. } => jobs_hint(source).into(),
             Self::Io { .. } => "check the path and its permissions".into(),
         }
     }
@@ -170,6 +180,25 @@ impl ControlError {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// What to do about a failure of `jobs.db`, by its primary result code.
+fn jobs_hint(err: &rusqlite::Error) -> &'static str {
+    use rusqlite::ErrorCode;
+    match err.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            "another ferry process held jobs.db for more than 5 s; retry when it is done"
+        }
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+            "$FERRY_HOME/jobs.db is damaged; move it away (only job history and resume points are lost)"
+        }
+        Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => {
+            "check that $FERRY_HOME and jobs.db are writable by this user"
+        }
+        Some(ErrorCode::DiskFull) => "the disk is full; free some space and retry",
+        Some(ErrorCode::SystemIoFailure) => "the disk failed to read or write; check it and retry",
+        _ => "this is probably a bug in ferry; please report it with the command that failed",
     }
 }
 

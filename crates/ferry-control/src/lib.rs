@@ -6,6 +6,9 @@
 //! transaction; every other method only reads. The layout is documented in
 //! `docs/formats/state.md`.
 //!
+//! [`JobDb`] keeps data jobs (`ferry db pull`/`verify`) and their checkpoints in a separate
+//! file, `$FERRY_HOME/jobs.db`, which any process running a job may open.
+//!
 //! **Invariants:** never speaks HTTP; only the server process opens the database while a
 //! server runs; a secret's value is encrypted at rest and never appears in `Debug` output,
 //! errors or logs; activating a release requires it to be recorded first, and the live
@@ -14,6 +17,7 @@
 mod apply;
 mod control;
 mod error;
+mod jobs;
 mod key;
 mod migrate;
 mod model;
@@ -22,6 +26,7 @@ mod validate;
 
 pub use control::{Control, DB_FILE, KEY_FILE};
 pub use error::ControlError;
+pub use jobs::{JOBS_FILE, JobDb};
 pub use model::{
     Activation, ActivationKind, App, Applied, Live, Mutation, NewRelease, ReleaseRecord,
 };

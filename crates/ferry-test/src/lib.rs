@@ -1,10 +1,11 @@
 //! Test support for ferry: the fixture corpus (with real git histories built at test time),
-//! hostile archives generated on demand, and a hermetic `git`.
+//! hostile archives generated on demand, a hermetic `git`, and throwaway PostgreSQL clusters.
 
 pub mod expected;
 pub mod fixtures;
 pub mod git;
 pub mod hostile;
+pub mod pg;
 
 use std::path::PathBuf;
 

@@ -52,6 +52,8 @@ pub enum Command {
     Gc,
     /// Run the server in the foreground: edge + control API.
     Serve(ServeArgs),
+    /// Move and verify data: copy a Postgres/Supabase database into one you own.
+    Db(DbArgs),
 }
 
 /// Where the server listens.
@@ -252,4 +254,113 @@ pub struct PlanArgs {
     /// Only this unit (by name).
     #[arg(long, value_name = "NAME")]
     pub unit: Option<String>,
+}
+
+/// Arguments of `ferry db`.
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: DbAction,
+}
+
+/// `ferry db` actions.
+#[derive(Debug, Subcommand)]
+pub enum DbAction {
+    /// Copy a Postgres database (Supabase, Neon, Replit…) into Postgres or SQLite, resumably.
+    #[command(after_long_help = DB_JSON_HELP)]
+    Pull(PullArgs),
+    /// Compare two databases inside both (counts, checksums, then the differing keys); exit 1
+    /// when they differ.
+    #[command(after_long_help = DB_JSON_HELP)]
+    Verify(VerifyArgs),
+    /// List recent pulls and verifies, or show one (per-table progress, committed chunks).
+    Jobs(JobsArgs),
+}
+
+/// How `--json` output of `db pull` and `db verify` looks (shown by `--help`).
+pub const DB_JSON_HELP: &str = "\
+With --json, stdout carries JSON lines: one object per event as it happens
+(`{\"event\":\"job\"|\"phase\"|\"table_start\"|\"progress\"|\"chunk\"|\"table_done\"|\"note\",…}`),
+then one last line: `{\"report\":{…}}`, or `{\"error\":{\"code\",\"message\",\"hint\",\"exit\"}}` on failure.
+Exit codes: 0 done (verify: equal), 1 failed (verify: different), 2 bad input.";
+
+/// Which data `db pull` and `db verify` cover, and how many connections they use.
+#[derive(Debug, Args)]
+pub struct DbScopeArgs {
+    /// Only this schema (repeatable; default: every user schema, Supabase's internal ones
+    /// skipped and reported).
+    #[arg(long = "schema", value_name = "SCHEMA")]
+    pub schemas: Vec<String>,
+
+    /// Only this table, `schema.table` or `table` in `public` (repeatable).
+    #[arg(long = "table", value_name = "TABLE")]
+    pub tables: Vec<String>,
+
+    /// Parallel connections to the source (default: the CPU count, between 2 and 8).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+}
+
+/// Arguments of `ferry db pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The source: `postgres://user:password@host:port/db[?sslmode=require]`.
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+
+    /// The target: `postgres://…` or `sqlite:///path/file.db` (default: an SQLite file under
+    /// `$FERRY_HOME/data/`, named after the source database).
+    #[arg(long, value_name = "URL")]
+    pub to: Option<String>,
+
+    /// Scope and parallelism.
+    #[command(flatten)]
+    pub scope: DbScopeArgs,
+
+    /// Replace tables the target already holds.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Start over instead of resuming an unfinished pull of the same source, target and
+    /// selection.
+    #[arg(long)]
+    pub fresh: bool,
+
+    /// Size of a copy chunk in MiB (default 48): the unit of parallelism within a table and
+    /// of resume. Fixed at the first run of a job.
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub chunk_mb: Option<u32>,
+}
+
+/// Arguments of `ferry db verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The source: `postgres://…`.
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+
+    /// The copy: `postgres://…` or `sqlite:///path/file.db`.
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+
+    /// Scope and parallelism.
+    #[command(flatten)]
+    pub scope: DbScopeArgs,
+
+    /// How many differing keys to name per table.
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    pub keys: u16,
+}
+
+/// Arguments of `ferry db jobs`.
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// Show this job (default: list the recent ones).
+    #[arg(value_name = "ID")]
+    pub id: Option<String>,
+
+    /// How many jobs to list.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub limit: usize,
 }

@@ -82,3 +82,33 @@ impl From<ferry_inspect::InspectError> for Failure {
         }
     }
 }
+
+impl From<ferry_data::DataError> for Failure {
+    fn from(err: ferry_data::DataError) -> Self {
+        Failure {
+            code: err.code(),
+            message: err.to_string(),
+            hint: err.hint(),
+            exit: if err.is_bad_input() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_FAILED
+            },
+        }
+    }
+}
+
+impl From<ferry_control::ControlError> for Failure {
+    fn from(err: ferry_control::ControlError) -> Self {
+        Failure {
+            code: err.code(),
+            message: err.to_string(),
+            hint: err.hint(),
+            exit: if err.is_bad_input() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_FAILED
+            },
+        }
+    }
+}

@@ -16,7 +16,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(cli.verbose);
-    let out = output::Output::new(cli.json);
+    let out = output::Output::new(cli.json).json_lines(commands::json_lines(&cli));
     match commands::run(&cli, &out) {
         Ok(code) => code,
         Err(failure) => failure.report(&out),

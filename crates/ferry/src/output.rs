@@ -7,6 +7,9 @@ use std::io::{IsTerminal, Write};
 pub struct Output {
     /// `--json`: stdout carries one JSON document.
     pub json: bool,
+    /// JSON lines (`db pull`/`db verify --json`): every document on one line, so the final
+    /// report or error is one more line after the events.
+    lines: bool,
     color: bool,
 }
 
@@ -20,8 +23,15 @@ impl Output {
     pub fn new(json: bool) -> Self {
         Output {
             json,
+            lines: false,
             color: color_enabled(),
         }
+    }
+
+    /// Prints every JSON document on one line (for commands that stream JSON lines).
+    pub fn json_lines(mut self, lines: bool) -> Self {
+        self.lines = lines;
+        self
     }
 
     /// Wraps `text` in an ANSI style when colour is on.
@@ -33,9 +43,14 @@ impl Output {
         }
     }
 
-    /// Prints a JSON document on stdout.
+    /// Prints a JSON document on stdout (pretty, or on one line in JSON-lines mode).
     pub fn print_json(&self, value: &impl serde::Serialize) {
-        match serde_json::to_string_pretty(value) {
+        let text = if self.lines {
+            serde_json::to_string(value)
+        } else {
+            serde_json::to_string_pretty(value)
+        };
+        match text {
             Ok(text) => self.print(&format!("{text}\n")),
             Err(err) => eprintln!("error: could not encode JSON: {err}"),
         }

@@ -1,5 +1,6 @@
 //! One file per subcommand; each is a thin layer over the library crates.
 
+mod db;
 mod deploy;
 mod deploy_cmd;
 mod inspect;
@@ -11,7 +12,7 @@ mod up;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::cli::{Cli, Command, SourceArgs};
+use crate::cli::{Cli, Command, DbAction, SourceArgs};
 use crate::failure::Failure;
 use crate::output::Output;
 use crate::progress::Reporter;
@@ -33,7 +34,18 @@ pub fn run(cli: &Cli, out: &Output) -> Result<ExitCode, Failure> {
         Command::Env(args) => manage::env(args, &home, out),
         Command::Gc => manage::gc(&home, out),
         Command::Serve(args) => serve::run(args, &home),
+        Command::Db(args) => db::run(args, &home, out),
     }
+}
+
+/// Whether this run streams JSON lines (`db pull`/`db verify --json`): then every JSON
+/// document, the final report or error included, is printed on one line.
+pub fn json_lines(cli: &Cli) -> bool {
+    cli.json
+        && matches!(
+            &cli.command,
+            Command::Db(args) if matches!(args.action, DbAction::Pull(_) | DbAction::Verify(_))
+        )
 }
 
 /// Acquires the source and inspects it: the path shared by `inspect`, `plan`, `build` and
