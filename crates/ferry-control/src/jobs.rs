@@ -481,8 +481,22 @@ impl Checkpoints for JobDb {
         self.create_job(kind, key, description).map_err(text)
     }
 
+    /// Refuses a job another live process is still running: two runs of one job would copy
+    /// the same chunks at once.
     fn resumable(&self, key: &str) -> Result<Option<JobRecord>, String> {
-        self.resumable_job(key).map_err(text)
+        let job = self.resumable_job(key).map_err(text)?;
+        if let Some(j) = &job
+            && j.status == JobStatus::Running
+            && let Some(pid) = self.pid(&j.id).map_err(text)?
+            && pid != std::process::id()
+            && std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            return Err(format!(
+                "job {} is still running in process {pid}; wait for it or stop it (Ctrl-C) first",
+                j.id
+            ));
+        }
+        Ok(job)
     }
 
     fn abandon(&self, key: &str) -> Result<(), String> {
