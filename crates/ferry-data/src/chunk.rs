@@ -1,7 +1,9 @@
 //! Chunk plans: how each table is split for parallel copy and for resume. A table with a
-//! single integer or uuid key is split into key ranges (a redo deletes exactly its range on
+//! single integer key is split into key ranges (a redo deletes exactly its range on
 //! the target, so no row is ever written twice); other large tables are split into physical
 //! page ranges (`ctid`), which cannot be matched on the target: such a table is redone whole.
+//! (A random key such as a uuid is split by pages too: a key range of random values touches
+//! every page, so each chunk would read the whole table.)
 //! The plan is fixed at the first run and stored with the job.
 
 use serde::{Deserialize, Serialize};

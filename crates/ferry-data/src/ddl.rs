@@ -212,17 +212,51 @@ fn if_not_exists(index_def: &str) -> String {
     }
 }
 
-/// Per table: primary and unique keys, exclusion constraints and indexes (tables are
-/// independent, so these run in parallel).
-pub fn keys_and_indexes(t: &Table) -> Vec<String> {
+/// Whether a key can be built as a plain unique index first and attached afterwards (the
+/// way to build all of a table's indexes in parallel).
+fn attachable(c: &Constraint) -> Option<&(String, String)> {
+    let plain = (c.definition.starts_with("PRIMARY KEY (") || c.definition.starts_with("UNIQUE ("))
+        && !c.definition.contains("DEFERRABLE")
+        && !c.definition.contains("NULLS NOT DISTINCT");
+    c.index
+        .as_ref()
+        .filter(|_| plain && matches!(c.kind, 'p' | 'u'))
+}
+
+/// Per table: every index to build after the data — the backing indexes of keys and the
+/// other indexes. Independent statements: they run in parallel, across tables and within one.
+pub fn index_builds(t: &Table) -> Vec<String> {
     let mut out: Vec<String> = t
         .constraints
         .iter()
-        .filter(|c| matches!(c.kind, 'p' | 'u' | 'x'))
-        .map(|c| add_constraint(t, c))
+        .filter_map(attachable)
+        .map(|(_, def)| if_not_exists(def))
         .collect();
     out.extend(t.indexes.iter().map(|i| if_not_exists(&i.definition)));
     out
+}
+
+/// Per table, after [`index_builds`]: keys attached to their built index (instant), and keys
+/// that cannot be attached (deferrable, exclusion) created whole.
+pub fn key_attachments(t: &Table) -> Vec<String> {
+    t.constraints
+        .iter()
+        .filter(|c| matches!(c.kind, 'p' | 'u' | 'x'))
+        .map(|c| match attachable(c) {
+            Some((index, _)) => tolerant(&format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} {} USING INDEX {}",
+                t.name.sql(),
+                quote_ident(&c.name),
+                if c.kind == 'p' {
+                    "PRIMARY KEY"
+                } else {
+                    "UNIQUE"
+                },
+                quote_ident(index)
+            )),
+            None => add_constraint(t, c),
+        })
+        .collect()
 }
 
 /// Foreign keys whose referenced table was copied; the others are reported.

@@ -89,6 +89,9 @@ pub struct Constraint {
     pub on_delete: String,
     /// See `on_delete`.
     pub on_update: String,
+    /// For primary and unique keys: the backing index (name, `pg_get_indexdef`), built in
+    /// parallel with the other indexes and then attached.
+    pub index: Option<(String, String)>,
 }
 
 /// An index that is not the backing index of a primary key or unique constraint.

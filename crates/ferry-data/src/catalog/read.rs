@@ -278,7 +278,9 @@ pub async fn read(client: &impl GenericClient, scope: &mut Scope) -> Result<Cata
                           JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n),
                     ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY k(n, i)
                           JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i),
-                    c.confdeltype::text, c.confupdtype::text
+                    c.confdeltype::text, c.confupdtype::text,
+                    CASE WHEN c.contype IN ('p', 'u') THEN pg_get_indexdef(c.conindid) END,
+                    CASE WHEN c.contype IN ('p', 'u') THEN (SELECT ic.relname::text FROM pg_class ic WHERE ic.oid = c.conindid) END
              FROM pg_constraint c
              LEFT JOIN pg_class fc ON fc.oid = c.confrelid
              LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
@@ -324,6 +326,13 @@ pub async fn read(client: &impl GenericClient, scope: &mut Scope) -> Result<Cata
             ref_columns: r.get(8),
             on_delete: action(r.get(9)),
             on_update: action(r.get(10)),
+            index: match (
+                r.get::<_, Option<String>>(11),
+                r.get::<_, Option<String>>(12),
+            ) {
+                (Some(def), Some(name)) => Some((name, def)),
+                _ => None,
+            },
         });
     }
 

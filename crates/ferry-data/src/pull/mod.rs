@@ -543,35 +543,53 @@ async fn post_data_pg(
     warnings: &mut Vec<String>,
 ) -> Result<()> {
     let ckpt = |e: String| DataError::Checkpoint(e);
-    // Keys and indexes: tables in parallel, largest first.
+    // Every index in parallel (largest tables first), then the keys attached to theirs.
     let mut order: Vec<&Table> = r.catalog.tables.iter().collect();
     order.sort_by_key(|t| std::cmp::Reverse(t.bytes));
-    let queue = Mutex::new(order.into_iter().collect::<std::collections::VecDeque<_>>());
+    let builds: std::collections::VecDeque<(&Table, String)> = order
+        .iter()
+        .flat_map(|t| ddl::index_builds(t).into_iter().map(move |s| (*t, s)))
+        .collect();
+    let queue = Mutex::new(builds);
     let workers = (0..r.jobs).map(|_| async {
+        if queue
+            .lock()
+            .map_err(|_| DataError::Checkpoint("queue poisoned".into()))?
+            .is_empty()
+        {
+            return Ok::<(), DataError>(());
+        }
         let conn = pg::connect(endpoint, "target").await?;
-        conn.batch_execute("SET maintenance_work_mem = '256MB'")
-            .await
-            .map_err(dst_err("setting up".into()))?;
+        conn.batch_execute(
+            "SET maintenance_work_mem = '256MB'; SET max_parallel_maintenance_workers = 0",
+        )
+        .await
+        .map_err(dst_err("setting up".into()))?;
         loop {
             let next = queue
                 .lock()
                 .map_err(|_| DataError::Checkpoint("queue poisoned".into()))?
                 .pop_front();
-            let Some(table) = next else {
-                return Ok::<(), DataError>(());
+            let Some((table, statement)) = next else {
+                return Ok(());
             };
             if r.options.cancel.is_cancelled() {
                 return Err(DataError::Interrupted { done: 0, total: 0 });
             }
-            for s in ddl::keys_and_indexes(table) {
-                conn.batch_execute(&s).await.map_err(dst_err(format!(
-                    "creating keys and indexes of {}",
-                    table.name
-                )))?;
-            }
+            conn.batch_execute(&statement)
+                .await
+                .map_err(dst_err(format!("creating an index of {}", table.name)))?;
         }
     });
     futures_util::future::try_join_all(workers).await?;
+    for t in &order {
+        for s in ddl::key_attachments(t) {
+            client
+                .batch_execute(&s)
+                .await
+                .map_err(dst_err(format!("adding the keys of {}", t.name)))?;
+        }
+    }
 
     r.store.set_phase(&r.job.id, "constraints").map_err(ckpt)?;
     r.observer.event(&Event::Phase {

@@ -27,6 +27,7 @@ fn constraint(name: &str, kind: char, columns: &[&str]) -> Constraint {
         ref_columns: vec![],
         on_delete: "NO ACTION".into(),
         on_update: "NO ACTION".into(),
+        index: None,
     }
 }
 
