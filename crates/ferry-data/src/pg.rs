@@ -17,7 +17,7 @@ use crate::error::{DataError, Result};
 /// dates, times and numbers (the canonical encoding relies on them).
 pub const SESSION_SETUP: &str = "SET search_path = pg_catalog; SET DateStyle = 'ISO, YMD'; \
      SET IntervalStyle = 'postgres'; SET TimeZone = 'UTC'; SET extra_float_digits = 1; \
-     SET client_encoding = 'UTF8'; SET statement_timeout = 0; SET lock_timeout = 0; \
+     SET client_encoding = 'UTF8'; SET bytea_output = 'hex'; SET statement_timeout = 0; SET lock_timeout = 0; \
      SET idle_in_transaction_session_timeout = 0";
 
 /// A server message without the driver's prefixes (with the detail when there is one).
