@@ -259,13 +259,36 @@ pub fn key_attachments(t: &Table) -> Vec<String> {
         .collect()
 }
 
-/// Foreign keys whose referenced table was copied; the others are reported.
-pub fn foreign_keys(catalog: &Catalog, warnings: &mut Vec<String>) -> Vec<String> {
-    let mut out = Vec::new();
-    for t in &catalog.tables {
+/// Foreign keys whose referenced table was copied (the others are reported): statements that
+/// add them `NOT VALID` (instant), and the validations to run after them, largest tables first.
+pub fn foreign_keys(catalog: &Catalog, warnings: &mut Vec<String>) -> (Vec<String>, Vec<String>) {
+    let mut adds = Vec::new();
+    let mut validations = Vec::new();
+    let mut tables: Vec<&Table> = catalog.tables.iter().collect();
+    tables.sort_by_key(|t| std::cmp::Reverse(t.bytes));
+    for t in tables {
         for c in t.constraints.iter().filter(|c| c.kind == 'f') {
             match &c.references {
-                Some(r) if catalog.table(r).is_some() => out.push(add_constraint(t, c)),
+                Some(r) if catalog.table(r).is_some() => {
+                    let already_not_valid = c.definition.ends_with("NOT VALID");
+                    let definition = if already_not_valid {
+                        c.definition.clone()
+                    } else {
+                        format!("{} NOT VALID", c.definition)
+                    };
+                    adds.push(tolerant(&format!(
+                        "ALTER TABLE {} ADD CONSTRAINT {} {definition}",
+                        t.name.sql(),
+                        quote_ident(&c.name)
+                    )));
+                    if !already_not_valid {
+                        validations.push(format!(
+                            "ALTER TABLE {} VALIDATE CONSTRAINT {}",
+                            t.name.sql(),
+                            quote_ident(&c.name)
+                        ));
+                    }
+                }
                 Some(r) => warnings.push(format!(
                     "foreign key {} on {} references {r}, which was not copied",
                     c.name, t.name
@@ -274,7 +297,7 @@ pub fn foreign_keys(catalog: &Catalog, warnings: &mut Vec<String>) -> Vec<String
             }
         }
     }
-    out
+    (adds, validations)
 }
 
 /// Views (in catalog order; the caller retries those whose dependencies come later),

@@ -59,6 +59,7 @@ pub(super) async fn copy_all(
     plans: &[TablePlan],
     done: &[ChunkDone],
     target: &mut Target,
+    indexes: Option<&IndexQueue>,
 ) -> Result<Vec<TableCopy>> {
     let ckpt = |e: String| DataError::Checkpoint(e);
     let mut stats: HashMap<String, Stats> = HashMap::new();
@@ -128,10 +129,19 @@ pub(super) async fn copy_all(
     let committed = AtomicUsize::new(done.len());
     let shared = Shared {
         r,
+        indexes,
         stats: &stats,
         committed: &committed,
         total: total_chunks,
     };
+    // Tables with nothing left to copy (kept by a resume) can have their indexes built now.
+    if let Some(indexes) = indexes {
+        for (name, s) in &stats {
+            if s.left.load(Ordering::Relaxed) == 0 {
+                indexes.release(name)?;
+            }
+        }
+    }
 
     match target {
         Target::Postgres { endpoint, .. } => {
@@ -172,6 +182,7 @@ fn poisoned() -> DataError {
 
 struct Shared<'a, 'r> {
     r: &'a Run<'r>,
+    indexes: Option<&'a IndexQueue>,
     stats: &'a HashMap<String, Stats>,
     committed: &'a AtomicUsize,
     total: usize,
@@ -231,6 +242,9 @@ impl Shared<'_, '_> {
         let rows = s.rows.fetch_add(rows, Ordering::Relaxed) + rows;
         let bytes = s.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
         if s.left.fetch_sub(1, Ordering::Relaxed) == 1 {
+            if let Some(indexes) = self.indexes {
+                indexes.release(&name)?;
+            }
             let secs = s
                 .started
                 .lock()
@@ -320,19 +334,75 @@ async fn pg_worker(
         return Ok(());
     }
     let src = source_connection(shared.r.source, shared.r.snapshot).await?;
+    // Commits stay synchronous: a chunk's checkpoint must never outlive its rows.
     let mut dst = pg::connect(endpoint, "target").await?;
-    dst.batch_execute("SET synchronous_commit = off")
-        .await
-        .map_err(dst_err("setting up".into()))?;
+    dst.batch_execute(
+        "SET maintenance_work_mem = '256MB'; SET max_parallel_maintenance_workers = 0",
+    )
+    .await
+    .map_err(dst_err("setting up".into()))?;
     loop {
-        let next = queue.lock().map_err(|_| poisoned())?.pop_front();
-        let Some(w) = next else { return Ok(()) };
         if shared.r.options.cancel.is_cancelled() {
             return Err(shared.interrupted());
         }
-        let counts = pg_chunk(shared, &src, &mut dst, &w).await?;
-        shared.chunk_committed(&w, counts)?;
-        throttle().await;
+        let next = queue.lock().map_err(|_| poisoned())?.pop_front();
+        if let Some(w) = next {
+            let counts = pg_chunk(shared, &src, &mut dst, &w).await?;
+            shared.chunk_committed(&w, counts)?;
+            throttle().await;
+            continue;
+        }
+        // No chunk left: build the indexes of tables whose data is complete, while the other
+        // workers finish their last chunks.
+        let Some(indexes) = shared.indexes else {
+            return Ok(());
+        };
+        match indexes.next()? {
+            Some((table, statement)) => {
+                dst.batch_execute(&statement)
+                    .await
+                    .map_err(dst_err(format!("creating an index of {table}")))?;
+            }
+            None if indexes.all_released() => return Ok(()),
+            None => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// Index builds waiting for their table's data, released table by table.
+pub(super) struct IndexQueue {
+    pending: std::sync::Mutex<HashMap<String, Vec<String>>>,
+    ready: std::sync::Mutex<VecDeque<(String, String)>>,
+}
+
+impl IndexQueue {
+    /// Every table's index builds, held until [`IndexQueue::release`].
+    pub(super) fn new(tables: impl Iterator<Item = (String, Vec<String>)>) -> IndexQueue {
+        IndexQueue {
+            pending: std::sync::Mutex::new(tables.collect()),
+            ready: Default::default(),
+        }
+    }
+
+    /// A table's data is complete: its index builds may run.
+    fn release(&self, table: &str) -> Result<()> {
+        let statements = self
+            .pending
+            .lock()
+            .map_err(|_| poisoned())?
+            .remove(table)
+            .unwrap_or_default();
+        let mut ready = self.ready.lock().map_err(|_| poisoned())?;
+        ready.extend(statements.into_iter().map(|s| (table.to_string(), s)));
+        Ok(())
+    }
+
+    fn next(&self) -> Result<Option<(String, String)>> {
+        Ok(self.ready.lock().map_err(|_| poisoned())?.pop_front())
+    }
+
+    fn all_released(&self) -> bool {
+        self.pending.lock().map(|p| p.is_empty()).unwrap_or(true)
     }
 }
 

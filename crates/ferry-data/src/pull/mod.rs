@@ -468,7 +468,17 @@ async fn run(r: Run<'_>, coordinator: &Client, target: &mut Target) -> Result<Ru
     r.observer.event(&Event::Phase {
         phase: "copy".into(),
     });
-    let tables = copy::copy_all(&r, &plans, &done, target).await?;
+    // On Postgres, indexes are built by the copy workers as soon as a table's data is complete.
+    let indexes = matches!(target, Target::Postgres { .. }).then(|| {
+        let mut order: Vec<&Table> = r.catalog.tables.iter().collect();
+        order.sort_by_key(|t| std::cmp::Reverse(t.bytes));
+        copy::IndexQueue::new(
+            order
+                .into_iter()
+                .map(|t| (t.name.to_string(), ddl::index_builds(t))),
+        )
+    });
+    let tables = copy::copy_all(&r, &plans, &done, target, indexes.as_ref()).await?;
 
     // Keys, indexes, constraints, policies, grants, sequences.
     r.store.set_phase(&r.job.id, "indexes").map_err(ckpt)?;
@@ -543,45 +553,9 @@ async fn post_data_pg(
     warnings: &mut Vec<String>,
 ) -> Result<()> {
     let ckpt = |e: String| DataError::Checkpoint(e);
-    // Every index in parallel (largest tables first), then the keys attached to theirs.
+    // The indexes were built by the copy workers; keys are attached to theirs (instant).
     let mut order: Vec<&Table> = r.catalog.tables.iter().collect();
     order.sort_by_key(|t| std::cmp::Reverse(t.bytes));
-    let builds: std::collections::VecDeque<(&Table, String)> = order
-        .iter()
-        .flat_map(|t| ddl::index_builds(t).into_iter().map(move |s| (*t, s)))
-        .collect();
-    let queue = Mutex::new(builds);
-    let workers = (0..r.jobs).map(|_| async {
-        if queue
-            .lock()
-            .map_err(|_| DataError::Checkpoint("queue poisoned".into()))?
-            .is_empty()
-        {
-            return Ok::<(), DataError>(());
-        }
-        let conn = pg::connect(endpoint, "target").await?;
-        conn.batch_execute(
-            "SET maintenance_work_mem = '256MB'; SET max_parallel_maintenance_workers = 0",
-        )
-        .await
-        .map_err(dst_err("setting up".into()))?;
-        loop {
-            let next = queue
-                .lock()
-                .map_err(|_| DataError::Checkpoint("queue poisoned".into()))?
-                .pop_front();
-            let Some((table, statement)) = next else {
-                return Ok(());
-            };
-            if r.options.cancel.is_cancelled() {
-                return Err(DataError::Interrupted { done: 0, total: 0 });
-            }
-            conn.batch_execute(&statement)
-                .await
-                .map_err(dst_err(format!("creating an index of {}", table.name)))?;
-        }
-    });
-    futures_util::future::try_join_all(workers).await?;
     for t in &order {
         for s in ddl::key_attachments(t) {
             client
@@ -595,12 +569,41 @@ async fn post_data_pg(
     r.observer.event(&Event::Phase {
         phase: "constraints".into(),
     });
-    for s in ddl::foreign_keys(r.catalog, warnings) {
+    // Foreign keys: added NOT VALID (instant), then validated in parallel (a validation
+    // locks only its own table against other validations).
+    let (adds, validations) = ddl::foreign_keys(r.catalog, warnings);
+    for s in adds {
         client
             .batch_execute(&s)
             .await
             .map_err(dst_err("adding a foreign key".into()))?;
     }
+    let queue = Mutex::new(
+        validations
+            .into_iter()
+            .collect::<std::collections::VecDeque<_>>(),
+    );
+    let workers = (0..r.jobs).map(|_| async {
+        if queue
+            .lock()
+            .map_err(|_| DataError::Checkpoint("queue poisoned".into()))?
+            .is_empty()
+        {
+            return Ok::<(), DataError>(());
+        }
+        let conn = pg::connect(endpoint, "target").await?;
+        loop {
+            let next = queue
+                .lock()
+                .map_err(|_| DataError::Checkpoint("queue poisoned".into()))?
+                .pop_front();
+            let Some(statement) = next else { return Ok(()) };
+            conn.batch_execute(&statement)
+                .await
+                .map_err(dst_err("validating a foreign key".into()))?;
+        }
+    });
+    futures_util::future::try_join_all(workers).await?;
 
     r.store.set_phase(&r.job.id, "finish").map_err(ckpt)?;
     r.observer.event(&Event::Phase {
