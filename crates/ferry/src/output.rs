@@ -2,6 +2,10 @@
 //! a broken pipe is not an error.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set when stdout was closed under a JSON-lines job.
+static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
 
 /// How this run prints.
 pub struct Output {
@@ -56,15 +60,26 @@ impl Output {
         }
     }
 
-    /// Prints text on stdout; a closed pipe ends the process quietly.
+    /// Prints text on stdout; a closed pipe ends the process quietly — except in JSON-lines
+    /// mode, where a job is running: it goes on (its outcome is in the exit code and
+    /// `ferry db jobs`), and later lines are dropped.
     pub fn print(&self, text: &str) {
+        if STDOUT_GONE.load(Ordering::Relaxed) {
+            return;
+        }
         let mut stdout = std::io::stdout().lock();
         if let Err(err) = stdout
             .write_all(text.as_bytes())
             .and_then(|()| stdout.flush())
             && err.kind() == std::io::ErrorKind::BrokenPipe
         {
-            std::process::exit(0);
+            if !self.lines {
+                std::process::exit(0);
+            }
+            STDOUT_GONE.store(true, Ordering::Relaxed);
+            eprintln!(
+                "stdout was closed: the job goes on without printing events (see `ferry db jobs`)"
+            );
         }
     }
 }
