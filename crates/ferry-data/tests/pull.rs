@@ -621,3 +621,59 @@ async fn an_interrupted_pull_resumes_without_duplicates() {
         "0"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resume_into_a_recreated_target_copies_the_lost_tables_again() {
+    if skip_if_unavailable("resume_recreated") {
+        return;
+    }
+    let src = source();
+    src.create_database("dst").expect("dst");
+    let store = MemoryCheckpoints::default();
+    let (from, to) = (src.url("src"), src.url("dst"));
+    let cancel = Cancel::default();
+    let observer = CancelAfter {
+        cancel: cancel.clone(),
+        after: 3,
+        seen: Default::default(),
+    };
+    let small = Some(64 << 10);
+    let first = pull(
+        &from,
+        &to,
+        &PullOptions {
+            cancel,
+            jobs: 1,
+            chunk_bytes: small,
+            ..options()
+        },
+        &store,
+        &observer,
+    )
+    .await;
+    assert_eq!(first.expect_err("interrupted").code(), "interrupted");
+    // The target is thrown away and made again: the kept chunks are gone with it.
+    src.psql("postgres", "drop database dst").expect("drop");
+    src.create_database("dst").expect("dst again");
+    let second = pull(
+        &from,
+        &to,
+        &PullOptions {
+            chunk_bytes: small,
+            ..options()
+        },
+        &store,
+        &Quiet,
+    )
+    .await
+    .expect("resumed");
+    assert!(second.resumed);
+    let check = verify(&from, &to, &verify_options(), &store, &Quiet)
+        .await
+        .expect("verify");
+    assert!(
+        check.equal,
+        "{:#?}",
+        check.tables.iter().filter(|t| !t.equal).collect::<Vec<_>>()
+    );
+}

@@ -330,7 +330,11 @@ async fn pg_worker(
     endpoint: &PgEndpoint,
     queue: &std::sync::Mutex<VecDeque<Work<'_>>>,
 ) -> Result<()> {
-    if queue.lock().map_err(|_| poisoned())?.is_empty() {
+    if queue.lock().map_err(|_| poisoned())?.is_empty()
+        && shared
+            .indexes
+            .is_none_or(|i| i.all_released() && i.is_idle())
+    {
         return Ok(());
     }
     let src = source_connection(shared.r.source, shared.r.snapshot).await?;
@@ -399,6 +403,10 @@ impl IndexQueue {
 
     fn next(&self) -> Result<Option<(String, String)>> {
         Ok(self.ready.lock().map_err(|_| poisoned())?.pop_front())
+    }
+
+    fn is_idle(&self) -> bool {
+        self.ready.lock().map(|r| r.is_empty()).unwrap_or(true)
     }
 
     fn all_released(&self) -> bool {

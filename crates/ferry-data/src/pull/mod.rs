@@ -49,8 +49,9 @@ pub struct PullOptions {
     pub fresh: bool,
     /// Stop request.
     pub cancel: Cancel,
-    /// Bytes per chunk (None: 48 MiB). Smaller chunks mean finer resume and more
-    /// parallelism within a table, at a little more per-chunk overhead.
+    /// Bytes per chunk (None: 1 GiB). Smaller chunks mean finer resume and more parallelism
+    /// within a table, but a split table cannot be loaded with COPY FREEZE, so its indexes
+    /// and foreign keys cost more afterwards (every row's hint bits are set on first read).
     pub chunk_bytes: Option<i64>,
 }
 
@@ -152,7 +153,7 @@ pub async fn pull(
     }
     check_source_privileges(&coordinator, &catalog).await?;
 
-    let mut sink = Target::open(&target, &catalog).await?;
+    let mut sink = Target::open(&target).await?;
 
     // The job: resume the unfinished one with the same key unless told to start over.
     let key = job_key(&source.redacted, &target.display(), &options.selection);
@@ -232,19 +233,7 @@ fn src_err(context: &'static str) -> impl Fn(tokio_postgres::Error) -> DataError
 }
 
 fn dst_err(context: String) -> impl Fn(tokio_postgres::Error) -> DataError {
-    move |e| {
-        if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) {
-            return DataError::Privilege {
-                side: "target",
-                what: format!("{context}: {}", pg::error_text(&e)),
-            };
-        }
-        DataError::Sql {
-            side: "target",
-            context: context.clone(),
-            reason: pg::error_text(&e),
-        }
-    }
+    move |e| pg::sql_error("target", &context, &e)
 }
 
 fn job_key(source: &str, target: &str, selection: &Selection) -> String {
@@ -292,7 +281,7 @@ enum Target {
 }
 
 impl Target {
-    async fn open(endpoint: &Endpoint, _catalog: &Catalog) -> Result<Target> {
+    async fn open(endpoint: &Endpoint) -> Result<Target> {
         match endpoint {
             Endpoint::Postgres(ep) => {
                 let client = pg::connect(ep, "target").await?;
@@ -344,11 +333,35 @@ type RunOutput = (Vec<TableCopy>, Vec<String>, Option<StorageReport>);
 async fn run(r: Run<'_>, coordinator: &Client, target: &mut Target) -> Result<RunOutput> {
     let ckpt = |e: String| DataError::Checkpoint(e);
     let mut warnings = Vec::new();
-    let done = if r.resumed {
+    let with_rows = tables_with_rows(target, r.catalog).await?;
+    if !r.resumed && !r.options.force && !with_rows.is_empty() {
+        let shown: Vec<&str> = with_rows.iter().take(5).map(String::as_str).collect();
+        let more = if with_rows.len() > 5 { " and more" } else { "" };
+        return Err(DataError::TargetNotEmpty {
+            what: format!("{}{more} already hold rows", shown.join(", ")),
+        });
+    }
+    let mut done = if r.resumed {
         r.store.chunks_done(&r.job.id).map_err(ckpt)?
     } else {
         vec![]
     };
+    // Chunks kept by an earlier run must still be on the target: a table that was dropped or
+    // emptied since then (a recreated database) is copied again.
+    let mut lost: Vec<String> = done
+        .iter()
+        .filter(|c| c.rows > 0 && !with_rows.contains(&c.table))
+        .map(|c| c.table.clone())
+        .collect();
+    lost.sort();
+    lost.dedup();
+    for table in &lost {
+        r.store.reset_table(&r.job.id, table).map_err(ckpt)?;
+        r.observer.event(&Event::Note {
+            message: format!("{table} lost the rows an earlier run copied; copying it again"),
+        });
+    }
+    done.retain(|c| !lost.contains(&c.table));
     r.observer.event(&Event::Job {
         id: r.job.id.clone(),
         resumed: r.resumed,
@@ -376,9 +389,6 @@ async fn run(r: Run<'_>, coordinator: &Client, target: &mut Target) -> Result<Ru
     });
     match target {
         Target::Postgres { client, .. } => {
-            if !r.resumed && !r.options.force {
-                refuse_non_empty_pg(client, r.catalog).await?;
-            }
             let available: Vec<String> = client
                 .query("SELECT name::text FROM pg_available_extensions", &[])
                 .await
@@ -419,19 +429,6 @@ async fn run(r: Run<'_>, coordinator: &Client, target: &mut Target) -> Result<Ru
         }
         Target::Sqlite { db, path } => {
             let mut db = db.lock().map_err(|_| sqlite_poisoned(path))?;
-            if !r.resumed && !r.options.force {
-                let existing: Vec<String> = db
-                    .existing_rows(r.catalog)?
-                    .into_iter()
-                    .filter(|(_, n)| *n > 0)
-                    .map(|(t, n)| format!("{t} ({n} rows)"))
-                    .collect();
-                if !existing.is_empty() {
-                    return Err(DataError::TargetNotEmpty {
-                        what: existing.join(", "),
-                    });
-                }
-            }
             warnings.extend(db.create_tables(r.catalog, r.options.force && !r.resumed)?);
         }
     }
@@ -510,40 +507,44 @@ fn sqlite_poisoned(path: &std::path::Path) -> DataError {
     }
 }
 
-async fn refuse_non_empty_pg(client: &Client, catalog: &Catalog) -> Result<()> {
-    let mut found = Vec::new();
-    for t in &catalog.tables {
-        let exists: bool = client
-            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&t.name.sql()])
-            .await
-            .map_err(dst_err("checking the target".into()))?
-            .get(0);
-        if !exists {
-            continue;
+/// The catalog tables that exist on the target and hold at least one row.
+async fn tables_with_rows(target: &Target, catalog: &Catalog) -> Result<Vec<String>> {
+    match target {
+        Target::Postgres { client, .. } => {
+            let mut found = Vec::new();
+            for t in &catalog.tables {
+                let exists: bool = client
+                    .query_one("SELECT to_regclass($1) IS NOT NULL", &[&t.name.sql()])
+                    .await
+                    .map_err(dst_err("checking the target".into()))?
+                    .get(0);
+                if !exists {
+                    continue;
+                }
+                let has_rows: bool = client
+                    .query_one(
+                        &format!("SELECT EXISTS (SELECT 1 FROM {})", t.name.sql()),
+                        &[],
+                    )
+                    .await
+                    .map_err(dst_err("checking the target".into()))?
+                    .get(0);
+                if has_rows {
+                    found.push(t.name.to_string());
+                }
+            }
+            Ok(found)
         }
-        let has_rows: bool = client
-            .query_one(
-                &format!("SELECT EXISTS (SELECT 1 FROM {})", t.name.sql()),
-                &[],
-            )
-            .await
-            .map_err(dst_err("checking the target".into()))?
-            .get(0);
-        if has_rows {
-            found.push(t.name.to_string());
+        Target::Sqlite { db, path } => {
+            let db = db.lock().map_err(|_| sqlite_poisoned(path))?;
+            Ok(db
+                .existing_rows(catalog)?
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(t, _)| t)
+                .collect())
         }
     }
-    if found.is_empty() {
-        return Ok(());
-    }
-    let shown: Vec<&str> = found.iter().take(5).map(String::as_str).collect();
-    Err(DataError::TargetNotEmpty {
-        what: format!(
-            "{}{} already hold rows",
-            shown.join(", "),
-            if found.len() > 5 { " and more" } else { "" }
-        ),
-    })
 }
 
 async fn post_data_pg(
