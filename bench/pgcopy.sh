@@ -5,6 +5,8 @@
 # a table without a primary key, unique constraints, 9 foreign keys, 19 indexes including a
 # GIN) from one PostgreSQL 15 cluster to another, against `pg_dump -Fd -j2` then
 # `pg_restore -j2`, `pgcopydb clone` and `pgloader`, on the same two clusters in the same run.
+# An untimed warm-up copy runs first (a new cluster makes its WAL segments on first write), then
+# the runs interleave across tools (run 1 of each, then run 2…).
 # Every tool copies into a fresh empty database (CREATE DATABASE) on the target cluster, with two
 # jobs; times are wall clock, printed as ratios to ferry's (> 1.0 means ferry is faster).
 # Each target is then checked against the source: exact count(*) of every table, every
@@ -349,31 +351,49 @@ run_tool() {
 
 ROWS="$WORK/rows.tsv"; : >"$ROWS"
 VERIFY_LINE=""; VERIFY_NEG=""
-# bench NAME LABEL: RUNS runs into fresh databases, checks of the last, one row in ROWS
-bench() {
-  local name="$1" label="$2" db="t_$1" times="" detail="" fail="" checks r
-  if [ "$name" = ferry ] && [ -n "$FERRY_FAIL" ]; then
-    printf '%s\t\t%s\t\t—\t—\t—\t—\t—\n' "$label" "$FERRY_FAIL" >>"$ROWS"
-    return
-  fi
-  for r in $(seq "$RUNS"); do
-    drop_db "$db"
-    q "$DST_ADMIN" "CREATE DATABASE $db"
-    q "$SRC_ADMIN" "CHECKPOINT"; q "$DST_ADMIN" "CHECKPOINT"
-    echo "  $label: run $r/$RUNS…" >&2
-    run_tool "$name" "$db"
-    if [ -n "$RUN_FAIL" ]; then fail="$RUN_FAIL"; break; fi
-    times+="$RUN_SECS "; detail="$RUN_DETAIL"
+# One run of tool NAME into a fresh database; on the last run, its target is checked (and, for
+# ferry, verified) before it is dropped. Results accumulate in TIMES/FAILS/DETAILS/CHECKS.
+declare -A TIMES=() FAILS=() DETAILS=() CHECKS=() LABELS=()
+TOOLS=(ferry pg_dump pgcopydb pgloader)
+bench_run() {
+  local name="$1" r="$2" db="t_$1"
+  local label="${LABELS[$name]}"
+  if [ "$name" = ferry ] && [ -n "$FERRY_FAIL" ]; then FAILS[$name]="$FERRY_FAIL"; return; fi
+  [ -z "${FAILS[$name]:-}" ] || return 0
+  drop_db "$db"
+  q "$DST_ADMIN" "CREATE DATABASE $db"
+  q "$SRC_ADMIN" "CHECKPOINT"; q "$DST_ADMIN" "CHECKPOINT"
+  echo "  $label: run $r/$RUNS…" >&2
+  run_tool "$name" "$db"
+  if [ -n "$RUN_FAIL" ]; then
+    FAILS[$name]="$RUN_FAIL"
+    [ "$name" != ferry ] || VERIFY_FAIL="${VERIFY_FAIL:-no ferry target to verify (db pull failed)}"
+  else
+    TIMES[$name]+="$RUN_SECS "; DETAILS[$name]="$RUN_DETAIL"
     echo "  $label: $RUN_SECS s${RUN_DETAIL:+ ($RUN_DETAIL)}" >&2
-  done
-  if [ -z "$fail" ]; then checks="$(check_target "$(dst_url "$db")")"; else checks="$(printf '—\t—\t—\t—\t—')"; fi
-  printf '%s\t%s\t%s\t%s\t%s\n' "$label" "$times" "$fail" "$detail" "$checks" >>"$ROWS"
-  echo "  $label checks: $(tr '\t' ' ' <<<"$checks")" >&2
-  if [ "$name" = ferry ]; then
-    if [ -n "$fail" ]; then VERIFY_FAIL="${VERIFY_FAIL:-no ferry target to verify (db pull failed)}"
-    elif [ -z "$VERIFY_FAIL" ]; then verify "$db"; fi
+    if [ "$r" = "$RUNS" ]; then
+      CHECKS[$name]="$(check_target "$(dst_url "$db")")"
+      echo "  $label checks: $(tr '\t' ' ' <<<"${CHECKS[$name]}")" >&2
+      if [ "$name" = ferry ] && [ -z "$VERIFY_FAIL" ]; then verify "$db"; fi
+    fi
   fi
   drop_db "$db"
+}
+# The first tool to write on a new cluster pays for creating its WAL segments and for a cold page
+# cache: one untimed pull into a scratch database first, then the runs interleaved across tools
+# (run 1 of every tool, then run 2…), so no tool is favoured by its place in the order.
+warm_up() {
+  echo "  warm-up (untimed): one copy into a scratch database…" >&2
+  drop_db t_warmup; q "$DST_ADMIN" "CREATE DATABASE t_warmup"
+  if [ -n "$FERRY" ]; then
+    limit "$WORK/logs/warmup.log" "$FERRY" db pull --from "$SRC" --to "$(dst_url t_warmup)" --jobs "$JOBS" || true
+  else
+    rm -rf "$DUMP_DIR"
+    limit "$WORK/logs/warmup.log" pg_dump -Fd -j"$JOBS" -f "$DUMP_DIR" "$SRC" || true
+    limit "$WORK/logs/warmup.log" pg_restore -j"$JOBS" -d "$(dst_url t_warmup)" "$DUMP_DIR" || true
+    rm -rf "$DUMP_DIR"
+  fi
+  drop_db t_warmup
 }
 # verify DB: time `ferry db verify` against ferry's own target, then again after changing a row
 verify() {
@@ -429,11 +449,18 @@ echo "            (prefetch rows = 10000, not the default 100000: with the defau
 echo "            SBCL heap is 1 GB, died of heap exhaustion or hung in some runs at SCALE=1):"
 pgloader_load "$(dst_url t_pgloader)" | sed 's/^/            /'
 echo
-echo "running (checkpoint of both clusters before each run)…" >&2
-bench ferry "ferry db pull --jobs $JOBS"
-bench pg_dump "pg_dump -Fd -j$JOBS + pg_restore -j$JOBS"
-bench pgcopydb "pgcopydb clone (table/index jobs $JOBS)"
-bench pgloader "pgloader (workers $JOBS, concurrency 1)"
+echo "running (one untimed warm-up copy; then runs interleaved across tools; checkpoint of both clusters before each run)…" >&2
+echo "order: warm-up, then for each run: ${TOOLS[*]}"
+LABELS=([ferry]="ferry db pull --jobs $JOBS" [pg_dump]="pg_dump -Fd -j$JOBS + pg_restore -j$JOBS"
+        [pgcopydb]="pgcopydb clone (table/index jobs $JOBS)" [pgloader]="pgloader (workers $JOBS, concurrency 1)")
+warm_up
+for r in $(seq "$RUNS"); do
+  for name in "${TOOLS[@]}"; do bench_run "$name" "$r"; done
+done
+for name in "${TOOLS[@]}"; do
+  checks="${CHECKS[$name]:-$(printf '—\t—\t—\t—\t—')}"
+  printf '%s\t%s\t%s\t%s\t%s\n' "${LABELS[$name]}" "${TIMES[$name]:-}" "${FAILS[$name]:-}" "${DETAILS[$name]:-}" "$checks" >>"$ROWS"
+done
 
 python3 - "$ROWS" "$VERIFY_LINE" "$VERIFY_FAIL" "$VERIFY_NEG" <<'PY'
 import statistics, sys
