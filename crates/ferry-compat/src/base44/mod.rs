@@ -1,0 +1,6 @@
+//! Base44: entity schemas as owned SQL tables, and the Mongo-style queries `@base44/sdk`
+//! sends translated into parameterised SQL.
+
+pub mod model;
+pub mod query;
+pub mod schema;
