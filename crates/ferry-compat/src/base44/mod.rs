@@ -3,4 +3,6 @@
 
 pub mod model;
 pub mod query;
+pub mod record;
+pub mod rls;
 pub mod schema;

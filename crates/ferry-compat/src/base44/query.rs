@@ -116,6 +116,12 @@ pub enum Filter {
     Nor(Vec<Filter>),
     /// Conditions on one field, all of which must hold.
     Field(FieldPath, Vec<Cond>),
+    /// Matches every record (`(1=1)`). Never produced by [`parse_filter`]; built by the RLS
+    /// compiler ([`crate::base44::rls`]).
+    Always,
+    /// Matches no record (`(1=0)`). Never produced by [`parse_filter`]; built by the RLS
+    /// compiler ([`crate::base44::rls`]) for a denied caller.
+    Never,
 }
 
 /// One condition on a field's value.

@@ -415,6 +415,8 @@ impl<'a> Gen<'a> {
                 let terms = conds.iter().map(|c| self.cond(&target, c)).collect();
                 join(terms, "AND", "TRUE")
             }
+            Filter::Always => "(1=1)".into(),
+            Filter::Never => "(1=0)".into(),
         }
     }
 
@@ -861,5 +863,49 @@ fn lite_pred(value: &str, ty: &str, p: &Prep) -> String {
         Prep::Mod(d, r) => format!(
             "((CASE WHEN {ty} IN ('integer', 'real') THEN CAST({value} AS INTEGER) % {d} END) = {r})"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entity() -> Entity {
+        Entity {
+            name: "T".into(),
+            table: "t".into(),
+            fields: Vec::new(),
+            rls: None,
+        }
+    }
+
+    #[test]
+    fn constant_filters_are_constant_sql_on_both_dialects() {
+        for dialect in [Dialect::Postgres, Dialect::Sqlite] {
+            let mut params = Vec::new();
+            let e = entity();
+            assert_eq!(
+                where_sql(&e, &Filter::Always, dialect, &mut params).ok(),
+                Some("(1=1)".to_string())
+            );
+            assert_eq!(
+                where_sql(&e, &Filter::Never, dialect, &mut params).ok(),
+                Some("(1=0)".to_string())
+            );
+            let nested = Filter::And(vec![Filter::Always, Filter::Nor(vec![Filter::Never])]);
+            assert_eq!(
+                where_sql(&e, &nested, dialect, &mut params).ok(),
+                Some("((1=1) AND (NOT COALESCE((1=0), FALSE)))".to_string())
+            );
+            assert!(params.is_empty());
+        }
+        let conn = rusqlite::Connection::open_in_memory().expect("open");
+        conn.execute_batch("CREATE TABLE t (id TEXT); INSERT INTO t VALUES ('a')")
+            .expect("table");
+        for (filter, want) in [(Filter::Always, 1), (Filter::Never, 0)] {
+            let sql = count_sql(&entity(), Some(&filter), Dialect::Sqlite).expect("count");
+            let n: i64 = conn.query_row(&sql.text, [], |r| r.get(0)).expect("runs");
+            assert_eq!(n, want);
+        }
     }
 }
