@@ -6,3 +6,4 @@ pub mod query;
 pub mod record;
 pub mod rls;
 pub mod schema;
+mod time;

@@ -41,7 +41,6 @@ mod parse;
 mod pattern;
 mod project;
 mod sql;
-mod time;
 
 use serde_json::Value;
 

@@ -533,7 +533,7 @@ impl<'a> Gen<'a> {
                         format!("({expr} {o} {ph})")
                     }
                 }
-                Scalar::DateTime => match super::time::normalize_datetime(s) {
+                Scalar::DateTime => match crate::base44::time::normalize_datetime(s) {
                     Some(ts) => {
                         let ph = self.bind(SqlValue::Text(ts));
                         if pg {
@@ -548,7 +548,7 @@ impl<'a> Gen<'a> {
                     let ph = self.bind(SqlValue::Text(s.clone()));
                     if !pg {
                         format!("({expr} {o} {ph})")
-                    } else if super::time::is_date(s) {
+                    } else if crate::base44::time::is_date(s) {
                         format!("({expr} {o} {ph}::date)")
                     } else {
                         format!("(to_char({expr}, 'YYYY-MM-DD') COLLATE \"C\" {o} {ph})")

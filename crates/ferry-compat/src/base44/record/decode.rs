@@ -4,9 +4,9 @@ use serde_json::{Map, Number, Value};
 
 use super::error::{RecordError, quote};
 use super::public_columns;
-use super::time::{format_date, format_datetime, parse_date, parse_datetime};
 use super::value::is_reserved;
 use crate::base44::model::{BUILTIN_FIELDS, Dialect, Entity, FieldType};
+use crate::base44::time::{format_date, format_datetime, parse_date, parse_datetime};
 
 /// A decoded column value, the same for both dialects: what a driver gives for one column of
 /// a row, before the entity's types are applied by [`row_to_record`].

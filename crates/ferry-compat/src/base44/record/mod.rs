@@ -17,7 +17,6 @@
 mod decode;
 mod error;
 mod id;
-mod time;
 mod value;
 
 use serde_json::{Map, Value};

@@ -4,12 +4,12 @@
 use serde_json::{Map, Value};
 
 use super::error::{RecordError, quote};
-use super::time::{format_datetime, parse_date, parse_datetime};
 use super::{MAX_BYTES, MAX_DEPTH, MAX_KEYS, MAX_NAME_LEN};
 use crate::base44::model::{
     BUILTIN_FIELDS, Dialect, Entity, Field, FieldType, USER_ENTITY, USER_PRIVATE_COLUMNS,
 };
 use crate::base44::query::SqlValue;
+use crate::base44::time::{format_datetime, parse_date, parse_datetime};
 
 /// Whether a client-sent key names a built-in (or, for `User`, a private column): such keys
 /// are ignored on every write.

@@ -1,8 +1,7 @@
-//! Dates and date-times of records: validated and normalised in Rust, so both dialects store
-//! and return the same text (`YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SS.sssZ`).
-//!
-//! The rules match the query translator's (`query/time.rs`), so a value written and a value
-//! compared with are read alike.
+//! Dates and date-times, validated and normalised in Rust — one parser for the values records
+//! store and the values queries compare with, so both are read alike and SQL never casts a
+//! string the database could refuse. Both dialects store and return the same text
+//! (`YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SS.sssZ`).
 
 /// Parses `YYYY-MM-DD` with a valid calendar date (years 0001–9999) into days since
 /// 1970-01-01.
@@ -79,6 +78,17 @@ pub(crate) fn parse_datetime(s: &str) -> Option<i64> {
     let ms = (((days * 24 + hour) * 60 + minute - offset) * 60 + second) * 1000 + millis;
     let (year, _, _) = civil_from_days(ms.div_euclid(86_400_000));
     (1..=9999).contains(&year).then_some(ms)
+}
+
+/// Whether `s` is exactly a valid `YYYY-MM-DD` date.
+pub(crate) fn is_date(s: &str) -> bool {
+    s.len() == 10 && parse_date(s.as_bytes()).is_some()
+}
+
+/// Normalises an ISO 8601 date or date-time (see [`parse_datetime`]) to UTC
+/// `YYYY-MM-DDTHH:MM:SS.sssZ`, the stored form.
+pub(crate) fn normalize_datetime(s: &str) -> Option<String> {
+    parse_datetime(s).and_then(format_datetime)
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.sssZ` of milliseconds since 1970-01-01T00:00:00Z; `None` outside
