@@ -134,13 +134,12 @@ pub fn count_sql(
     Ok(Sql { text, params })
 }
 
-/// Every column of the entity's table, quoted, in the order [`select_sql`] returns them.
+/// Every column of the entity's table, quoted, in the order [`select_sql`] returns them
+/// (the record layer's public columns, so its decoder reads these rows too).
 fn columns(entity: &Entity) -> Vec<String> {
-    BUILTIN_FIELDS
+    crate::base44::record::public_columns(entity)
         .iter()
         .map(|c| ident(c))
-        .chain(entity.fields.iter().map(|f| ident(&f.column)))
-        .chain(std::iter::once(ident(EXTRA_COLUMN)))
         .collect()
 }
 
