@@ -1,9 +1,12 @@
 //! Base44: entity schemas as owned SQL tables, and the Mongo-style queries `@base44/sdk`
 //! sends translated into parameterised SQL.
 
+pub mod api;
+pub mod auth;
 pub mod model;
 pub mod query;
 pub mod record;
 pub mod rls;
 pub mod schema;
+pub mod store;
 mod time;

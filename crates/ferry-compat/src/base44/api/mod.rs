@@ -1,0 +1,628 @@
+//! The HTTP entities API `@base44/sdk` 0.8.50 calls (`${serverUrl}/api/apps/{app_id}/entities/…`),
+//! served from the owner's database through [`crate::base44::store::Db`].
+//!
+//! Every statement comes from `query`/`record` (parameterised; identifiers from the applied
+//! entities only); every operation is checked against the entity's `rls` rules for the
+//! caller (`rls::access`): reads are filtered in SQL, updates and deletes carry the rule in
+//! their `WHERE`, and writes whose new values must match a rule are re-selected with it
+//! inside a transaction and rolled back (403) when they do not. Routes, status codes and
+//! what is not implemented yet: `docs/base44.md`, "HTTP API".
+
+mod error;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+pub use error::{ApiError, InternalError};
+
+use crate::base44::model::{Entity, USER_ENTITY};
+use crate::base44::query::{
+    Filter, ListQuery, Sql, count_sql, parse_filter, parse_list, project, select_sql, where_sql,
+};
+use crate::base44::record::{
+    Author, Cell, RecordError, delete_sql, get_sql, insert_many_sql, insert_sql, is_valid_id,
+    public_columns, row_to_record, update_sql,
+};
+use crate::base44::rls::{self, Access, Caller, Operation};
+use crate::base44::store::Db;
+
+/// The largest request body accepted: 1 MiB.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// Turns a request's headers into the caller (`Authorization: Bearer …`): a user (whose map
+/// holds at least `id` or `email`), the service role, or anonymous; an invalid token is an
+/// [`ApiError::unauthorized`].
+pub type CallerFn = Arc<dyn Fn(&HeaderMap) -> Result<Caller, ApiError> + Send + Sync>;
+
+/// What the API serves: one app, its database and its entities.
+pub struct AppState {
+    /// The app id of the URL (`/api/apps/{app_id}/…`) and of the SDK's `X-App-Id` header;
+    /// any other id is a 404.
+    pub app_id: String,
+    /// The owner's database.
+    pub db: Db,
+    /// The entities as applied ([`Db::migrate`]'s result or [`Db::applied`]), never a fresh
+    /// parse: their columns are the ones the tables have.
+    pub entities: Vec<Entity>,
+    /// Who is calling. For a signed-in user the API then reads the user's current `User`
+    /// record (by `id`, else by `email`) and uses it as the RLS attributes, so the function
+    /// only needs to identify the user; an unknown user is a 401. Service and anonymous
+    /// callers are used as they are.
+    pub caller_from: CallerFn,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("app_id", &self.app_id)
+            .field("db", &self.db)
+            .field("entities", &self.entities.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The rules `User` gets when its schema has no `rls`: a user reads and updates their own
+/// record only; only admins (and the service role) create, delete or see every user.
+fn default_user_rls() -> Value {
+    json!({
+        "create": false,
+        "read": {"id": "{{user.id}}"},
+        "update": {"id": "{{user.id}}"},
+        "delete": false,
+    })
+}
+
+/// The router's state: the app and its entities by name.
+struct Shared {
+    app: Arc<AppState>,
+    entities: HashMap<String, Entity>,
+}
+
+/// The entities API: mount it at the root of the server the SDK's `serverUrl` names. Every
+/// answer is JSON; errors are `{"message", "detail", "code"}` (see [`ApiError`]).
+pub fn router(state: Arc<AppState>) -> Router {
+    let entities = state
+        .entities
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            if e.name == USER_ENTITY && e.rls.is_none() {
+                e.rls = Some(default_user_rls());
+            }
+            (e.name.clone(), e)
+        })
+        .collect();
+    let shared = Arc::new(Shared {
+        app: state,
+        entities,
+    });
+    let base = "/api/apps/{app_id}/entities/{name}";
+    Router::new()
+        .route(base, get(list).post(create).delete(delete_many))
+        .route(&format!("{base}/count"), get(count))
+        .route(
+            &format!("{base}/bulk"),
+            post(bulk_create).put(not_implemented),
+        )
+        .route(&format!("{base}/v2/list"), get(not_implemented))
+        .route(&format!("{base}/update-many"), patch(not_implemented))
+        .route(&format!("{base}/aggregate"), post(not_implemented))
+        .route(&format!("{base}/upsert"), post(not_implemented))
+        .route(&format!("{base}/import"), post(not_implemented))
+        .route(
+            &format!("{base}/{{id}}"),
+            get(get_one).put(update).delete(delete_one),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(shared)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("not-found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "method not allowed on this route",
+    )
+}
+
+async fn not_implemented() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "not-implemented",
+        "this entities call is not supported by ferry yet",
+    )
+}
+
+// ---- request parts ----------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct EntityPath {
+    app_id: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct RecordPath {
+    app_id: String,
+    name: String,
+    id: String,
+}
+
+type PathIn<T> = Result<Path<T>, PathRejection>;
+type QueryIn = Result<Query<Vec<(String, String)>>, QueryRejection>;
+type BodyIn = Result<Bytes, BytesRejection>;
+
+fn path<T>(p: PathIn<T>) -> Result<T, ApiError> {
+    p.map(|Path(p)| p)
+        .map_err(|_| ApiError::bad_request("bad-path", "the path is malformed"))
+}
+
+fn query_pairs(q: QueryIn) -> Result<Vec<(String, String)>, ApiError> {
+    q.map(|Query(q)| q)
+        .map_err(|_| ApiError::bad_request("bad-query", "the query string is malformed"))
+}
+
+/// The body as JSON (`null` when empty).
+fn body_json(body: BodyIn) -> Result<Value, ApiError> {
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                format!("the body is larger than {MAX_BODY} bytes"),
+            )
+        } else {
+            ApiError::bad_request("bad-body", "the body could not be read")
+        }
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request("bad-json", format!("the body is not JSON: {e}")))
+}
+
+fn body_object(body: BodyIn) -> Result<Map<String, Value>, ApiError> {
+    match body_json(body)? {
+        Value::Object(map) => Ok(map),
+        _ => Err(ApiError::bad_request(
+            "bad-record",
+            "the body must be a JSON object",
+        )),
+    }
+}
+
+/// One request's entity and caller.
+struct Ctx<'a> {
+    shared: &'a Shared,
+    entity: &'a Entity,
+    caller: Caller,
+}
+
+impl Shared {
+    fn db(&self) -> &Db {
+        &self.app.db
+    }
+
+    /// Checks the app id (path and `X-App-Id`), finds the entity, resolves the caller.
+    async fn ctx(
+        &self,
+        headers: &HeaderMap,
+        app_id: &str,
+        name: &str,
+    ) -> Result<Ctx<'_>, ApiError> {
+        let header_ok = headers
+            .get("x-app-id")
+            .is_none_or(|h| h.as_bytes() == self.app.app_id.as_bytes());
+        if app_id != self.app.app_id || !header_ok {
+            return Err(ApiError::not_found("unknown-app", "no such app"));
+        }
+        let entity = self
+            .entities
+            .get(name)
+            .ok_or_else(|| ApiError::not_found("unknown-entity", "no such entity"))?;
+        let caller = self.caller(headers).await?;
+        Ok(Ctx {
+            shared: self,
+            entity,
+            caller,
+        })
+    }
+
+    /// The caller, a signed-in user's attributes read again from `User`.
+    async fn caller(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        let caller = (self.app.caller_from)(headers)?;
+        let (Some(user), false) = (&caller.user, caller.service) else {
+            return Ok(caller);
+        };
+        let Some(users) = self.entities.get(USER_ENTITY) else {
+            return Ok(caller);
+        };
+        let dialect = self.db().dialect();
+        let sql = match (user.get("id"), user.get("email")) {
+            (Some(Value::String(id)), _) => {
+                if !is_valid_id(id) {
+                    return Err(ApiError::unauthorized("unknown user"));
+                }
+                get_sql(users, id, dialect, None)?
+            }
+            (_, Some(Value::String(email))) => {
+                let query = ListQuery {
+                    filter: Some(parse_filter(&json!({ "email": email }))?),
+                    limit: 2,
+                    ..ListQuery::default()
+                };
+                select_sql(users, &query, dialect)?
+            }
+            _ => return Ok(caller),
+        };
+        let mut records = self.records(users, &sql).await?;
+        match (records.pop(), records.is_empty()) {
+            (Some(Value::Object(record)), true) => Ok(Caller::user(record)),
+            _ => Err(ApiError::unauthorized("unknown user")),
+        }
+    }
+
+    /// Runs a statement returning public columns and decodes its rows.
+    async fn records(&self, entity: &Entity, sql: &Sql) -> Result<Vec<Value>, ApiError> {
+        let rows = self.db().query(sql, public_columns(entity).len()).await?;
+        decode(entity, rows, self.db().dialect())
+    }
+}
+
+fn decode(
+    entity: &Entity,
+    rows: Vec<Vec<Cell>>,
+    dialect: crate::base44::model::Dialect,
+) -> Result<Vec<Value>, ApiError> {
+    rows.iter()
+        .map(|cells| row_to_record(entity, cells, dialect).map_err(ApiError::from))
+        .collect()
+}
+
+impl Ctx<'_> {
+    fn access(&self, op: Operation) -> Result<Access, ApiError> {
+        Ok(rls::access(self.entity, op, &self.caller)?)
+    }
+
+    fn dialect(&self) -> crate::base44::model::Dialect {
+        self.shared.db().dialect()
+    }
+
+    fn columns(&self) -> usize {
+        public_columns(self.entity).len()
+    }
+
+    fn author(&self) -> Author {
+        let text = |key: &str| {
+            self.caller
+                .user
+                .as_ref()
+                .and_then(|u| u.get(key))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        Author {
+            email: text("email"),
+            id: text("id"),
+        }
+    }
+
+    /// On `User`, a caller who is neither an admin nor the service role cannot set `role`
+    /// (nor change `email`, the sign-in identity, on update): those keys are dropped.
+    fn guard_user_fields(&self, record: &mut Map<String, Value>, update: bool) {
+        if self.entity.name != USER_ENTITY || self.caller.service || self.caller.is_admin() {
+            return;
+        }
+        record.remove("role");
+        if update {
+            record.remove("email");
+        }
+    }
+
+    /// Runs a write returning one record's public columns; with `check`, inside a transaction
+    /// that re-selects the record `id` with the filter and rolls back (403) when it does not
+    /// match. `Ok(None)`: the write touched no row.
+    async fn write_one(
+        &self,
+        sql: &Sql,
+        id: &str,
+        check: Option<&Filter>,
+    ) -> Result<Option<Value>, ApiError> {
+        let db = self.shared.db();
+        let Some(filter) = check else {
+            let mut records = self.shared.records(self.entity, sql).await?;
+            return Ok(records.pop());
+        };
+        let mut tx = db.begin().await?;
+        if tx.query(sql, self.columns()).await?.is_empty() {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let recheck = get_sql(self.entity, id, self.dialect(), Some(filter))?;
+        let rows = tx.query(&recheck, self.columns()).await?;
+        if rows.is_empty() {
+            tx.rollback().await?;
+            return Err(ApiError::forbidden(
+                "the record's values are not allowed by the entity's access rules",
+            ));
+        }
+        tx.commit().await?;
+        Ok(decode(self.entity, rows, self.dialect())?.pop())
+    }
+}
+
+/// `Denied` → 403; `All` → no filter; `Rows(f)` → `f`.
+fn write_filter(access: Access, op: Operation) -> Result<Option<Filter>, ApiError> {
+    match access {
+        Access::All => Ok(None),
+        Access::Denied => Err(ApiError::forbidden(format!(
+            "{op} is not allowed on this entity"
+        ))),
+        Access::Rows(f) => Ok(Some(f)),
+    }
+}
+
+/// An id from the path: one that cannot exist is a 404, like a missing record.
+fn record_id(id: &str) -> Result<&str, ApiError> {
+    if is_valid_id(id) {
+        Ok(id)
+    } else {
+        Err(record_not_found())
+    }
+}
+
+fn record_not_found() -> ApiError {
+    ApiError::not_found("not-found", "no such record")
+}
+
+type Answer = Result<Response, ApiError>;
+
+fn ok(value: Value) -> Answer {
+    Ok(axum::Json(value).into_response())
+}
+
+// ---- handlers ---------------------------------------------------------------------------
+
+/// `GET …/{name}?q=&sort=&limit=&skip=&fields=`: `list` and `filter`.
+async fn list(
+    State(s): State<Arc<Shared>>,
+    p: PathIn<EntityPath>,
+    q: QueryIn,
+    headers: HeaderMap,
+) -> Answer {
+    let p = path(p)?;
+    let ctx = s.ctx(&headers, &p.app_id, &p.name).await?;
+    let mut query = parse_list(&query_pairs(q)?)?;
+    let access = ctx.access(Operation::Read)?;
+    query.filter = rls::combine(query.filter.take(), &access);
+    let sql = select_sql(ctx.entity, &query, ctx.dialect())?;
+    let records = s.records(ctx.entity, &sql).await?;
+    let records = match &query.fields {
+        Some(fields) => records.into_iter().map(|r| project(r, fields)).collect(),
+        None => records,
+    };
+    ok(Value::Array(records))
+}
+
+/// `GET …/{name}/count?q=` → `{"count": n}`.
+async fn count(
+    State(s): State<Arc<Shared>>,
+    p: PathIn<EntityPath>,
+    q: QueryIn,
+    headers: HeaderMap,
+) -> Answer {
+    let p = path(p)?;
+    let ctx = s.ctx(&headers, &p.app_id, &p.name).await?;
+    let pairs: Vec<(String, String)> = query_pairs(q)?
+        .into_iter()
+        .filter(|(k, _)| k == "q")
+        .collect();
+    let query = parse_list(&pairs)?;
+    let access = ctx.access(Operation::Read)?;
+    let filter = rls::combine(query.filter, &access);
+    let sql = count_sql(ctx.entity, filter.as_ref(), ctx.dialect())?;
+    let rows = s.db().query(&sql, 1).await?;
+    match rows.first().and_then(|r| r.first()) {
+        Some(Cell::Int(n)) => ok(json!({ "count": n })),
+        _ => Err(ApiError::internal("COUNT(*) returned no integer")),
+    }
+}
+
+/// `GET …/{name}/{id}`: the record, or 404 (also when the read rule hides it).
+async fn get_one(
+    State(s): State<Arc<Shared>>,
+    p: PathIn<RecordPath>,
+    headers: HeaderMap,
+) -> Answer {
+    let p = path(p)?;
+    let ctx = s.ctx(&headers, &p.app_id, &p.name).await?;
+    let id = record_id(&p.id)?;
+    let filter = match ctx.access(Operation::Read)? {
+        Access::Denied => return Err(record_not_found()),
+        Access::All => None,
+        Access::Rows(f) => Some(f),
+    };
+    let sql = get_sql(ctx.entity, id, ctx.dialect(), filter.as_ref())?;
+    match s.records(ctx.entity, &sql).await?.pop() {
+        Some(record) => ok(record),
+        None => Err(record_not_found()),
+    }
+}
+
+/// `POST …/{name}`: creates one record and answers it.
+async fn create(
+    State(s): State<Arc<Shared>>,
+    p: PathIn<EntityPath>,
+    headers: HeaderMap,
+    body: BodyIn,
+) -> Answer {
+    let p = path(p)?;
+    let ctx = s.ctx(&headers, &p.app_id, &p.name).await?;
+    let mut record = body_object(body)?;
+    let check = write_filter(ctx.access(Operation::Create)?, Operation::Create)?;
+    ctx.guard_user_fields(&mut record, false);
+    let (id, sql) = insert_sql(ctx.entity, &record, &ctx.author(), ctx.dialect())?;
+    match ctx.write_one(&sql, &id, check.as_ref()).await? {
+        Some(record) => ok(record),
+        None => Err(ApiError::internal("INSERT returned no row")),
+    }
+}
+
+/// `PUT …/{name}/{id}`: a partial update; answers the updated record, 404 when missing or
+/// hidden by the update rule, 403 when the new values leave it.
+async fn update(
+    State(s): State<Arc<Shared>>,
+    p: PathIn<RecordPath>,
+    headers: HeaderMap,
+    body: BodyIn,
+) -> Answer {
+    let p = path(p)?;
+    let ctx = s.ctx(&headers, &p.app_id, &p.name).await?;
+    let id = record_id(&p.id)?;
+    let mut changes = body_object(body)?;
+    let check = write_filter(ctx.access(Operation::Update)?, Operation::Update)?;
+    ctx.guard_user_fields(&mut changes, true);
+    let sql = update_sql(ctx.entity, id, &changes, ctx.dialect(), check.as_ref())?;
+    match ctx.write_one(&sql, id, check.as_ref()).await? {
+        Some(record) => ok(record),
+        None => Err(record_not_found()),
+    }
+}
+
+/// `DELETE …/{name}/{id}` → `{"success": true}`; 404 when missing or hidden by the rule.
+async fn delete_one(
+    State(s): State<Arc<Shared>>,
+    p: PathIn<RecordPath>,
+    headers: HeaderMap,
+) -> Answer {
+    let p = path(p)?;
+    let ctx = s.ctx(&headers, &p.app_id, &p.name).await?;
+    let id = record_id(&p.id)?;
+    let filter = write_filter(ctx.access(Operation::Delete)?, Operation::Delete)?;
+    let sql = delete_sql(ctx.entity, id, ctx.dialect(), filter.as_ref())?;
+    if s.db().query(&sql, ctx.columns()).await?.is_empty() {
+        return Err(record_not_found());
+    }
+    ok(json!({ "success": true }))
+}
+
+/// `DELETE …/{name}` with a JSON query body (`deleteMany`) → `{"success": true, "deleted":
+/// n}`. The body is required; `{}` deletes every record the delete rule allows.
+async fn delete_many(
+    State(s): State<Arc<Shared>>,
+    p: PathIn<EntityPath>,
+    headers: HeaderMap,
+    body: BodyIn,
+) -> Answer {
+    let p = path(p)?;
+    let ctx = s.ctx(&headers, &p.app_id, &p.name).await?;
+    let query = match body_json(body)? {
+        q @ Value::Object(_) => parse_filter(&q)?,
+        _ => {
+            return Err(ApiError::bad_request(
+                "bad-query",
+                "deleteMany needs a JSON object query as its body",
+            ));
+        }
+    };
+    let access = ctx.access(Operation::Delete)?;
+    write_filter(access.clone(), Operation::Delete)?;
+    let filter = rls::combine(Some(query), &access).unwrap_or(Filter::Always);
+    let mut params = Vec::new();
+    let condition = where_sql(ctx.entity, &filter, ctx.dialect(), &mut params)?;
+    let sql = Sql {
+        text: format!(
+            "DELETE FROM \"{}\" WHERE {condition}",
+            ctx.entity.table.replace('"', "\"\"")
+        ),
+        params,
+    };
+    let deleted = s.db().execute(&sql).await?;
+    ok(json!({ "success": true, "deleted": deleted }))
+}
+
+/// `POST …/{name}/bulk` with a JSON array of records (`bulkCreate`): one `INSERT`, answered
+/// as the created records in input order. With a create rule that filters, every record must
+/// match it or none is created (403).
+async fn bulk_create(
+    State(s): State<Arc<Shared>>,
+    p: PathIn<EntityPath>,
+    headers: HeaderMap,
+    body: BodyIn,
+) -> Answer {
+    let p = path(p)?;
+    let ctx = s.ctx(&headers, &p.app_id, &p.name).await?;
+    let Value::Array(items) = body_json(body)? else {
+        return Err(ApiError::bad_request(
+            "bad-record",
+            "bulkCreate needs a JSON array of records",
+        ));
+    };
+    let mut records = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let Value::Object(mut record) = item else {
+            return Err(ApiError::from(RecordError::InRecord {
+                index,
+                source: Box::new(RecordError::BadRecord("not a JSON object".into())),
+            }));
+        };
+        ctx.guard_user_fields(&mut record, false);
+        records.push(record);
+    }
+    let check = write_filter(ctx.access(Operation::Create)?, Operation::Create)?;
+    let (ids, sql) = insert_many_sql(ctx.entity, &records, &ctx.author(), ctx.dialect())?;
+    let rows = match &check {
+        None => s.db().query(&sql, ctx.columns()).await?,
+        Some(rule) => {
+            let mut tx = s.db().begin().await?;
+            let rows = tx.query(&sql, ctx.columns()).await?;
+            let these = parse_filter(&json!({ "id": { "$in": ids } }))?;
+            let both = Filter::And(vec![these, rule.clone()]);
+            let counted = tx
+                .query(&count_sql(ctx.entity, Some(&both), ctx.dialect())?, 1)
+                .await?;
+            let matching = match counted.first().and_then(|r| r.first()) {
+                Some(Cell::Int(n)) => usize::try_from(*n).unwrap_or(0),
+                _ => 0,
+            };
+            if matching != ids.len() {
+                tx.rollback().await?;
+                return Err(ApiError::forbidden(
+                    "a record's values are not allowed by the entity's access rules",
+                ));
+            }
+            tx.commit().await?;
+            rows
+        }
+    };
+    let mut by_id: HashMap<String, Value> = decode(ctx.entity, rows, ctx.dialect())?
+        .into_iter()
+        .filter_map(|r| {
+            let id = r.get("id")?.as_str()?.to_string();
+            Some((id, r))
+        })
+        .collect();
+    let ordered = ids
+        .iter()
+        .map(|id| by_id.remove(id))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| ApiError::internal("bulk INSERT returned other ids"))?;
+    ok(Value::Array(ordered))
+}
