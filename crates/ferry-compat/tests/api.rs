@@ -235,6 +235,7 @@ async fn scenario(url: &str) {
             db,
             entities: applied.into_iter().map(|a| a.entity).collect(),
             caller_from: Arc::new(caller_from),
+            auth: None,
         })),
     };
     use Method as M;

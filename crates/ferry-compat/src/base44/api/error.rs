@@ -4,6 +4,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::base44::auth::AuthError;
+use crate::base44::auth::mail::MailError;
 use crate::base44::query::QueryError;
 use crate::base44::record::RecordError;
 use crate::base44::rls::RlsError;
@@ -132,5 +134,20 @@ impl From<StoreError> for ApiError {
             ),
             other => ApiError::internal(other.to_string()),
         }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> ApiError {
+        match e {
+            AuthError::WeakPassword { .. } => ApiError::bad_request(e.code(), e.to_string()),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<MailError> for ApiError {
+    fn from(e: MailError) -> ApiError {
+        ApiError::internal(e.to_string())
     }
 }

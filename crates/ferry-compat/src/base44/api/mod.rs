@@ -8,6 +8,7 @@
 //! inside a transaction and rolled back (403) when they do not. Routes, status codes and
 //! what is not implemented yet: `docs/base44.md`, "HTTP API".
 
+mod auth;
 mod error;
 
 use std::collections::HashMap;
@@ -23,6 +24,7 @@ use axum::routing::{get, patch, post};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+pub use auth::{AuthConfig, INVITE_TTL_SECS, token_caller};
 pub use error::{ApiError, InternalError};
 
 use crate::base44::model::{Entity, USER_ENTITY};
@@ -59,6 +61,44 @@ pub struct AppState {
     /// only needs to identify the user; an unknown user is a 401. Service and anonymous
     /// callers are used as they are.
     pub caller_from: CallerFn,
+    /// The `auth/*` routes' configuration (signing key, mail…); `None` answers them with 501
+    /// `auth-disabled`.
+    pub auth: Option<AuthConfig>,
+}
+
+impl AppState {
+    /// The state of an app whose callers are identified by ferry's own access tokens
+    /// ([`token_caller`]); without `auth`, every request with an `Authorization` header is a
+    /// 401 and the rest are anonymous.
+    pub fn new(
+        app_id: impl Into<String>,
+        db: Db,
+        entities: Vec<Entity>,
+        auth: Option<AuthConfig>,
+    ) -> AppState {
+        let app_id = app_id.into();
+        let caller_from: CallerFn = match &auth {
+            Some(config) => Arc::new(token_caller(&app_id, config)),
+            None => Arc::new(|headers: &HeaderMap| {
+                if headers.contains_key(axum::http::header::AUTHORIZATION) {
+                    Err(ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "token-invalid",
+                        "this app does not accept access tokens",
+                    ))
+                } else {
+                    Ok(Caller::anonymous())
+                }
+            }),
+        };
+        AppState {
+            app_id,
+            db,
+            entities,
+            caller_from,
+            auth,
+        }
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -67,6 +107,7 @@ impl std::fmt::Debug for AppState {
             .field("app_id", &self.app_id)
             .field("db", &self.db)
             .field("entities", &self.entities.len())
+            .field("auth", &self.auth)
             .finish_non_exhaustive()
     }
 }
@@ -107,7 +148,33 @@ pub fn router(state: Arc<AppState>) -> Router {
         entities,
     });
     let base = "/api/apps/{app_id}/entities/{name}";
+    let app = "/api/apps/{app_id}";
     Router::new()
+        .route(&format!("{app}/auth/register"), post(auth::register))
+        .route(&format!("{app}/auth/login"), post(auth::login))
+        .route(&format!("{app}/auth/verify-otp"), post(auth::verify_otp))
+        .route(&format!("{app}/auth/resend-otp"), post(auth::resend_otp))
+        .route(
+            &format!("{app}/auth/reset-password-request"),
+            post(auth::reset_password_request),
+        )
+        .route(
+            &format!("{app}/auth/reset-password"),
+            post(auth::reset_password),
+        )
+        .route(
+            &format!("{app}/auth/change-password"),
+            post(auth::change_password),
+        )
+        .route(&format!("{app}/users/invite-user"), post(auth::invite_user))
+        .route(
+            &format!("{app}/runtime/users/invite-user"),
+            post(auth::invite_user),
+        )
+        .route(
+            &format!("{app}/entities/User/me"),
+            get(auth::me).put(auth::update_me),
+        )
         .route(base, get(list).post(create).delete(delete_many))
         .route(&format!("{base}/count"), get(count))
         .route(
@@ -220,6 +287,17 @@ impl Shared {
         &self.app.db
     }
 
+    /// Checks the app id of the path and of `X-App-Id` (when sent): another is a 404.
+    fn check_app(&self, headers: &HeaderMap, app_id: &str) -> Result<(), ApiError> {
+        let header_ok = headers
+            .get("x-app-id")
+            .is_none_or(|h| h.as_bytes() == self.app.app_id.as_bytes());
+        if app_id != self.app.app_id || !header_ok {
+            return Err(ApiError::not_found("unknown-app", "no such app"));
+        }
+        Ok(())
+    }
+
     /// Checks the app id (path and `X-App-Id`), finds the entity, resolves the caller.
     async fn ctx(
         &self,
@@ -227,12 +305,7 @@ impl Shared {
         app_id: &str,
         name: &str,
     ) -> Result<Ctx<'_>, ApiError> {
-        let header_ok = headers
-            .get("x-app-id")
-            .is_none_or(|h| h.as_bytes() == self.app.app_id.as_bytes());
-        if app_id != self.app.app_id || !header_ok {
-            return Err(ApiError::not_found("unknown-app", "no such app"));
-        }
+        self.check_app(headers, app_id)?;
         let entity = self
             .entities
             .get(name)
@@ -496,13 +569,21 @@ async fn update(
     let p = path(p)?;
     let ctx = s.ctx(&headers, &p.app_id, &p.name).await?;
     let id = record_id(&p.id)?;
-    let mut changes = body_object(body)?;
-    let check = write_filter(ctx.access(Operation::Update)?, Operation::Update)?;
-    ctx.guard_user_fields(&mut changes, true);
-    let sql = update_sql(ctx.entity, id, &changes, ctx.dialect(), check.as_ref())?;
-    match ctx.write_one(&sql, id, check.as_ref()).await? {
-        Some(record) => ok(record),
-        None => Err(record_not_found()),
+    let changes = body_object(body)?;
+    ctx.update(id, changes).await
+}
+
+impl Ctx<'_> {
+    /// A partial update of record `id` under the update rule (the `update` route's work,
+    /// shared with `updateMe`).
+    async fn update(&self, id: &str, mut changes: Map<String, Value>) -> Answer {
+        let check = write_filter(self.access(Operation::Update)?, Operation::Update)?;
+        self.guard_user_fields(&mut changes, true);
+        let sql = update_sql(self.entity, id, &changes, self.dialect(), check.as_ref())?;
+        match self.write_one(&sql, id, check.as_ref()).await? {
+            Some(record) => ok(record),
+            None => Err(record_not_found()),
+        }
     }
 }
 

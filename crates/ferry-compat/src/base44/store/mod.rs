@@ -28,6 +28,28 @@ use crate::base44::schema::{
     self, Applied, SchemaError, applied_select_sql, decode_applied, schema_version_sql,
 };
 
+/// The private table of the auth routes' pending codes: sign-up email codes (`purpose`
+/// `otp`, `lookup` the lower-cased email) and password-reset / invitation tokens (`reset`,
+/// `lookup` the token's hash). `record` is the JSON of the `OtpRecord` / `ResetRecord`;
+/// `expires_at` Unix seconds. Created by [`Db::migrate`].
+pub const AUTH_CODES_TABLE: &str = "_ferry_auth_codes";
+
+/// `CREATE TABLE IF NOT EXISTS` [`AUTH_CODES_TABLE`] and its email index.
+pub fn auth_codes_sql(dialect: Dialect) -> String {
+    let (text, int, strict) = match dialect {
+        Dialect::Postgres => ("text", "bigint", ""),
+        Dialect::Sqlite => ("TEXT", "INTEGER", " STRICT"),
+    };
+    format!(
+        "CREATE TABLE IF NOT EXISTS \"{AUTH_CODES_TABLE}\" (\
+         \"purpose\" {text} NOT NULL, \"lookup\" {text} NOT NULL, \"email\" {text} NOT NULL, \
+         \"record\" {text} NOT NULL, \"expires_at\" {int} NOT NULL, \
+         PRIMARY KEY (\"purpose\", \"lookup\")){strict}; \
+         CREATE INDEX IF NOT EXISTS \"{AUTH_CODES_TABLE}__email_idx\" \
+         ON \"{AUTH_CODES_TABLE}\" (\"purpose\", \"email\")"
+    )
+}
+
 /// How many PostgreSQL connections a [`Db`] keeps at most.
 pub const POOL_SIZE: usize = 8;
 
@@ -183,7 +205,7 @@ impl Db {
 
     /// Deploys `entities` (see `docs/base44.md`, "Migrations"): checks each entity's `rls`
     /// rules, reads `_ferry_entities`, plans with [`schema::plan_deploy`] and runs every
-    /// statement in one transaction (PostgreSQL: under an advisory lock, without the statement
+    /// statement, and the creation of [`AUTH_CODES_TABLE`] when missing, in one transaction (PostgreSQL: under an advisory lock, without the statement
     /// timeout). Returns the applied state of every entity of the deploy; serve those entities,
     /// not a fresh parse.
     pub async fn migrate(&self, entities: Vec<Entity>) -> Result<Vec<Applied>> {
@@ -205,6 +227,7 @@ impl Db {
         for statement in &deploy.statements {
             tx.batch(statement).await?;
         }
+        tx.batch(&auth_codes_sql(dialect)).await?;
         tx.commit().await?;
         Ok(deploy.applied)
     }
