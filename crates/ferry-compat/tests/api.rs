@@ -804,8 +804,8 @@ async fn scenario(url: &str) {
         "Task/update-many",
         ALICE,
         Some(json!({})),
-        StatusCode::NOT_IMPLEMENTED,
-        "not-implemented",
+        StatusCode::BAD_REQUEST,
+        "bad-record",
     )
     .await;
     api.err(

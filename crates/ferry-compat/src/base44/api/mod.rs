@@ -33,7 +33,7 @@ use crate::base44::query::{
 };
 use crate::base44::record::{
     Author, Cell, RecordError, delete_sql, get_sql, insert_many_sql, insert_sql, is_valid_id,
-    public_columns, row_to_record, update_sql,
+    public_columns, row_to_record, update_many_sql, update_sql,
 };
 use crate::base44::rls::{self, Access, Caller, Operation};
 use crate::base44::store::Db;
@@ -177,12 +177,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route(base, get(list).post(create).delete(delete_many))
         .route(&format!("{base}/count"), get(count))
-        .route(
-            &format!("{base}/bulk"),
-            post(bulk_create).put(not_implemented),
-        )
+        .route(&format!("{base}/bulk"), post(bulk_create).put(bulk_update))
         .route(&format!("{base}/v2/list"), get(not_implemented))
-        .route(&format!("{base}/update-many"), patch(not_implemented))
+        .route(&format!("{base}/update-many"), patch(update_many))
         .route(&format!("{base}/aggregate"), post(not_implemented))
         .route(&format!("{base}/upsert"), post(not_implemented))
         .route(&format!("{base}/import"), post(not_implemented))
@@ -706,4 +703,206 @@ async fn bulk_create(
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| ApiError::internal("bulk INSERT returned other ids"))?;
     ok(Value::Array(ordered))
+}
+
+/// The most records one `updateMany` call updates; `has_more` tells there are more.
+pub const UPDATE_MANY_BATCH: usize = 500;
+/// The most records one `bulkUpdate` call may carry.
+pub const MAX_BULK_UPDATE: usize = 500;
+
+impl Ctx<'_> {
+    /// The number of records among `ids` that match `rule`, in `tx`.
+    async fn count_matching(
+        &self,
+        tx: &mut crate::base44::store::Tx,
+        ids: &[String],
+        rule: &Filter,
+    ) -> Result<usize, ApiError> {
+        let these = parse_filter(&json!({ "id": { "$in": ids } }))?;
+        let both = Filter::And(vec![these, rule.clone()]);
+        let counted = tx
+            .query(&count_sql(self.entity, Some(&both), self.dialect())?, 1)
+            .await?;
+        Ok(match counted.first().and_then(|r| r.first()) {
+            Some(Cell::Int(n)) => usize::try_from(*n).unwrap_or(0),
+            _ => 0,
+        })
+    }
+}
+
+/// `PATCH …/{name}/update-many` with `{"query": {...}, "data": {"$set": {...}, ...}}`
+/// (`updateMany`) → `{"success": true, "updated": n, "has_more": bool}`. Updates at most
+/// [`UPDATE_MANY_BATCH`] records the update rule allows, in one transaction; the new values
+/// are re-checked against the rule (403 and nothing written when one leaves it).
+async fn update_many(
+    State(s): State<Arc<Shared>>,
+    p: PathIn<EntityPath>,
+    headers: HeaderMap,
+    body: BodyIn,
+) -> Answer {
+    let p = path(p)?;
+    let ctx = s.ctx(&headers, &p.app_id, &p.name).await?;
+    let mut body = body_object(body)?;
+    let query = match body.remove("query") {
+        None | Some(Value::Null) => None,
+        Some(q @ Value::Object(_)) => Some(parse_filter(&q)?),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "bad-query",
+                "updateMany's query must be a JSON object",
+            ));
+        }
+    };
+    let Some(Value::Object(mut data)) = body.remove("data") else {
+        return Err(ApiError::bad_request(
+            "bad-record",
+            "updateMany needs `data`, an object of update operators",
+        ));
+    };
+    if ctx.entity.name == USER_ENTITY && !ctx.caller.service && !ctx.caller.is_admin() {
+        for fields in data.values_mut() {
+            if let Value::Object(fields) = fields {
+                ctx.guard_user_fields(fields, true);
+            }
+        }
+        data.retain(|_, v| v.as_object().is_none_or(|m| !m.is_empty()));
+    }
+    let access = ctx.access(Operation::Update)?;
+    let check = write_filter(access.clone(), Operation::Update)?;
+    // Validate the update before touching the database (the target is a placeholder).
+    update_many_sql(ctx.entity, &data, &Filter::Never, ctx.dialect())?;
+    let select = ListQuery {
+        filter: rls::combine(query, &access),
+        sort: Vec::new(),
+        limit: u32::try_from(UPDATE_MANY_BATCH + 1).unwrap_or(u32::MAX),
+        ..ListQuery::default()
+    };
+    let select = select_sql(ctx.entity, &select, ctx.dialect())?;
+    let mut tx = s.db().begin().await?;
+    let mut ids: Vec<String> = tx
+        .query(&select, ctx.columns())
+        .await?
+        .into_iter()
+        .filter_map(|row| match row.into_iter().next() {
+            Some(Cell::Text(id)) => Some(id),
+            _ => None,
+        })
+        .collect();
+    let has_more = ids.len() > UPDATE_MANY_BATCH;
+    ids.truncate(UPDATE_MANY_BATCH);
+    if ids.is_empty() {
+        tx.rollback().await?;
+        return ok(json!({ "success": true, "updated": 0, "has_more": false }));
+    }
+    let mut target = parse_filter(&json!({ "id": { "$in": ids } }))?;
+    if let Some(rule) = &check {
+        target = Filter::And(vec![target, rule.clone()]);
+    }
+    let sql = update_many_sql(ctx.entity, &data, &target, ctx.dialect())?;
+    let updated: Vec<String> = tx
+        .query(&sql, 1)
+        .await?
+        .into_iter()
+        .filter_map(|row| match row.into_iter().next() {
+            Some(Cell::Text(id)) => Some(id),
+            _ => None,
+        })
+        .collect();
+    if let Some(rule) = &check
+        && !updated.is_empty()
+        && ctx.count_matching(&mut tx, &updated, rule).await? != updated.len()
+    {
+        tx.rollback().await?;
+        return Err(ApiError::forbidden(
+            "a record's new values are not allowed by the entity's access rules",
+        ));
+    }
+    tx.commit().await?;
+    ok(json!({ "success": true, "updated": updated.len(), "has_more": has_more }))
+}
+
+/// `PUT …/{name}/bulk` with `[{"id": …, ...changes}, …]` (`bulkUpdate`): partial updates of
+/// up to [`MAX_BULK_UPDATE`] records in one transaction, answered as the updated records in
+/// input order. All or nothing: a missing (or hidden) record is a 404, new values outside the
+/// update rule a 403 (`detail: {"index": i}`).
+async fn bulk_update(
+    State(s): State<Arc<Shared>>,
+    p: PathIn<EntityPath>,
+    headers: HeaderMap,
+    body: BodyIn,
+) -> Answer {
+    let p = path(p)?;
+    let ctx = s.ctx(&headers, &p.app_id, &p.name).await?;
+    let Value::Array(items) = body_json(body)? else {
+        return Err(ApiError::bad_request(
+            "bad-record",
+            "bulkUpdate needs a JSON array of {id, ...changes}",
+        ));
+    };
+    if items.len() > MAX_BULK_UPDATE {
+        return Err(ApiError::bad_request(
+            "too-large",
+            format!("bulkUpdate takes at most {MAX_BULK_UPDATE} records"),
+        ));
+    }
+    let in_record = |index: usize, e: RecordError| {
+        ApiError::from(RecordError::InRecord {
+            index,
+            source: Box::new(e),
+        })
+    };
+    let check = write_filter(ctx.access(Operation::Update)?, Operation::Update)?;
+    let mut statements = Vec::with_capacity(items.len());
+    let mut seen = std::collections::HashSet::new();
+    for (index, item) in items.into_iter().enumerate() {
+        let Value::Object(mut changes) = item else {
+            return Err(in_record(
+                index,
+                RecordError::BadRecord("not a JSON object".into()),
+            ));
+        };
+        let id = match changes.get("id") {
+            Some(Value::String(id)) => id.clone(),
+            _ => {
+                return Err(in_record(
+                    index,
+                    RecordError::BadId("each record needs its `id` as a string".into()),
+                ));
+            }
+        };
+        if !seen.insert(id.clone()) {
+            return Err(in_record(
+                index,
+                RecordError::BadRecord("the same id appears twice".into()),
+            ));
+        }
+        ctx.guard_user_fields(&mut changes, true);
+        let sql = update_sql(ctx.entity, &id, &changes, ctx.dialect(), check.as_ref())
+            .map_err(|e| in_record(index, e))?;
+        statements.push((id, sql));
+    }
+    let mut tx = s.db().begin().await?;
+    let mut rows = Vec::with_capacity(statements.len());
+    for (index, (id, sql)) in statements.iter().enumerate() {
+        let mut got = tx.query(sql, ctx.columns()).await?;
+        let Some(row) = got.pop() else {
+            tx.rollback().await?;
+            return Err(record_not_found().with_detail(json!({ "index": index })));
+        };
+        if let Some(rule) = &check
+            && ctx
+                .count_matching(&mut tx, std::slice::from_ref(id), rule)
+                .await?
+                != 1
+        {
+            tx.rollback().await?;
+            return Err(ApiError::forbidden(
+                "a record's new values are not allowed by the entity's access rules",
+            )
+            .with_detail(json!({ "index": index })));
+        }
+        rows.push(row);
+    }
+    tx.commit().await?;
+    ok(Value::Array(decode(ctx.entity, rows, ctx.dialect())?))
 }

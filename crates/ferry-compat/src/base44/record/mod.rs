@@ -17,6 +17,7 @@
 mod decode;
 mod error;
 mod id;
+mod ops;
 mod value;
 
 use serde_json::{Map, Value};
@@ -24,6 +25,7 @@ use serde_json::{Map, Value};
 pub use decode::{Cell, row_to_record};
 pub use error::RecordError;
 pub use id::{is_valid_id, new_id};
+pub use ops::{MAX_OP_ITEMS, UPDATE_OPERATORS, update_many_sql};
 
 use self::id::check_id;
 use self::value::{check_extra_key, check_limits, field_placeholder, field_value, is_reserved};
