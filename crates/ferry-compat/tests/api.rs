@@ -791,10 +791,10 @@ async fn scenario(url: &str) {
     )
     .await;
     api.err(
-        M::GET,
-        "Task/v2/list",
+        M::POST,
+        "Task/aggregate",
         ALICE,
-        None,
+        Some(json!({})),
         StatusCode::NOT_IMPLEMENTED,
         "not-implemented",
     )

@@ -48,7 +48,9 @@ pub use error::{QueryError, QueryErrorKind};
 pub use parse::{parse_filter, parse_list};
 pub use pattern::{Pattern, REGEX_SIZE_LIMIT, register_sqlite_functions};
 pub use project::project;
-pub use sql::{MAX_PARAMS, Sql, SqlValue, count_sql, select_sql, where_sql};
+pub use sql::{
+    After, MAX_PAGE_TERMS, MAX_PARAMS, Sql, SqlValue, count_sql, page_sql, select_sql, where_sql,
+};
 
 /// How deep a filter may nest: each object, operator and array level counts, including the
 /// levels inside operand values.

@@ -29,7 +29,8 @@ pub use error::{ApiError, InternalError};
 
 use crate::base44::model::{Entity, USER_ENTITY};
 use crate::base44::query::{
-    Filter, ListQuery, Sql, count_sql, parse_filter, parse_list, project, select_sql, where_sql,
+    After, Filter, ListQuery, QueryError, QueryErrorKind, Sql, SqlValue, count_sql, page_sql,
+    parse_filter, parse_list, project, select_sql, where_sql,
 };
 use crate::base44::record::{
     Author, Cell, RecordError, delete_sql, get_sql, insert_many_sql, insert_sql, is_valid_id,
@@ -178,10 +179,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(base, get(list).post(create).delete(delete_many))
         .route(&format!("{base}/count"), get(count))
         .route(&format!("{base}/bulk"), post(bulk_create).put(bulk_update))
-        .route(&format!("{base}/v2/list"), get(not_implemented))
+        .route(&format!("{base}/v2/list"), get(list_page))
         .route(&format!("{base}/update-many"), patch(update_many))
         .route(&format!("{base}/aggregate"), post(not_implemented))
-        .route(&format!("{base}/upsert"), post(not_implemented))
+        .route(&format!("{base}/upsert"), post(upsert))
         .route(&format!("{base}/import"), post(not_implemented))
         .route(
             &format!("{base}/{{id}}"),
@@ -905,4 +906,437 @@ async fn bulk_update(
     }
     tx.commit().await?;
     ok(Value::Array(decode(ctx.entity, rows, ctx.dialect())?))
+}
+
+/// The most records one `upsert` call may carry.
+pub const MAX_UPSERT: usize = 500;
+/// The most key fields of one `upsert`.
+pub const MAX_UPSERT_KEYS: usize = 4;
+
+/// The key fields of an `upsert` body: a declared, non-JSON field name or a list of 1 to
+/// [`MAX_UPSERT_KEYS`] distinct ones.
+fn upsert_keys(entity: &Entity, key: Option<Value>) -> Result<Vec<String>, ApiError> {
+    let bad = |m: String| ApiError::bad_request("bad-record", m);
+    let keys: Vec<Value> = match key {
+        Some(Value::String(k)) => vec![Value::String(k)],
+        Some(Value::Array(ks)) => ks,
+        _ => {
+            return Err(bad(
+                "upsert needs `key`, a field name or a list of field names".into(),
+            ));
+        }
+    };
+    if keys.is_empty() || keys.len() > MAX_UPSERT_KEYS {
+        return Err(bad(format!(
+            "upsert takes 1 to {MAX_UPSERT_KEYS} key fields"
+        )));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(keys.len());
+    for key in keys {
+        let Value::String(key) = key else {
+            return Err(bad("each key must be a field name".into()));
+        };
+        match entity.field(&key) {
+            Some(field) if !field.ty.is_json() => {}
+            _ => {
+                return Err(bad(format!(
+                    "the key {} is not a declared scalar field of the entity",
+                    json!(key)
+                )));
+            }
+        }
+        if out.contains(&key) {
+            return Err(bad("a key field is named twice".into()));
+        }
+        out.push(key);
+    }
+    Ok(out)
+}
+
+/// `POST …/{name}/upsert` with `{"records": [...], "key": "f" | ["f", …]}` (`upsert`) →
+/// `{"created": n, "updated": m, "records": [...]}`. In one transaction, each record whose
+/// key values match an existing record updates it (a partial update under the update rule:
+/// hidden or denied → 403) and every other one is created (under the create rule); the new
+/// values are re-checked like `create`/`update`, and any failure rolls everything back
+/// (`detail: {"index": i}`). Of records sharing a key in one call, the last one wins.
+async fn upsert(
+    State(s): State<Arc<Shared>>,
+    p: PathIn<EntityPath>,
+    headers: HeaderMap,
+    body: BodyIn,
+) -> Answer {
+    let p = path(p)?;
+    let ctx = s.ctx(&headers, &p.app_id, &p.name).await?;
+    let mut body = body_object(body)?;
+    let keys = upsert_keys(ctx.entity, body.remove("key"))?;
+    let Some(Value::Array(items)) = body.remove("records") else {
+        return Err(ApiError::bad_request(
+            "bad-record",
+            "upsert needs `records`, a JSON array of records",
+        ));
+    };
+    if items.len() > MAX_UPSERT {
+        return Err(ApiError::bad_request(
+            "too-large",
+            format!("upsert takes at most {MAX_UPSERT} records"),
+        ));
+    }
+    let in_record = |index: usize, e: RecordError| {
+        ApiError::from(RecordError::InRecord {
+            index,
+            source: Box::new(e),
+        })
+    };
+    // (input index, key filter, record), the last of each key only.
+    let mut work: Vec<(usize, Value, Map<String, Value>)> = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let Value::Object(record) = item else {
+            return Err(in_record(
+                index,
+                RecordError::BadRecord("not a JSON object".into()),
+            ));
+        };
+        let mut key = Map::new();
+        for k in &keys {
+            match record.get(k) {
+                Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => {
+                    key.insert(k.clone(), v.clone());
+                }
+                _ => {
+                    return Err(in_record(
+                        index,
+                        RecordError::BadRecord(format!(
+                            "each record needs a string, number or boolean for the key {}",
+                            json!(k)
+                        )),
+                    ));
+                }
+            }
+        }
+        let key = Value::Object(key);
+        work.retain(|(_, other, _)| other != &key);
+        work.push((index, key, record));
+    }
+    work.sort_by_key(|(index, _, _)| *index);
+    let create = ctx.access(Operation::Create)?;
+    let update = ctx.access(Operation::Update)?;
+    let denied = |op: Operation, index: usize| {
+        ApiError::forbidden(format!("{op} is not allowed on this entity"))
+            .with_detail(json!({ "index": index }))
+    };
+    let outside = |index: usize| {
+        ApiError::forbidden("a record's values are not allowed by the entity's access rules")
+            .with_detail(json!({ "index": index }))
+    };
+    let mut tx = s.db().begin().await?;
+    let (mut created, mut updated) = (0usize, 0usize);
+    let mut rows = Vec::with_capacity(work.len());
+    for (index, key, mut record) in work {
+        let find = ListQuery {
+            filter: Some(parse_filter(&key)?),
+            limit: 2,
+            ..ListQuery::default()
+        };
+        let found = tx
+            .query(
+                &select_sql(ctx.entity, &find, ctx.dialect())?,
+                ctx.columns(),
+            )
+            .await?;
+        let existing = match found.as_slice() {
+            [] => None,
+            [row] => match row.first() {
+                Some(Cell::Text(id)) => Some(id.clone()),
+                _ => return Err(ApiError::internal("a row without a text id")),
+            },
+            _ => {
+                tx.rollback().await?;
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    "the key matches more than one record",
+                )
+                .with_detail(json!({ "index": index })));
+            }
+        };
+        let (id, sql, check) = match existing {
+            Some(id) => {
+                let check = match &update {
+                    Access::Denied => {
+                        tx.rollback().await?;
+                        return Err(denied(Operation::Update, index));
+                    }
+                    Access::All => None,
+                    Access::Rows(f) => Some(f.clone()),
+                };
+                ctx.guard_user_fields(&mut record, true);
+                let sql = update_sql(ctx.entity, &id, &record, ctx.dialect(), check.as_ref())
+                    .map_err(|e| in_record(index, e))?;
+                updated += 1;
+                (id, sql, check)
+            }
+            None => {
+                let check = match &create {
+                    Access::Denied => {
+                        tx.rollback().await?;
+                        return Err(denied(Operation::Create, index));
+                    }
+                    Access::All => None,
+                    Access::Rows(f) => Some(f.clone()),
+                };
+                ctx.guard_user_fields(&mut record, false);
+                let (id, sql) = insert_sql(ctx.entity, &record, &ctx.author(), ctx.dialect())
+                    .map_err(|e| in_record(index, e))?;
+                created += 1;
+                (id, sql, check)
+            }
+        };
+        let mut got = match tx.query(&sql, ctx.columns()).await {
+            Ok(got) => got,
+            Err(e) => {
+                tx.rollback().await?;
+                return Err(ApiError::from(e).with_detail(json!({ "index": index })));
+            }
+        };
+        let Some(row) = got.pop() else {
+            // The record exists but the update rule hides it.
+            tx.rollback().await?;
+            return Err(denied(Operation::Update, index));
+        };
+        if let Some(rule) = &check
+            && ctx
+                .count_matching(&mut tx, std::slice::from_ref(&id), rule)
+                .await?
+                != 1
+        {
+            tx.rollback().await?;
+            return Err(outside(index));
+        }
+        rows.push(row);
+    }
+    tx.commit().await?;
+    let records = decode(ctx.entity, rows, ctx.dialect())?;
+    ok(json!({ "created": created, "updated": updated, "records": records }))
+}
+
+/// The default page size of `v2/list`.
+pub const DEFAULT_PAGE_LIMIT: u32 = 100;
+/// The longest cursor accepted (base64url text).
+pub const MAX_CURSOR_LEN: usize = 2 << 20;
+
+/// What a `v2/list` cursor carries: the walk's `q`, `sort` and `fields` as first sent, and the
+/// last row's ordering values and id. Sent as base64url (no padding) JSON.
+#[derive(serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Cursor {
+    v: u8,
+    q: Option<String>,
+    sort: String,
+    fields: Option<String>,
+    after: Vec<Value>,
+    id: String,
+}
+
+fn bad_cursor(message: &str) -> ApiError {
+    ApiError::from(QueryError::new(QueryErrorKind::BadCursor, message))
+}
+
+impl Cursor {
+    fn encode(&self) -> Result<String, ApiError> {
+        use base64::Engine as _;
+        let json = serde_json::to_vec(self).map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
+    }
+
+    fn decode(text: &str) -> Result<Cursor, ApiError> {
+        use base64::Engine as _;
+        if text.len() > MAX_CURSOR_LEN {
+            return Err(bad_cursor("the cursor is too long"));
+        }
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| bad_cursor("the cursor is not valid"))?;
+        let cursor: Cursor =
+            serde_json::from_slice(&bytes).map_err(|_| bad_cursor("the cursor is not valid"))?;
+        if cursor.v != 1
+            || !is_valid_id(&cursor.id)
+            || cursor.after.len() > crate::base44::query::MAX_PAGE_TERMS
+        {
+            return Err(bad_cursor("the cursor is not valid"));
+        }
+        Ok(cursor)
+    }
+
+    /// The ordering values as parameters (on PostgreSQL text or null; on SQLite numbers,
+    /// text or null).
+    fn after(&self, dialect: crate::base44::model::Dialect) -> Result<After, ApiError> {
+        use crate::base44::model::Dialect;
+        let values = self
+            .after
+            .iter()
+            .map(|v| match (v, dialect) {
+                (Value::Null, _) => Ok(SqlValue::Null),
+                (Value::String(s), _) => Ok(SqlValue::Text(s.clone())),
+                (Value::Number(n), Dialect::Sqlite) => n
+                    .as_i64()
+                    .map(SqlValue::Int)
+                    .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(SqlValue::Float))
+                    .ok_or_else(|| bad_cursor("the cursor is not valid")),
+                _ => Err(bad_cursor("the cursor is not valid")),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(After {
+            values,
+            id: self.id.clone(),
+        })
+    }
+}
+
+/// One ordering value of a page row, for the cursor.
+fn cursor_value(cell: &Cell) -> Result<Value, ApiError> {
+    Ok(match cell {
+        Cell::Null => Value::Null,
+        Cell::Text(s) => Value::String(s.clone()),
+        Cell::Int(i) => json!(i),
+        Cell::Float(f) if f.is_finite() => json!(f),
+        Cell::Bool(b) => json!(i64::from(*b)),
+        _ => {
+            return Err(ApiError::internal(
+                "an ordering value of an unexpected type",
+            ));
+        }
+    })
+}
+
+/// `GET …/{name}/v2/list?q=&sort=&limit=&fields=&cursor=` (`list(options)`,
+/// `filter(q, options)`) → `{"items": [...], "next_cursor": "…" | null, "has_more": bool}`.
+/// Keyset pages in `sort` order (default `-created_date`), then `id`; the cursor carries the
+/// walk's `q`, `sort` and `fields` (sending different ones with it is `bad-cursor`) and the
+/// last row's ordering values, so deleted rows never shift a page. The read rule applies to
+/// every page. `distinct` is not supported yet (501).
+async fn list_page(
+    State(s): State<Arc<Shared>>,
+    p: PathIn<EntityPath>,
+    q: QueryIn,
+    headers: HeaderMap,
+) -> Answer {
+    let p = path(p)?;
+    let ctx = s.ctx(&headers, &p.app_id, &p.name).await?;
+    let mut params: HashMap<&'static str, String> = HashMap::new();
+    for (key, value) in query_pairs(q)? {
+        let name = match key.as_str() {
+            "q" => "q",
+            "sort" => "sort",
+            "limit" => "limit",
+            "fields" => "fields",
+            "cursor" => "cursor",
+            "distinct" => return Err(not_implemented().await),
+            "skip" => {
+                return Err(ApiError::bad_request(
+                    "bad-query",
+                    "v2/list pages with `cursor`, not `skip`",
+                ));
+            }
+            _ => continue,
+        };
+        if params.insert(name, value).is_some() {
+            return Err(ApiError::bad_request(
+                "bad-query",
+                format!("parameter {name} is given twice"),
+            ));
+        }
+    }
+    let given = |name: &str| {
+        params
+            .get(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let cursor = match given("cursor") {
+        None => None,
+        Some(text) => Some(Cursor::decode(&text)?),
+    };
+    let (q_text, sort_text, fields_text) = match &cursor {
+        None => (
+            given("q"),
+            given("sort").unwrap_or_else(|| "-created_date".to_string()),
+            given("fields"),
+        ),
+        Some(c) => {
+            let differs = |name: &str, have: Option<&str>| {
+                given(name).is_some_and(|v| Some(v.as_str()) != have)
+            };
+            if differs("q", c.q.as_deref())
+                || differs("sort", Some(&c.sort))
+                || differs("fields", c.fields.as_deref())
+            {
+                return Err(bad_cursor(
+                    "the cursor belongs to another query, sort or fields",
+                ));
+            }
+            (c.q.clone(), c.sort.clone(), c.fields.clone())
+        }
+    };
+    let mut pairs = vec![("sort".to_string(), sort_text.clone())];
+    if let Some(q) = &q_text {
+        pairs.push(("q".into(), q.clone()));
+    }
+    if let Some(f) = &fields_text {
+        pairs.push(("fields".into(), f.clone()));
+    }
+    pairs.push((
+        "limit".into(),
+        given("limit").unwrap_or_else(|| DEFAULT_PAGE_LIMIT.to_string()),
+    ));
+    let mut query = parse_list(&pairs)?;
+    let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+    query.limit = query.limit.saturating_add(1);
+    let access = ctx.access(Operation::Read)?;
+    query.filter = rls::combine(query.filter.take(), &access);
+    let after = match &cursor {
+        Some(c) => Some(c.after(ctx.dialect())?),
+        None => None,
+    };
+    let (sql, terms) = page_sql(ctx.entity, &query, after.as_ref(), ctx.dialect())?;
+    let width = ctx.columns();
+    let mut rows = s.db().query(&sql, width + terms).await?;
+    let has_more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = match (has_more, rows.last()) {
+        (true, Some(last)) => {
+            let id = match last.first() {
+                Some(Cell::Text(id)) => id.clone(),
+                _ => return Err(ApiError::internal("a row without a text id")),
+            };
+            let after = last
+                .get(width..)
+                .unwrap_or_default()
+                .iter()
+                .map(cursor_value)
+                .collect::<Result<Vec<_>, _>>()?;
+            let cursor = Cursor {
+                v: 1,
+                q: q_text,
+                sort: sort_text,
+                fields: fields_text,
+                after,
+                id,
+            };
+            Value::String(cursor.encode()?)
+        }
+        _ => Value::Null,
+    };
+    let rows: Vec<Vec<Cell>> = rows
+        .into_iter()
+        .map(|mut r| {
+            r.truncate(width);
+            r
+        })
+        .collect();
+    let records = decode(ctx.entity, rows, ctx.dialect())?;
+    let items: Vec<Value> = match &query.fields {
+        Some(fields) => records.into_iter().map(|r| project(r, fields)).collect(),
+        None => records,
+    };
+    ok(json!({ "items": items, "next_cursor": next_cursor, "has_more": has_more }))
 }

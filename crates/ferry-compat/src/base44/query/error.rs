@@ -26,11 +26,14 @@ pub enum QueryErrorKind {
     /// A `$regex` pattern is invalid, too long, uses syntax outside the portable subset, or has
     /// unknown `$options`.
     BadRegex,
+    /// A `v2/list` cursor that is malformed, tampered with, or used with another query, sort
+    /// or fields.
+    BadCursor,
 }
 
 impl QueryErrorKind {
     /// The stable code (`bad-query`, `unknown-operator`, `forbidden-operator`, `too-deep`,
-    /// `too-large`, `bad-field`, `bad-sort`, `limit`, `bad-skip`, `bad-regex`).
+    /// `too-large`, `bad-field`, `bad-sort`, `limit`, `bad-skip`, `bad-regex`, `bad-cursor`).
     pub fn code(self) -> &'static str {
         match self {
             QueryErrorKind::BadQuery => "bad-query",
@@ -43,6 +46,7 @@ impl QueryErrorKind {
             QueryErrorKind::Limit => "limit",
             QueryErrorKind::BadSkip => "bad-skip",
             QueryErrorKind::BadRegex => "bad-regex",
+            QueryErrorKind::BadCursor => "bad-cursor",
         }
     }
 }

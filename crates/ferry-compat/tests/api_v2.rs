@@ -1,0 +1,661 @@
+//! The entities API's `v2/list` keyset pages and `upsert` through the router
+//! (`tower::ServiceExt::oneshot`), on SQLite and on a real PostgreSQL: walking every record with
+//! a cursor returns each once in order (typed columns and JSON `extra` keys, both directions,
+//! NULLs and mixed JSON types), the read rule applies, bad or foreign cursors are 400
+//! `bad-cursor`, and `upsert` creates then updates under the create/update rules, all or
+//! nothing.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use ferry_compat::base44::api::{ApiError, AppState, router};
+use ferry_compat::base44::model::Entity;
+use ferry_compat::base44::rls::Caller;
+use ferry_compat::base44::schema::{load_entities, parse_entity};
+use ferry_compat::base44::store::Db;
+use serde_json::{Map, Value, json};
+use tower::ServiceExt;
+
+const APP: &str = "app1";
+
+/// The fixture entities plus `Note`, whose create/update rule filters (for the re-check).
+fn entities() -> Vec<Entity> {
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/base44/entities");
+    let mut all = load_entities(&dir).expect("fixtures load");
+    all.push(
+        parse_entity(
+            "Note.jsonc",
+            r#"{"name": "Note", "properties": {"owner": {"type": "string"}, "body": {"type": "string"}},
+                "rls": {"read": true, "write": {"owner": "{{user.email}}"}}}"#,
+        )
+        .expect("note"),
+    );
+    all
+}
+
+/// `Bearer service` → the service role; `Bearer test-<email>` → that user (the API reads the
+/// rest from `User`); `Bearer <other>` → 401; none → anonymous.
+fn caller_from(headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let Some(value) = headers.get("authorization") else {
+        return Ok(Caller::anonymous());
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| ApiError::unauthorized("bad authorization header"))?;
+    if token == "service" {
+        return Ok(Caller::service());
+    }
+    let email = token
+        .strip_prefix("test-")
+        .ok_or_else(|| ApiError::unauthorized("invalid token"))?;
+    let mut user = Map::new();
+    user.insert("email".into(), Value::String(email.into()));
+    Ok(Caller::user(user))
+}
+
+struct Api {
+    router: Router,
+}
+
+fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl Api {
+    async fn raw(
+        &self,
+        method: Method,
+        uri: &str,
+        who: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("x-app-id", APP);
+        if let Some(who) = who {
+            req = req.header("authorization", format!("Bearer {who}"));
+        }
+        let body = match body {
+            Some(b) => {
+                req = req.header("content-type", "application/json");
+                Body::from(b)
+            }
+            None => Body::empty(),
+        };
+        let response = self
+            .router
+            .clone()
+            .oneshot(req.body(body).expect("request"))
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("not JSON ({status}): {}", String::from_utf8_lossy(&bytes)));
+        (status, value)
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        who: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let uri = format!("/api/apps/{APP}/entities/{path}");
+        self.raw(method, &uri, who, body.map(|b| b.to_string().into_bytes()))
+            .await
+    }
+
+    /// `GET {entity}?…` with the pairs percent-encoded.
+    async fn list(
+        &self,
+        entity: &str,
+        who: Option<&str>,
+        params: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let query: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        self.call(
+            Method::GET,
+            &format!("{entity}?{}", query.join("&")),
+            who,
+            None,
+        )
+        .await
+    }
+
+    async fn ok(
+        &self,
+        method: Method,
+        path: &str,
+        who: Option<&str>,
+        body: Option<Value>,
+    ) -> Value {
+        let (status, value) = self.call(method.clone(), path, who, body).await;
+        assert_eq!(status, StatusCode::OK, "{method} {path}: {value}");
+        value
+    }
+
+    /// Every record of `entity`, as the service role sees them.
+    async fn all(&self, entity: &str) -> Vec<Value> {
+        let (status, value) = self
+            .list(entity, Some("service"), &[("limit", "5000")])
+            .await;
+        assert_eq!(status, StatusCode::OK, "{value}");
+        value.as_array().expect("array").clone()
+    }
+}
+
+fn check_error(value: &Value, code: &str) {
+    assert_eq!(value["code"], code, "{value}");
+    assert!(value["message"].is_string(), "{value}");
+    assert!(value.get("detail").is_some(), "{value}");
+    let text = value.to_string().to_lowercase();
+    for leak in [
+        "select ",
+        "insert ",
+        "delete from",
+        "sqlite",
+        "postgres",
+        "syntax",
+    ] {
+        assert!(!text.contains(leak), "leaks internals: {value}");
+    }
+}
+
+const ALICE: Option<&str> = Some("test-alice@example.com");
+const BOB: Option<&str> = Some("test-bob@example.com");
+const SERVICE: Option<&str> = Some("service");
+
+/// One page: (ids of the items, next_cursor, has_more).
+fn page(value: &Value) -> (Vec<String>, Option<String>, bool) {
+    let ids = value["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items: {value}"))
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_string())
+        .collect();
+    let next = value["next_cursor"].as_str().map(str::to_string);
+    let more = value["has_more"].as_bool().expect("has_more");
+    assert_eq!(next.is_some(), more, "{value}");
+    (ids, next, more)
+}
+
+impl Api {
+    async fn v2(&self, who: Option<&str>, params: &[(&str, &str)]) -> (StatusCode, Value) {
+        let query: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        self.call(
+            Method::GET,
+            &format!("Task/v2/list?{}", query.join("&")),
+            who,
+            None,
+        )
+        .await
+    }
+
+    /// Walks every page (`limit` each) and returns the ids in order and the page count.
+    async fn walk(
+        &self,
+        who: Option<&str>,
+        first: &[(&str, &str)],
+        limit: &str,
+    ) -> (Vec<String>, usize) {
+        let mut params = first.to_vec();
+        params.push(("limit", limit));
+        let (status, value) = self.v2(who, &params).await;
+        assert_eq!(status, StatusCode::OK, "{value}");
+        let (mut all, mut next, _) = page(&value);
+        let mut pages = 1;
+        while let Some(cursor) = next {
+            let (status, value) = self
+                .v2(who, &[("cursor", cursor.as_str()), ("limit", limit)])
+                .await;
+            assert_eq!(status, StatusCode::OK, "{value}");
+            let (ids, n, _) = page(&value);
+            assert!(ids.len() <= limit.parse().expect("limit"));
+            all.extend(ids);
+            next = n;
+            pages += 1;
+            assert!(pages < 100, "the walk does not end");
+        }
+        (all, pages)
+    }
+}
+
+fn s(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+fn b64(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+async fn scenario(url: &str) {
+    let db = Db::open(url).await.expect("open");
+    let applied = db.migrate(entities()).await.expect("migrate");
+    let pg = url.starts_with("postgres");
+    let api = Api {
+        router: router(Arc::new(AppState {
+            app_id: APP.into(),
+            db,
+            entities: applied.into_iter().map(|a| a.entity).collect(),
+            caller_from: Arc::new(caller_from),
+            auth: None,
+        })),
+    };
+    use Method as M;
+    api.ok(
+        M::POST,
+        "User/bulk",
+        SERVICE,
+        Some(json!([
+            {"email": "alice@example.com"},
+            {"email": "bob@example.com"},
+        ])),
+    )
+    .await;
+    // Alice's tasks: `priority` is an Integer column, `rank` an `extra` key of mixed types.
+    api.ok(
+        M::POST,
+        "Task/bulk",
+        ALICE,
+        Some(json!([
+            {"id": "a01", "title": "t", "priority": 2, "rank": 5},
+            {"id": "a02", "title": "t", "priority": null, "rank": "x"},
+            {"id": "a03", "title": "t", "priority": 1, "rank": 2.5},
+            {"id": "a04", "title": "t", "priority": 2},
+            {"id": "a05", "title": "t", "priority": 3, "rank": 5},
+            {"id": "a06", "title": "t", "priority": 1, "rank": true},
+            {"id": "a07", "title": "t", "priority": null, "rank": 1},
+            {"id": "a08", "title": "t", "priority": 2, "rank": "a"},
+            {"id": "a09", "title": "t", "priority": 3, "rank": null},
+            {"id": "a10", "title": "t", "priority": 1, "rank": 10},
+        ])),
+    )
+    .await;
+    api.ok(
+        M::POST,
+        "Task/bulk",
+        BOB,
+        Some(json!([
+            {"id": "b01", "title": "t", "priority": 1},
+            {"id": "b02", "title": "t", "priority": 2},
+        ])),
+    )
+    .await;
+
+    // priority ASC (NULLs first), then id.
+    let by_priority = s(&[
+        "a02", "a07", "a03", "a06", "a10", "a01", "a04", "a08", "a05", "a09",
+    ]);
+    for limit in ["1", "3", "4", "9", "10", "100"] {
+        let (ids, pages) = api.walk(ALICE, &[("sort", "priority")], limit).await;
+        assert_eq!(ids, by_priority, "limit {limit}");
+        let want_pages = match limit {
+            "1" => 10,
+            "3" => 4,
+            "4" => 3,
+            "9" => 2,
+            _ => 1,
+        };
+        assert_eq!(pages, want_pages, "limit {limit}");
+    }
+    // priority DESC (NULLs last), then id.
+    let (ids, _) = api.walk(ALICE, &[("sort", "-priority")], "3").await;
+    assert_eq!(
+        ids,
+        s(&[
+            "a05", "a09", "a01", "a04", "a08", "a03", "a06", "a10", "a02", "a07"
+        ])
+    );
+    // A JSON key: missing/null, then numbers, strings, booleans.
+    let (ids, _) = api.walk(ALICE, &[("sort", "rank")], "2").await;
+    assert_eq!(
+        ids,
+        s(&[
+            "a04", "a09", "a07", "a03", "a01", "a05", "a10", "a08", "a02", "a06"
+        ])
+    );
+    let (ids, _) = api.walk(ALICE, &[("sort", "-rank")], "1").await;
+    assert_eq!(
+        ids,
+        s(&[
+            "a06", "a02", "a08", "a10", "a01", "a05", "a03", "a07", "a04", "a09"
+        ])
+    );
+    // Two keys.
+    let (ids, _) = api.walk(ALICE, &[("sort", "priority,-rank")], "3").await;
+    assert_eq!(
+        ids,
+        s(&[
+            "a02", "a07", "a06", "a10", "a03", "a08", "a01", "a04", "a05", "a09"
+        ])
+    );
+    // The default sort (-created_date): every record once.
+    let (mut ids, _) = api.walk(ALICE, &[], "3").await;
+    ids.sort();
+    assert_eq!(ids, {
+        let mut all = by_priority.clone();
+        all.sort();
+        all
+    });
+    // A filter, kept by the cursor.
+    let (ids, pages) = api
+        .walk(
+            ALICE,
+            &[("q", r#"{"priority": {"$gte": 2}}"#), ("sort", "priority")],
+            "2",
+        )
+        .await;
+    assert_eq!(ids, s(&["a01", "a04", "a08", "a05", "a09"]));
+    assert_eq!(pages, 3);
+    // The read rule: Bob sees his own; the service role everything; anonymous nothing.
+    let (ids, _) = api.walk(BOB, &[("sort", "priority")], "1").await;
+    assert_eq!(ids, s(&["b01", "b02"]));
+    let (ids, _) = api.walk(SERVICE, &[("sort", "priority")], "5").await;
+    assert_eq!(ids.len(), 12);
+    let (ids, pages) = api.walk(None, &[("sort", "priority")], "5").await;
+    assert!(ids.is_empty());
+    assert_eq!(pages, 1);
+    // fields project (id kept), on every page.
+    let (status, first) = api
+        .v2(
+            ALICE,
+            &[("sort", "priority"), ("fields", "priority"), ("limit", "2")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(first["items"], json!([{"id": "a02"}, {"id": "a07"}]));
+    let cursor = first["next_cursor"].as_str().expect("cursor").to_string();
+    let (status, second) = api.v2(ALICE, &[("cursor", &cursor), ("limit", "1")]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        second,
+        json!({"items": [{"id": "a03", "priority": 1}], "next_cursor": second["next_cursor"], "has_more": true})
+    );
+    // Alice's cursor given to Bob: his rule applies (only his rows after the boundary).
+    let (status, value) = api.v2(BOB, &[("cursor", &cursor)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page(&value).0, s(&["b01", "b02"]));
+
+    // Refused cursors and parameters.
+    let tampered_count =
+        b64(r#"{"v":1,"q":null,"sort":"priority","fields":null,"after":[null,null],"id":"a02"}"#);
+    let bad_id =
+        b64(r#"{"v":1,"q":null,"sort":"priority","fields":null,"after":[null],"id":"a 02"}"#);
+    let unknown =
+        b64(r#"{"v":1,"q":null,"sort":"priority","fields":null,"after":[null],"id":"a02","x":1}"#);
+    let version =
+        b64(r#"{"v":2,"q":null,"sort":"priority","fields":null,"after":[null],"id":"a02"}"#);
+    let object = b64(r#"{"v":1,"q":null,"sort":"priority","fields":null,"after":[{}],"id":"a02"}"#);
+    let bad_q = b64(
+        r#"{"v":1,"q":"{\"$where\": 1}","sort":"priority","fields":null,"after":[null],"id":"a02"}"#,
+    );
+    for (params, code) in [
+        (vec![("cursor", "!!!not base64!!!")], "bad-cursor"),
+        (vec![("cursor", "bm90IGpzb24")], "bad-cursor"),
+        (vec![("cursor", tampered_count.as_str())], "bad-cursor"),
+        (vec![("cursor", bad_id.as_str())], "bad-cursor"),
+        (vec![("cursor", unknown.as_str())], "bad-cursor"),
+        (vec![("cursor", version.as_str())], "bad-cursor"),
+        (vec![("cursor", object.as_str())], "bad-cursor"),
+        (vec![("cursor", bad_q.as_str())], "forbidden-operator"),
+        (
+            vec![("cursor", cursor.as_str()), ("sort", "-priority")],
+            "bad-cursor",
+        ),
+        (vec![("cursor", cursor.as_str()), ("q", "{}")], "bad-cursor"),
+        (
+            vec![("cursor", cursor.as_str()), ("fields", "title")],
+            "bad-cursor",
+        ),
+        (vec![("skip", "2")], "bad-query"),
+        (vec![("limit", "0")], "limit"),
+        (vec![("limit", "5001")], "limit"),
+        (vec![("sort", "priority"), ("sort", "title")], "bad-query"),
+    ] {
+        let (status, value) = api.v2(ALICE, &params).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{params:?}: {value}");
+        check_error(&value, code);
+    }
+    if pg {
+        // A value PostgreSQL could not read as the sort key's type.
+        let typed =
+            b64(r#"{"v":1,"q":null,"sort":"priority","fields":null,"after":["abc"],"id":"a02"}"#);
+        let (status, value) = api.v2(ALICE, &[("cursor", &typed)]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{value}");
+        check_error(&value, "bad-cursor");
+    }
+    let (status, value) = api.v2(ALICE, &[("distinct", "priority")]).await;
+    assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{value}");
+    check_error(&value, "not-implemented");
+
+    // A record deleted between pages does not shift the next page.
+    let (status, first) = api.v2(ALICE, &[("sort", "priority"), ("limit", "3")]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (ids, next, _) = page(&first);
+    assert_eq!(ids, s(&["a02", "a07", "a03"]));
+    api.ok(M::DELETE, "Task/a03", ALICE, None).await;
+    api.ok(M::DELETE, "Task/a06", ALICE, None).await;
+    let next = next.expect("cursor");
+    let (status, second) = api.v2(ALICE, &[("cursor", &next), ("limit", "3")]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page(&second).0, s(&["a10", "a01", "a04"]));
+
+    upserts(&api).await;
+}
+
+async fn upserts(api: &Api) {
+    use Method as M;
+    let upsert = |who: Option<&'static str>, entity: &'static str, body: Value| async move {
+        api.call(M::POST, &format!("{entity}/upsert"), who, Some(body))
+            .await
+    };
+    // Creates, then updates by the key (same id, fields merged).
+    let (status, first) = upsert(
+        ALICE,
+        "Task",
+        json!({"records": [{"title": "u1", "priority": 1, "note": "n"}, {"title": "u2", "priority": 2}], "key": "title"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(
+        (first["created"].clone(), first["updated"].clone()),
+        (json!(2), json!(0))
+    );
+    let u1 = first["records"][0]["id"].as_str().expect("id").to_string();
+    assert_eq!(first["records"][0]["created_by"], "alice@example.com");
+    assert_eq!(first["records"][1]["title"], "u2");
+    let (status, second) = upsert(
+        ALICE,
+        "Task",
+        json!({"records": [{"title": "u3"}, {"title": "u1", "priority": 5}], "key": ["title"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(
+        (second["created"].clone(), second["updated"].clone()),
+        (json!(1), json!(1))
+    );
+    assert_eq!(second["records"][0]["title"], "u3");
+    let updated = &second["records"][1];
+    assert_eq!(updated["id"], u1.as_str());
+    assert_eq!(updated["priority"], 5);
+    assert_eq!(updated["note"], "n", "a partial update");
+    // The last of a key wins; a compound key.
+    let (status, third) = upsert(
+        ALICE,
+        "Task",
+        json!({"records": [{"title": "u4", "priority": 1}, {"title": "u4", "priority": 4}], "key": ["title", "priority"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{third}");
+    assert_eq!(third["created"], 2, "different compound keys: {third}");
+    let (status, fourth) = upsert(
+        ALICE,
+        "Task",
+        json!({"records": [{"title": "u5", "priority": 1}, {"title": "u5", "priority": 4}], "key": "title"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{fourth}");
+    assert_eq!(fourth["created"], 1);
+    assert_eq!(fourth["records"].as_array().map(Vec::len), Some(1));
+    assert_eq!(fourth["records"][0]["priority"], 4);
+
+    let tasks = api.all("Task").await;
+    // Bob's key matches Alice's record, which his update rule hides: 403, nothing written.
+    let (status, value) = upsert(
+        BOB,
+        "Task",
+        json!({"records": [{"title": "b9"}, {"title": "u1", "priority": 2}], "key": "title"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{value}");
+    check_error(&value, "forbidden");
+    assert_eq!(value["detail"]["index"], 1);
+    // A bad value in the second record rolls the first back.
+    let (status, value) = upsert(
+        ALICE,
+        "Task",
+        json!({"records": [{"title": "u6"}, {"title": "u1", "priority": "high"}], "key": "title"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{value}");
+    check_error(&value, "bad-value");
+    assert_eq!(value["detail"]["index"], 1);
+    for (body, code) in [
+        (
+            json!({"records": [{"priority": 1}], "key": "title"}),
+            "bad-record",
+        ),
+        (
+            json!({"records": [{"title": {"a": 1}}], "key": "title"}),
+            "bad-record",
+        ),
+        (
+            json!({"records": [{"title": "x"}], "key": "nope"}),
+            "bad-record",
+        ),
+        (
+            json!({"records": [{"title": "x"}], "key": "tags"}),
+            "bad-record",
+        ),
+        (
+            json!({"records": [{"title": "x"}], "key": "id"}),
+            "bad-record",
+        ),
+        (
+            json!({"records": [{"title": "x"}], "key": []}),
+            "bad-record",
+        ),
+        (
+            json!({"records": [{"title": "x"}], "key": ["title", "title"]}),
+            "bad-record",
+        ),
+        (json!({"records": [{"title": "x"}]}), "bad-record"),
+        (
+            json!({"records": {"title": "x"}, "key": "title"}),
+            "bad-record",
+        ),
+        (json!({"records": [1], "key": "title"}), "bad-record"),
+        (
+            json!({"records": vec![json!({"title": "x"}); 501], "key": "title"}),
+            "too-large",
+        ),
+    ] {
+        let (status, value) = upsert(ALICE, "Task", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {value}");
+        check_error(&value, code);
+    }
+    assert_eq!(api.all("Task").await, tasks, "nothing written");
+
+    // Note: the write rule re-checks new and updated values.
+    let notes = api.all("Note").await;
+    let (status, value) = upsert(
+        ALICE,
+        "Note",
+        json!({"records": [{"owner": "alice@example.com", "body": "k1"}, {"owner": "bob@example.com", "body": "k2"}], "key": "body"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{value}");
+    assert_eq!(value["detail"]["index"], 1);
+    assert_eq!(api.all("Note").await, notes, "rolled back");
+    let (status, value) = upsert(
+        ALICE,
+        "Note",
+        json!({"records": [{"owner": "alice@example.com", "body": "k1"}], "key": "body"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{value}");
+    let (status, value) = upsert(
+        ALICE,
+        "Note",
+        json!({"records": [{"owner": "bob@example.com", "body": "k1"}], "key": "body"}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "moving a note out of the rule: {value}"
+    );
+    let (status, value) = upsert(
+        BOB,
+        "Note",
+        json!({"records": [{"owner": "bob@example.com", "body": "k1"}], "key": "body"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "Alice's note: {value}");
+    let notes = api.all("Note").await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["owner"], "alice@example.com");
+    // Anonymous callers cannot write notes.
+    let (status, _) = upsert(
+        None,
+        "Note",
+        json!({"records": [{"owner": "x", "body": "k9"}], "key": "body"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[test]
+fn api_v2_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("app.db").display());
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(scenario(&url));
+}
+
+#[test]
+fn api_v2_on_postgres() {
+    if ferry_test::pg::skip_if_unavailable("api_v2_on_postgres") {
+        return;
+    }
+    let cluster = ferry_test::pg::Cluster::start().expect("cluster");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(scenario(&cluster.url("postgres")));
+}
