@@ -792,7 +792,7 @@ async fn scenario(url: &str) {
     .await;
     api.err(
         M::POST,
-        "Task/aggregate",
+        "Task/import",
         ALICE,
         Some(json!({})),
         StatusCode::NOT_IMPLEMENTED,

@@ -29,8 +29,9 @@ pub use error::{ApiError, InternalError};
 
 use crate::base44::model::{Entity, USER_ENTITY};
 use crate::base44::query::{
-    After, Filter, ListQuery, QueryError, QueryErrorKind, Sql, SqlValue, count_sql, page_sql,
-    parse_filter, parse_list, project, select_sql, where_sql,
+    After, Filter, ListQuery, QueryError, QueryErrorKind, Sql, SqlValue, aggregate_sql, count_sql,
+    decode_cell, page_sql, parse_aggregate, parse_filter, parse_list, project, select_sql,
+    where_sql,
 };
 use crate::base44::record::{
     Author, Cell, RecordError, delete_sql, get_sql, insert_many_sql, insert_sql, is_valid_id,
@@ -181,7 +182,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(&format!("{base}/bulk"), post(bulk_create).put(bulk_update))
         .route(&format!("{base}/v2/list"), get(list_page))
         .route(&format!("{base}/update-many"), patch(update_many))
-        .route(&format!("{base}/aggregate"), post(not_implemented))
+        .route(&format!("{base}/aggregate"), post(aggregate))
         .route(&format!("{base}/upsert"), post(upsert))
         .route(&format!("{base}/import"), post(not_implemented))
         .route(
@@ -490,6 +491,38 @@ async fn list(
         None => records,
     };
     ok(Value::Array(records))
+}
+
+/// `POST …/{name}/aggregate` with an `EntityAggregateSpec` → `{"rows": [...], "truncated":
+/// bool}`: one `GROUP BY` over the records the caller may read.
+async fn aggregate(
+    State(s): State<Arc<Shared>>,
+    p: PathIn<EntityPath>,
+    headers: HeaderMap,
+    body: BodyIn,
+) -> Answer {
+    let p = path(p)?;
+    let ctx = s.ctx(&headers, &p.app_id, &p.name).await?;
+    let mut spec = parse_aggregate(&body_json(body)?)?;
+    let access = ctx.access(Operation::Read)?;
+    let filter = rls::combine(spec.filter.take(), &access);
+    let agg = aggregate_sql(ctx.entity, &spec, filter.as_ref(), ctx.dialect())?;
+    let mut rows = s.db().query(&agg.sql, agg.columns.len()).await?;
+    let limit = usize::try_from(agg.limit).unwrap_or(usize::MAX);
+    let truncated = rows.len() > limit;
+    rows.truncate(limit);
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut record = Map::new();
+        for ((name, decode), cell) in agg.columns.iter().zip(row) {
+            let value = decode_cell(*decode, cell).ok_or_else(|| {
+                ApiError::internal(format!("aggregate column {name} has an unexpected cell"))
+            })?;
+            record.insert(name.clone(), value);
+        }
+        out.push(Value::Object(record));
+    }
+    ok(json!({ "rows": out, "truncated": truncated }))
 }
 
 /// `GET …/{name}/count?q=` → `{"count": n}`.

@@ -6,6 +6,13 @@
 
 use serde_json::Value;
 
+mod aggregate;
+
+pub use aggregate::{
+    Aggregate, AggregateSpec, BucketUnit, Decode, MAX_AGGREGATE_ROWS, MAX_GROUP_BY,
+    MAX_MEASURE_FIELDS, Measure, ScalarKind, aggregate_sql, decode_cell, parse_aggregate,
+};
+
 use super::error::{QueryError, QueryErrorKind};
 use super::pattern::Pattern;
 use super::{Cond, ElemMatch, FieldPath, Filter, ListQuery, SortKey};
