@@ -27,18 +27,17 @@ use crate::base44::auth::password::{hash_password, needs_rehash, verify_dummy, v
 use crate::base44::auth::role::role_for_new_user;
 use crate::base44::auth::token::{self, Claims, DEFAULT_TTL_SECS, SigningKey, TokenError};
 use crate::base44::auth::unix_now;
-use crate::base44::model::{Dialect, Entity, USER_ENTITY};
-use crate::base44::query::{Sql, SqlValue};
-use crate::base44::record::{Author, Cell, insert_sql, is_valid_id, public_columns, row_to_record};
+use crate::base44::model::{Entity, USER_ENTITY};
+use crate::base44::record::{Author, insert_sql, is_valid_id, public_columns};
 use crate::base44::rls::Caller;
-use crate::base44::store::{AUTH_CODES_TABLE, StoreError, Tx};
+use crate::base44::store::{StoreError, Tx};
 
 /// How long an invitation's link (a reset token) stays valid: 7 days.
 pub const INVITE_TTL_SECS: u64 = 7 * 24 * 60 * 60;
 
 /// Expired rows of [`AUTH_CODES_TABLE`] are swept this long after their expiry (so a late
 /// attempt still reads "expired" rather than "invalid").
-const CODES_GRACE_SECS: u64 = 24 * 60 * 60;
+pub(super) const CODES_GRACE_SECS: u64 = 24 * 60 * 60;
 
 const PURPOSE_OTP: &str = "otp";
 const PURPOSE_RESET: &str = "reset";
@@ -255,254 +254,9 @@ fn signed_in_id(caller: &Caller) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
-// ---- SQL --------------------------------------------------------------------------------
+mod sql;
 
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn ph(dialect: Dialect, n: usize, ty: &str) -> String {
-    match dialect {
-        Dialect::Postgres => format!("${n}::{ty}"),
-        Dialect::Sqlite => format!("?{n}"),
-    }
-}
-
-fn secs(t: u64) -> SqlValue {
-    SqlValue::Int(i64::try_from(t).unwrap_or(i64::MAX))
-}
-
-/// How a user row is found.
-#[derive(Clone, Copy)]
-enum By<'a> {
-    /// Without regard to case (`lower(email)`, the unique index).
-    Email(&'a str),
-    Id(&'a str),
-}
-
-impl By<'_> {
-    fn condition(self, dialect: Dialect) -> (String, SqlValue) {
-        match self {
-            By::Email(e) => (
-                format!("lower(\"email\") = lower({})", ph(dialect, 1, "text")),
-                SqlValue::Text(e.to_owned()),
-            ),
-            By::Id(id) => (
-                format!("\"id\" = {}", ph(dialect, 1, "text")),
-                SqlValue::Text(id.to_owned()),
-            ),
-        }
-    }
-}
-
-/// A `User` row: its public record and the private columns.
-struct UserRow {
-    record: Map<String, Value>,
-    id: String,
-    email: String,
-    role: String,
-    password_hash: Option<String>,
-    email_verified: bool,
-}
-
-fn user_select_sql(users: &Entity, by: By<'_>, dialect: Dialect) -> Sql {
-    let columns: Vec<String> = public_columns(users).iter().map(|c| quote(c)).collect();
-    let (condition, value) = by.condition(dialect);
-    Sql {
-        text: format!(
-            "SELECT {}, \"password_hash\", \"email_verified\" FROM {} WHERE {condition}",
-            columns.join(", "),
-            quote(&users.table)
-        ),
-        params: vec![value],
-    }
-}
-
-fn user_row(users: &Entity, cells: &[Cell], dialect: Dialect) -> Result<UserRow, ApiError> {
-    let n = public_columns(users).len();
-    let (Some(public), Some(hash), Some(verified)) =
-        (cells.get(..n), cells.get(n), cells.get(n + 1))
-    else {
-        return Err(ApiError::internal("a user row of the wrong width"));
-    };
-    let Value::Object(record) = row_to_record(users, public, dialect)? else {
-        return Err(ApiError::internal("a user row is not an object"));
-    };
-    let field = |k: &str| record.get(k).and_then(Value::as_str).map(str::to_owned);
-    Ok(UserRow {
-        id: field("id").ok_or_else(|| ApiError::internal("a user row without id"))?,
-        email: field("email").unwrap_or_default(),
-        role: field("role").unwrap_or_else(|| "user".into()),
-        password_hash: match hash {
-            Cell::Text(h) => Some(h.clone()),
-            _ => None,
-        },
-        email_verified: matches!(verified, Cell::Bool(true) | Cell::Int(1)),
-        record,
-    })
-}
-
-/// `UPDATE user SET password_hash [, email_verified] WHERE id [AND password_hash = old]`.
-fn set_password_sql(
-    users: &Entity,
-    dialect: Dialect,
-    id: &str,
-    hash: &str,
-    verified: Option<bool>,
-    old_hash: Option<&str>,
-) -> Sql {
-    let mut params = vec![SqlValue::Text(hash.to_owned())];
-    let mut sets = vec![format!("\"password_hash\" = {}", ph(dialect, 1, "text"))];
-    if let Some(v) = verified {
-        params.push(SqlValue::Bool(v));
-        sets.push(format!(
-            "\"email_verified\" = {}",
-            ph(dialect, params.len(), "bool")
-        ));
-    }
-    params.push(SqlValue::Text(id.to_owned()));
-    let mut condition = format!("\"id\" = {}", ph(dialect, params.len(), "text"));
-    if let Some(old) = old_hash {
-        params.push(SqlValue::Text(old.to_owned()));
-        condition.push_str(&format!(
-            " AND \"password_hash\" = {}",
-            ph(dialect, params.len(), "text")
-        ));
-    }
-    Sql {
-        text: format!(
-            "UPDATE {} SET {} WHERE {condition}",
-            quote(&users.table),
-            sets.join(", ")
-        ),
-        params,
-    }
-}
-
-fn set_verified_sql(users: &Entity, dialect: Dialect, by: By<'_>) -> Sql {
-    let (condition, value) = by.condition(dialect);
-    Sql {
-        text: format!(
-            "UPDATE {} SET \"email_verified\" = {} WHERE {condition}",
-            quote(&users.table),
-            ph(dialect, 2, "bool")
-        ),
-        params: vec![value, SqlValue::Bool(true)],
-    }
-}
-
-fn code_upsert_sql(
-    dialect: Dialect,
-    purpose: &str,
-    lookup: &str,
-    email: &str,
-    record: &Value,
-    expires_at: u64,
-) -> Sql {
-    let p = |n| ph(dialect, n, if n == 5 { "int8" } else { "text" });
-    Sql {
-        text: format!(
-            "INSERT INTO \"{AUTH_CODES_TABLE}\" (\"purpose\", \"lookup\", \"email\", \"record\", \"expires_at\") \
-             VALUES ({}, {}, {}, {}, {}) ON CONFLICT (\"purpose\", \"lookup\") DO UPDATE SET \
-             \"email\" = excluded.\"email\", \"record\" = excluded.\"record\", \
-             \"expires_at\" = excluded.\"expires_at\"",
-            p(1),
-            p(2),
-            p(3),
-            p(4),
-            p(5)
-        ),
-        params: vec![
-            SqlValue::Text(purpose.to_owned()),
-            SqlValue::Text(lookup.to_owned()),
-            SqlValue::Text(email.to_owned()),
-            SqlValue::Text(record.to_string()),
-            secs(expires_at),
-        ],
-    }
-}
-
-/// The row of `(purpose, lookup)`: `email`, `record` (locked for the transaction on
-/// PostgreSQL; SQLite's `BEGIN IMMEDIATE` already serialises writers).
-fn code_select_sql(dialect: Dialect, purpose: &str, lookup: &str) -> Sql {
-    let lock = match dialect {
-        Dialect::Postgres => " FOR UPDATE",
-        Dialect::Sqlite => "",
-    };
-    Sql {
-        text: format!(
-            "SELECT \"email\", \"record\" FROM \"{AUTH_CODES_TABLE}\" \
-             WHERE \"purpose\" = {} AND \"lookup\" = {}{lock}",
-            ph(dialect, 1, "text"),
-            ph(dialect, 2, "text")
-        ),
-        params: vec![
-            SqlValue::Text(purpose.to_owned()),
-            SqlValue::Text(lookup.to_owned()),
-        ],
-    }
-}
-
-/// Deletes the rows of `purpose` whose `column` (`lookup` or `email`) is `value`.
-fn code_delete_sql(dialect: Dialect, purpose: &str, column: &str, value: &str) -> Sql {
-    Sql {
-        text: format!(
-            "DELETE FROM \"{AUTH_CODES_TABLE}\" WHERE \"purpose\" = {} AND {} = {}",
-            ph(dialect, 1, "text"),
-            quote(column),
-            ph(dialect, 2, "text")
-        ),
-        params: vec![
-            SqlValue::Text(purpose.to_owned()),
-            SqlValue::Text(value.to_owned()),
-        ],
-    }
-}
-
-/// Deletes the rows expired for more than [`CODES_GRACE_SECS`].
-fn codes_sweep_sql(dialect: Dialect, now: u64) -> Sql {
-    Sql {
-        text: format!(
-            "DELETE FROM \"{AUTH_CODES_TABLE}\" WHERE \"expires_at\" < {}",
-            ph(dialect, 1, "int8")
-        ),
-        params: vec![secs(now.saturating_sub(CODES_GRACE_SECS))],
-    }
-}
-
-async fn read_code(
-    tx: &mut Tx,
-    dialect: Dialect,
-    purpose: &str,
-    lookup: &str,
-) -> Result<Option<(String, Value)>, ApiError> {
-    let rows = tx
-        .query(&code_select_sql(dialect, purpose, lookup), 2)
-        .await?;
-    let Some(row) = rows.first() else {
-        return Ok(None);
-    };
-    match (row.first(), row.get(1)) {
-        (Some(Cell::Text(email)), Some(Cell::Text(record))) => {
-            let record = serde_json::from_str(record)
-                .map_err(|e| ApiError::internal(format!("unreadable auth code record: {e}")))?;
-            Ok(Some((email.clone(), record)))
-        }
-        _ => Err(ApiError::internal("unreadable auth code row")),
-    }
-}
-
-fn otp_json(r: &OtpRecord) -> Value {
-    json!({"code_hash": r.code_hash, "expires_at": r.expires_at, "attempts": r.attempts})
-}
-
-fn otp_from_json(v: &Value) -> Option<OtpRecord> {
-    Some(OtpRecord {
-        code_hash: v.get("code_hash")?.as_str()?.to_owned(),
-        expires_at: v.get("expires_at")?.as_u64()?,
-        attempts: u32::try_from(v.get("attempts")?.as_u64()?).ok()?,
-    })
-}
+use sql::*;
 
 // ---- shared steps -----------------------------------------------------------------------
 
