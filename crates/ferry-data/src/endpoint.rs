@@ -68,6 +68,17 @@ impl Endpoint {
         })
     }
 
+    /// Parses a source URL: it must be a Postgres server.
+    pub fn parse_source(url: &str) -> Result<PgEndpoint> {
+        match Endpoint::parse(url)? {
+            Endpoint::Postgres(p) => Ok(p),
+            Endpoint::Sqlite(_) => Err(DataError::BadUrl {
+                url: url.into(),
+                reason: "the source must be a postgres:// URL".into(),
+            }),
+        }
+    }
+
     /// The URL for display (password redacted).
     pub fn display(&self) -> String {
         match self {

@@ -12,7 +12,7 @@ use crate::catalog::{Catalog, Column, Table, quote_ident, read};
 use crate::endpoint::Endpoint;
 use crate::error::{DataError, Result};
 use crate::job::{Checkpoints, Event, JobKind, JobStatus, Observer};
-use crate::select::{Scope, Selection};
+use crate::select::Selection;
 use crate::{canon, pg, sqlite};
 
 /// Options of a verify.
@@ -90,27 +90,14 @@ pub async fn verify(
     observer: &dyn Observer,
 ) -> Result<VerifyReport> {
     let started = Instant::now();
-    let Endpoint::Postgres(source) = Endpoint::parse(from)? else {
-        return Err(DataError::BadUrl {
-            url: from.into(),
-            reason: "the source must be a postgres:// URL".into(),
-        });
-    };
+    let source = Endpoint::parse_source(from)?;
     let target = Endpoint::parse(to)?;
     let ckpt = DataError::Checkpoint;
     observer.event(&Event::Phase {
         phase: "connect".into(),
     });
     let client = pg::connect(&source, "source").await?;
-    let schemas = read::schemas(&client).await?;
-    let supabase = read::is_supabase(&client).await?;
-    let mut scope = Scope::resolve(&options.selection, &schemas, supabase);
-    let catalog = read::read(&client, &mut scope).await?;
-    if catalog.tables.is_empty() {
-        return Err(DataError::EmptySelection {
-            what: format!("no table in schemas {:?}", scope.schemas),
-        });
-    }
+    let (_, catalog) = read::selected(&client, &options.selection).await?;
     let key = format!(
         "verify:{:016x}",
         canon::hash64(

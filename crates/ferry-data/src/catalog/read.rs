@@ -160,6 +160,25 @@ fn oids(tables: &[(u32, Table)]) -> Vec<u32> {
     tables.iter().map(|(o, _)| *o).collect()
 }
 
+/// Resolves a selection against the source (its schemas, whether it is Supabase-shaped) and
+/// reads the catalog of what it selects; an empty selection is an error. Shared by pull and
+/// verify, so both see the same tables.
+pub async fn selected(
+    client: &impl GenericClient,
+    selection: &crate::select::Selection,
+) -> Result<(Scope, Catalog)> {
+    let schemas = schemas(client).await?;
+    let supabase = is_supabase(client).await?;
+    let mut scope = Scope::resolve(selection, &schemas, supabase);
+    let catalog = read(client, &mut scope).await?;
+    if catalog.tables.is_empty() {
+        return Err(DataError::EmptySelection {
+            what: format!("no table in schemas {:?}", scope.schemas),
+        });
+    }
+    Ok((scope, catalog))
+}
+
 /// Reads the catalog of everything the scope selects. Columns of types that cannot be
 /// carried are refused here, before anything is written anywhere.
 pub async fn read(client: &impl GenericClient, scope: &mut Scope) -> Result<Catalog> {

@@ -462,50 +462,22 @@ async fn pg_chunk(
         .copy_in::<_, Bytes>(&target_sql)
         .await
         .map_err(dst_err(context()))?;
-    let mut sink = pin!(sink);
-    let stream = src
-        .copy_out(&source_sql)
-        .await
-        .map_err(|e| DataError::Sql {
-            side: "source",
-            context: context(),
-            reason: pg::error_text(&e),
-        })?;
-    let mut stream = pin!(stream);
-    let mut buffer = BytesMut::with_capacity(BATCH * 2);
-    let (mut messages, mut bytes) = (0u64, 0u64);
-    let mut tick = Instant::now();
-    while let Some(piece) = stream.next().await {
-        let piece = piece.map_err(|e| DataError::Sql {
-            side: "source",
-            context: context(),
-            reason: pg::error_text(&e),
-        })?;
-        messages += 1;
-        bytes += piece.len() as u64;
-        buffer.extend_from_slice(&piece);
-        if buffer.len() >= BATCH {
-            sink.send(buffer.split().freeze())
-                .await
-                .map_err(dst_err(context()))?;
-            if shared.r.options.cancel.is_cancelled() {
-                return Err(shared.interrupted());
-            }
-            if tick.elapsed() >= TICK {
-                tick = Instant::now();
-                shared.progress(
-                    table,
-                    messages.saturating_sub(if binary { 1 } else { 0 }),
-                    bytes,
-                );
-            }
-        }
-    }
-    if !buffer.is_empty() {
-        sink.send(buffer.split().freeze())
-            .await
-            .map_err(dst_err(context()))?;
-    }
+    let mut sink = PgBatches {
+        sink: pin!(sink),
+        context: context(),
+    };
+    let header = if binary { 1 } else { 0 };
+    let (_, bytes) = relay(
+        shared,
+        table,
+        src,
+        &source_sql,
+        &context(),
+        header,
+        &mut sink,
+    )
+    .await?;
+    let mut sink = sink.sink;
     let rows = sink.as_mut().finish().await.map_err(dst_err(context()))?;
     if shared.r.options.cancel.is_cancelled() {
         return Err(shared.interrupted());
@@ -517,6 +489,83 @@ async fn pg_chunk(
 enum Piece {
     Data(Bytes),
     End,
+}
+
+/// Where [`relay`] writes its batches.
+trait Batches {
+    /// Writes one batch; `Ok(false)` when the receiver is gone (its own error tells why).
+    async fn put(&mut self, batch: Bytes) -> Result<bool>;
+}
+
+/// A Postgres `COPY … FROM STDIN`.
+struct PgBatches<'a> {
+    sink: std::pin::Pin<&'a mut tokio_postgres::CopyInSink<Bytes>>,
+    context: String,
+}
+
+impl Batches for PgBatches<'_> {
+    async fn put(&mut self, batch: Bytes) -> Result<bool> {
+        self.sink
+            .send(batch)
+            .await
+            .map_err(dst_err(self.context.clone()))?;
+        Ok(true)
+    }
+}
+
+/// The SQLite writer thread's channel.
+struct SqliteBatches<'a>(&'a tokio::sync::mpsc::Sender<Piece>);
+
+impl Batches for SqliteBatches<'_> {
+    async fn put(&mut self, batch: Bytes) -> Result<bool> {
+        Ok(self.0.send(Piece::Data(batch)).await.is_ok())
+    }
+}
+
+/// Streams the source's `COPY … TO STDOUT` into `out` in [`BATCH`]-sized writes (memory stays
+/// bounded whatever the row size), reporting progress and stopping on a cancel. Returns the
+/// rows seen (CopyData messages, less `header_messages`) and the bytes read.
+async fn relay(
+    shared: &Shared<'_, '_>,
+    table: &Table,
+    src: &tokio_postgres::Client,
+    source_sql: &str,
+    context: &str,
+    header_messages: u64,
+    out: &mut impl Batches,
+) -> Result<(u64, u64)> {
+    let source_err = |e: tokio_postgres::Error| DataError::Sql {
+        side: "source",
+        context: context.to_string(),
+        reason: pg::error_text(&e),
+    };
+    let stream = src.copy_out(source_sql).await.map_err(source_err)?;
+    let mut stream = pin!(stream);
+    let mut buffer = BytesMut::with_capacity(BATCH * 2);
+    let (mut messages, mut bytes) = (0u64, 0u64);
+    let mut tick = Instant::now();
+    while let Some(piece) = stream.next().await {
+        let piece = piece.map_err(source_err)?;
+        messages += 1;
+        bytes += piece.len() as u64;
+        buffer.extend_from_slice(&piece);
+        if buffer.len() >= BATCH {
+            if !out.put(buffer.split().freeze()).await? {
+                return Ok((messages.saturating_sub(header_messages), bytes));
+            }
+            if shared.r.options.cancel.is_cancelled() {
+                return Err(shared.interrupted());
+            }
+            if tick.elapsed() >= TICK {
+                tick = Instant::now();
+                shared.progress(table, messages.saturating_sub(header_messages), bytes);
+            }
+        }
+    }
+    if !buffer.is_empty() {
+        out.put(buffer.split().freeze()).await?;
+    }
+    Ok((messages.saturating_sub(header_messages), bytes))
 }
 
 async fn sqlite_chunk(
@@ -572,45 +621,10 @@ async fn sqlite_chunk(
         })
     });
     let streamed = async {
-        let stream = src
-            .copy_out(&source_sql)
-            .await
-            .map_err(|e| DataError::Sql {
-                side: "source",
-                context: context(),
-                reason: pg::error_text(&e),
-            })?;
-        let mut stream = pin!(stream);
-        let mut buffer = BytesMut::with_capacity(BATCH * 2);
-        let (mut rows, mut bytes) = (0u64, 0u64);
-        let mut tick = Instant::now();
-        while let Some(piece) = stream.next().await {
-            let piece = piece.map_err(|e| DataError::Sql {
-                side: "source",
-                context: context(),
-                reason: pg::error_text(&e),
-            })?;
-            rows += 1;
-            bytes += piece.len() as u64;
-            buffer.extend_from_slice(&piece);
-            if buffer.len() >= BATCH {
-                if tx.send(Piece::Data(buffer.split().freeze())).await.is_err() {
-                    break;
-                }
-                if shared.r.options.cancel.is_cancelled() {
-                    return Err(shared.interrupted());
-                }
-                if tick.elapsed() >= TICK {
-                    tick = Instant::now();
-                    shared.progress(table, rows, bytes);
-                }
-            }
-        }
-        if !buffer.is_empty() {
-            let _ = tx.send(Piece::Data(buffer.split().freeze())).await;
-        }
+        let mut out = SqliteBatches(&tx);
+        let (_, bytes) = relay(shared, table, src, &source_sql, &context(), 0, &mut out).await?;
         let _ = tx.send(Piece::End).await;
-        Ok(bytes)
+        Ok::<u64, DataError>(bytes)
     }
     .await;
     drop(tx);

@@ -119,12 +119,7 @@ pub async fn pull(
     observer: &dyn Observer,
 ) -> Result<PullReport> {
     let started = Instant::now();
-    let Endpoint::Postgres(source) = Endpoint::parse(from)? else {
-        return Err(DataError::BadUrl {
-            url: from.into(),
-            reason: "the source must be a postgres:// URL".into(),
-        });
-    };
+    let source = Endpoint::parse_source(from)?;
     let target = Endpoint::parse(to)?;
     let jobs = options.jobs.max(1);
     let ckpt = |e: String| DataError::Checkpoint(e);
@@ -142,15 +137,7 @@ pub async fn pull(
         .await
         .map_err(src_err("exporting a snapshot"))?
         .get(0);
-    let schemas = read::schemas(&coordinator).await?;
-    let supabase = read::is_supabase(&coordinator).await?;
-    let mut scope = Scope::resolve(&options.selection, &schemas, supabase);
-    let catalog = read::read(&coordinator, &mut scope).await?;
-    if catalog.tables.is_empty() {
-        return Err(DataError::EmptySelection {
-            what: format!("no table in schemas {:?}", scope.schemas),
-        });
-    }
+    let (scope, catalog) = read::selected(&coordinator, &options.selection).await?;
     check_source_privileges(&coordinator, &catalog).await?;
 
     let mut sink = Target::open(&target).await?;
