@@ -996,20 +996,9 @@ fn long_in_lists_and_wide_filters_run_on_sqlite() {
 
 // ---- PostgreSQL -------------------------------------------------------------------------
 
+/// The parameters bound exactly as the store binds them.
 fn pg_params(params: &[SqlValue]) -> Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> {
-    params
-        .iter()
-        .map(|p| -> Box<dyn tokio_postgres::types::ToSql + Sync + Send> {
-            match p {
-                SqlValue::Null => Box::new(Option::<String>::None),
-                SqlValue::Bool(b) => Box::new(*b),
-                SqlValue::Int(i) => Box::new(*i),
-                SqlValue::Float(f) => Box::new(*f),
-                SqlValue::Text(s) => Box::new(s.clone()),
-                SqlValue::Json(v) => Box::new(tokio_postgres::types::Json(v.clone())),
-            }
-        })
-        .collect()
+    ferry_compat::base44::store::bind_postgres(params)
 }
 
 async fn pg_rows(

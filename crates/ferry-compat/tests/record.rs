@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use ferry_compat::base44::model::{Dialect, Entity, Field, FieldType};
 use ferry_compat::base44::query::{
-    ListQuery, Sql, SqlValue, count_sql, parse_filter, register_sqlite_functions, select_sql,
+    ListQuery, Sql, count_sql, parse_filter, register_sqlite_functions, select_sql,
 };
 use ferry_compat::base44::record::{
     Author, Cell, MAX_BULK, RecordError, delete_sql, get_sql, insert_many_sql, insert_sql, new_id,
@@ -152,20 +152,7 @@ impl Db for Pg {
 
     fn rows(&mut self, sql: &Sql) -> Vec<Vec<Cell>> {
         use tokio_postgres::types::ToSql;
-        let boxed: Vec<Box<dyn ToSql + Sync + Send>> = sql
-            .params
-            .iter()
-            .map(|p| -> Box<dyn ToSql + Sync + Send> {
-                match p {
-                    SqlValue::Null => Box::new(Option::<String>::None),
-                    SqlValue::Bool(b) => Box::new(*b),
-                    SqlValue::Int(i) => Box::new(*i),
-                    SqlValue::Float(f) => Box::new(*f),
-                    SqlValue::Text(s) => Box::new(s.clone()),
-                    SqlValue::Json(v) => Box::new(tokio_postgres::types::Json(v.clone())),
-                }
-            })
-            .collect();
+        let boxed = ferry_compat::base44::store::bind_postgres(&sql.params);
         let refs: Vec<&(dyn ToSql + Sync)> = boxed
             .iter()
             .map(|b| b.as_ref() as &(dyn ToSql + Sync))

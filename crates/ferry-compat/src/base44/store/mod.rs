@@ -17,7 +17,7 @@
 mod postgres;
 mod sqlite;
 
-pub use postgres::Pool;
+pub use postgres::{Pool, bind as bind_postgres};
 pub use sqlite::Lite;
 
 use crate::base44::model::{Dialect, Entity};

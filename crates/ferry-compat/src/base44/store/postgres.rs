@@ -201,7 +201,7 @@ impl Drop for PooledClient {
 
 /// The parameters as `tokio-postgres` values: each placeholder is cast (`$n::type`) to the
 /// type [`SqlValue::postgres_type`] names, so the server asks for exactly that type.
-fn bind(params: &[SqlValue]) -> Vec<Box<dyn ToSql + Sync + Send>> {
+pub fn bind(params: &[SqlValue]) -> Vec<Box<dyn ToSql + Sync + Send>> {
     params
         .iter()
         .map(|p| -> Box<dyn ToSql + Sync + Send> {
