@@ -873,18 +873,7 @@ async fn bulk_update(
             "bulkUpdate needs a JSON array of {id, ...changes}",
         ));
     };
-    if items.len() > MAX_BULK_UPDATE {
-        return Err(ApiError::bad_request(
-            "too-large",
-            format!("bulkUpdate takes at most {MAX_BULK_UPDATE} records"),
-        ));
-    }
-    let in_record = |index: usize, e: RecordError| {
-        ApiError::from(RecordError::InRecord {
-            index,
-            source: Box::new(e),
-        })
-    };
+    at_most(&items, MAX_BULK_UPDATE, "bulkUpdate")?;
     let check = write_filter(ctx.access(Operation::Update)?, Operation::Update)?;
     let mut statements = Vec::with_capacity(items.len());
     let mut seen = std::collections::HashSet::new();
@@ -1008,18 +997,7 @@ async fn upsert(
             "upsert needs `records`, a JSON array of records",
         ));
     };
-    if items.len() > MAX_UPSERT {
-        return Err(ApiError::bad_request(
-            "too-large",
-            format!("upsert takes at most {MAX_UPSERT} records"),
-        ));
-    }
-    let in_record = |index: usize, e: RecordError| {
-        ApiError::from(RecordError::InRecord {
-            index,
-            source: Box::new(e),
-        })
-    };
+    at_most(&items, MAX_UPSERT, "upsert")?;
     // (input index, key filter, record), the last of each key only.
     let mut work: Vec<(usize, Value, Map<String, Value>)> = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
@@ -1372,4 +1350,23 @@ async fn list_page(
         None => records,
     };
     ok(json!({ "items": items, "next_cursor": next_cursor, "has_more": has_more }))
+}
+
+/// A batch route's error for its `index`-th record (`detail: {"index": i}`).
+fn in_record(index: usize, e: RecordError) -> ApiError {
+    ApiError::from(RecordError::InRecord {
+        index,
+        source: Box::new(e),
+    })
+}
+
+/// Refuses a batch of more than `max` records (`too-large`).
+fn at_most(items: &[Value], max: usize, route: &str) -> Result<(), ApiError> {
+    if items.len() > max {
+        return Err(ApiError::bad_request(
+            "too-large",
+            format!("{route} takes at most {max} records"),
+        ));
+    }
+    Ok(())
 }
