@@ -291,34 +291,21 @@ impl JobDb {
     }
 
     fn record_chunk(&self, job: &str, chunk: &ChunkDone) -> Result<(), ControlError> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.error(e))?;
-        let touched = tx
-            .execute(
-                "UPDATE jobs SET updated_at = ?2 WHERE id = ?1",
-                params![job, now()],
-            )
-            .map_err(|e| self.error(e))?;
-        if touched == 0 {
-            return Err(no_job(job));
-        }
-        tx.execute(
+        self.touch_then(
+            job,
             "INSERT INTO job_chunks (job, table_name, chunk, rows, bytes) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (job, table_name, chunk) DO UPDATE SET rows = excluded.rows, bytes = excluded.bytes",
             params![job, chunk.table, chunk.chunk, to_i64(chunk.rows), to_i64(chunk.bytes)],
         )
-        .map_err(|e| self.error(e))?;
-        tx.commit().map_err(|e| self.error(e))
     }
 
-    fn record_progress(
+    /// In one immediate transaction: marks the job updated (an error if it does not exist) and
+    /// runs `statement`.
+    fn touch_then(
         &self,
         job: &str,
-        table: &str,
-        rows: u64,
-        bytes: u64,
+        statement: &str,
+        args: impl rusqlite::Params,
     ) -> Result<(), ControlError> {
         let mut conn = self.lock();
         let tx = conn
@@ -333,13 +320,23 @@ impl JobDb {
         if touched == 0 {
             return Err(no_job(job));
         }
-        tx.execute(
+        tx.execute(statement, args).map_err(|e| self.error(e))?;
+        tx.commit().map_err(|e| self.error(e))
+    }
+
+    fn record_progress(
+        &self,
+        job: &str,
+        table: &str,
+        rows: u64,
+        bytes: u64,
+    ) -> Result<(), ControlError> {
+        self.touch_then(
+            job,
             "INSERT INTO job_progress (job, table_name, rows, bytes) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (job, table_name) DO UPDATE SET rows = excluded.rows, bytes = excluded.bytes",
             params![job, table, to_i64(rows), to_i64(bytes)],
         )
-        .map_err(|e| self.error(e))?;
-        tx.commit().map_err(|e| self.error(e))
     }
 }
 
