@@ -3,241 +3,22 @@
 //! CRUD, list/filter parameters, RLS per caller (owner-only tasks, tenant isolation, admin
 //! bypass, the create/update re-check), hostile input, and the tables untouched after errors.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+mod common;
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode};
-use ferry_compat::base44::api::{ApiError, AppState, router};
-use ferry_compat::base44::model::Entity;
-use ferry_compat::base44::rls::Caller;
-use ferry_compat::base44::schema::{load_entities, parse_entity};
+use axum::http::{Method, StatusCode};
 use ferry_compat::base44::store::Db;
-use serde_json::{Map, Value, json};
-use tower::ServiceExt;
+use serde_json::json;
 
-const APP: &str = "app1";
-
-/// The fixture entities plus `Note`, whose create/update rule filters (for the re-check).
-fn entities() -> Vec<Entity> {
-    let dir =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/base44/entities");
-    let mut all = load_entities(&dir).expect("fixtures load");
-    all.push(
-        parse_entity(
-            "Note.jsonc",
-            r#"{"name": "Note", "properties": {"owner": {"type": "string"}, "body": {"type": "string"}},
-                "rls": {"read": true, "write": {"owner": "{{user.email}}"}}}"#,
-        )
-        .expect("note"),
-    );
-    all
-}
-
-/// `Bearer service` → the service role; `Bearer test-<email>` → that user (the API reads the
-/// rest from `User`); `Bearer <other>` → 401; none → anonymous.
-fn caller_from(headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let Some(value) = headers.get("authorization") else {
-        return Ok(Caller::anonymous());
-    };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| ApiError::unauthorized("bad authorization header"))?;
-    if token == "service" {
-        return Ok(Caller::service());
-    }
-    let email = token
-        .strip_prefix("test-")
-        .ok_or_else(|| ApiError::unauthorized("invalid token"))?;
-    let mut user = Map::new();
-    user.insert("email".into(), Value::String(email.into()));
-    Ok(Caller::user(user))
-}
-
-struct Api {
-    router: Router,
-}
-
-fn encode(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-impl Api {
-    async fn raw(
-        &self,
-        method: Method,
-        uri: &str,
-        who: Option<&str>,
-        body: Option<Vec<u8>>,
-    ) -> (StatusCode, Value) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("x-app-id", APP);
-        if let Some(who) = who {
-            req = req.header("authorization", format!("Bearer {who}"));
-        }
-        let body = match body {
-            Some(b) => {
-                req = req.header("content-type", "application/json");
-                Body::from(b)
-            }
-            None => Body::empty(),
-        };
-        let response = self
-            .router
-            .clone()
-            .oneshot(req.body(body).expect("request"))
-            .await
-            .expect("infallible");
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
-        let value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| panic!("not JSON ({status}): {}", String::from_utf8_lossy(&bytes)));
-        (status, value)
-    }
-
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        who: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let uri = format!("/api/apps/{APP}/entities/{path}");
-        self.raw(method, &uri, who, body.map(|b| b.to_string().into_bytes()))
-            .await
-    }
-
-    /// `GET {entity}?…` with the pairs percent-encoded.
-    async fn list(
-        &self,
-        entity: &str,
-        who: Option<&str>,
-        params: &[(&str, &str)],
-    ) -> (StatusCode, Value) {
-        let query: Vec<String> = params
-            .iter()
-            .map(|(k, v)| format!("{k}={}", encode(v)))
-            .collect();
-        self.call(
-            Method::GET,
-            &format!("{entity}?{}", query.join("&")),
-            who,
-            None,
-        )
-        .await
-    }
-
-    async fn ok(
-        &self,
-        method: Method,
-        path: &str,
-        who: Option<&str>,
-        body: Option<Value>,
-    ) -> Value {
-        let (status, value) = self.call(method.clone(), path, who, body).await;
-        assert_eq!(status, StatusCode::OK, "{method} {path}: {value}");
-        value
-    }
-
-    /// Expects an error answer of `status` and `code` in the JSON error shape.
-    async fn err(
-        &self,
-        method: Method,
-        path: &str,
-        who: Option<&str>,
-        body: Option<Value>,
-        status: StatusCode,
-        code: &str,
-    ) -> Value {
-        let (got, value) = self.call(method.clone(), path, who, body).await;
-        assert_eq!(got, status, "{method} {path}: {value}");
-        check_error(&value, code);
-        value
-    }
-
-    /// Every record of `entity`, as the service role sees them.
-    async fn all(&self, entity: &str) -> Vec<Value> {
-        let (status, value) = self
-            .list(entity, Some("service"), &[("limit", "5000")])
-            .await;
-        assert_eq!(status, StatusCode::OK, "{value}");
-        value.as_array().expect("array").clone()
-    }
-}
-
-fn check_error(value: &Value, code: &str) {
-    assert_eq!(value["code"], code, "{value}");
-    assert!(value["message"].is_string(), "{value}");
-    assert!(value.get("detail").is_some(), "{value}");
-    let text = value.to_string().to_lowercase();
-    for leak in [
-        "select ",
-        "insert ",
-        "delete from",
-        "sqlite",
-        "postgres",
-        "syntax",
-    ] {
-        assert!(!text.contains(leak), "leaks internals: {value}");
-    }
-}
-
-fn ids(records: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = records
-        .as_array()
-        .expect("array")
-        .iter()
-        .map(|r| r["id"].as_str().expect("id").to_string())
-        .collect();
-    ids.sort();
-    ids
-}
-
-fn titles(records: &Value) -> Vec<String> {
-    records
-        .as_array()
-        .expect("array")
-        .iter()
-        .map(|r| r["title"].as_str().unwrap_or("").to_string())
-        .collect()
-}
-
-const ALICE: Option<&str> = Some("test-alice@example.com");
-const BOB: Option<&str> = Some("test-bob@example.com");
-const ADMIN: Option<&str> = Some("test-root@example.com");
-const SERVICE: Option<&str> = Some("service");
+use common::{ADMIN, ALICE, APP, Api, BOB, NOTE, SERVICE, check_error, entities, ids, titles};
 
 async fn scenario(url: &str) {
     let db = Db::open(url).await.expect("open");
-    let applied = db.migrate(entities()).await.expect("migrate");
+    let applied = db.migrate(entities(&[NOTE])).await.expect("migrate");
     // A second deploy of the same schemas changes nothing and succeeds.
-    let again = db.migrate(entities()).await.expect("migrate again");
+    let again = db.migrate(entities(&[NOTE])).await.expect("migrate again");
     assert_eq!(applied, again);
     assert_eq!(db.applied().await.expect("applied").len(), applied.len());
-    let api = Api {
-        router: router(Arc::new(AppState {
-            app_id: APP.into(),
-            db,
-            entities: applied.into_iter().map(|a| a.entity).collect(),
-            caller_from: Arc::new(caller_from),
-            auth: None,
-        })),
-    };
+    let api = Api::new(db, applied.into_iter().map(|a| a.entity).collect());
     use Method as M;
 
     // ---- users (the service role seeds them; the API reads them back per request) ------
@@ -854,20 +635,12 @@ const MAX_BODY_PLUS: usize = (1 << 20) + 16;
 
 #[test]
 fn api_on_sqlite() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("app.db").display());
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(scenario(&url));
+    common::on_sqlite(scenario);
 }
 
 #[test]
 fn api_on_postgres() {
-    if ferry_test::pg::skip_if_unavailable("api_on_postgres") {
-        return;
-    }
-    let cluster = ferry_test::pg::Cluster::start().expect("cluster");
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(scenario(&cluster.url("postgres")));
+    common::on_postgres("api_on_postgres", scenario);
 }
 
 #[test]

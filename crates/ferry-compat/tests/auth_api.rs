@@ -4,37 +4,28 @@
 //! a migrated bcrypt user re-hashed to argon2id, the email-code flow, reset, change-password,
 //! invitations, forged and expired tokens, and RLS applied to a real token.
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use ferry_compat::base44::api::{AppState, AuthConfig, router};
 use ferry_compat::base44::auth::mail::MemoryOutbox;
 use ferry_compat::base44::auth::password::hash_password;
 use ferry_compat::base44::auth::token::{Claims, SigningKey, issue};
 use ferry_compat::base44::auth::unix_now;
-use ferry_compat::base44::model::Entity;
 use ferry_compat::base44::query::{Sql, SqlValue};
 use ferry_compat::base44::record::Cell;
-use ferry_compat::base44::schema::load_entities;
 use ferry_compat::base44::store::Db;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-const APP: &str = "app1";
+use common::{APP, entities};
 
 /// alice's `auth.users.encrypted_password` in tests/fixtures/db/supabase.sql
 /// (`password-alice`), and bob's (`password-bob`).
 const ALICE_BCRYPT: &str = "$2a$10$5M1MPqIALSTcam27Qf7qEeBJKUzfslemU3Chl3.lS0Y/3t3UNoMBu";
 const BOB_BCRYPT: &str = "$2a$10$sQ6JckWmqDmoplYasSHNUeKtcta1/jiGTRTz7tT4LwEny2KDkEJR6";
-
-fn entities() -> Vec<Entity> {
-    let dir =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/base44/entities");
-    load_entities(&dir).expect("fixtures load")
-}
 
 fn key() -> SigningKey {
     SigningKey::from_bytes(&[7u8; 32]).expect("key")
@@ -47,7 +38,7 @@ struct Api {
 
 async fn api(url: &str, verify_email: bool) -> Api {
     let db = Db::open(url).await.expect("open");
-    let applied = db.migrate(entities()).await.expect("migrate");
+    let applied = db.migrate(entities(&[])).await.expect("migrate");
     let outbox = Arc::new(MemoryOutbox::new());
     let mut config = AuthConfig::new(
         key(),
@@ -76,33 +67,9 @@ impl Api {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(format!("/api/apps/{APP}/{path}"))
-            .header("x-app-id", APP);
-        if let Some(token) = token {
-            req = req.header("authorization", format!("Bearer {token}"));
-        }
-        let body = match body {
-            Some(b) => {
-                req = req.header("content-type", "application/json");
-                Body::from(b.to_string())
-            }
-            None => Body::empty(),
-        };
-        let response = self
-            .router
-            .clone()
-            .oneshot(req.body(body).expect("request"))
-            .await
-            .expect("infallible");
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
-        let value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| panic!("not JSON ({status}): {}", String::from_utf8_lossy(&bytes)));
-        (status, value)
+        let uri = format!("/api/apps/{APP}/{path}");
+        let body = body.map(|b| b.to_string().into_bytes());
+        common::request(&self.router, method, &uri, token, body).await
     }
 
     async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
@@ -860,23 +827,16 @@ async fn otp_scenario(url: &str) {
 
 #[test]
 fn auth_on_sqlite() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let url = format!("sqlite://{}", dir.path().join("app.db").display());
-    rt.block_on(scenario(&url));
-    let url = format!("sqlite://{}", dir.path().join("otp.db").display());
-    rt.block_on(otp_scenario(&url));
+    common::on_sqlite(scenario);
+    common::on_sqlite(otp_scenario);
 }
 
 #[test]
 fn auth_on_postgres() {
-    if ferry_test::pg::skip_if_unavailable("auth_on_postgres") {
-        return;
-    }
-    let cluster = ferry_test::pg::Cluster::start().expect("cluster");
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(scenario(&cluster.url("postgres")));
-    rt.block_on(otp_scenario(&cluster.url("postgres")));
+    common::on_postgres("auth_on_postgres", async |url: &str| {
+        scenario(url).await;
+        otp_scenario(url).await;
+    });
 }
 
 #[test]
@@ -884,7 +844,7 @@ fn auth_disabled_without_config() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let db = Db::open("sqlite::memory:").await.expect("db");
-        let applied = db.migrate(entities()).await.expect("migrate");
+        let applied = db.migrate(entities(&[])).await.expect("migrate");
         let state = AppState::new(
             APP,
             db,
