@@ -153,6 +153,7 @@ impl ServerState {
             live,
             previous,
             variants: Arc::new(variants),
+            mounts: Vec::new(),
         })
     }
 

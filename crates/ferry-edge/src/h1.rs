@@ -230,6 +230,13 @@ pub async fn serve(edge: Arc<Edge>, mut stream: TcpStream) {
             tls: false,
         };
         let routing = edge.routing();
+        if crate::mount_for(&routing, req.host, path).is_some() {
+            // A mount takes bodies, upgrades and streams: hyper serves the rest of this
+            // connection, starting with the request already buffered.
+            drop(routing);
+            let pre = buf.split().freeze();
+            return crate::server::serve_handed_over(edge, stream, pre).await;
+        }
         let memoisable = method == Method::GET
             && req.range.is_none()
             && req.if_none_match.is_none()
@@ -238,12 +245,22 @@ pub async fn serve(edge: Arc<Edge>, mut stream: TcpStream) {
             let key = memo_key(&req, target);
             match edge.memo.get(&routing, &key) {
                 Some(p) => {
-                    edge.metrics
-                        .record(&p.app, p.status, p.body.len() as u64, started.elapsed());
                     if p.skew {
                         edge.count_skew();
                     }
-                    log(&edge, &req, &p, started, version);
+                    crate::server::record(
+                        &edge,
+                        crate::server::Answered {
+                            app: &p.app,
+                            method: req.method.as_str(),
+                            path: req.path,
+                            status: p.status,
+                            bytes: p.body.len() as u64,
+                            release: p.release.as_deref(),
+                            version,
+                        },
+                        started,
+                    );
                     p
                 }
                 None => {
@@ -365,24 +382,6 @@ async fn prepare(response: Response<Full<Bytes>>, app: String, keep_open: bool) 
             .get(crate::server::RELEASE_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
-    }
-}
-
-fn log(edge: &Edge, req: &Req<'_>, p: &Prepared, started: Instant, version: Version) {
-    if let Some(log) = &edge.access_log {
-        log.log(crate::observe::AccessEntry {
-            ts: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
-            app: p.app.clone(),
-            method: req.method.to_string(),
-            path: req.path.chars().take(2048).collect(),
-            status: p.status,
-            bytes: p.body.len() as u64,
-            us: started.elapsed().as_micros() as u64,
-            release: p.release.clone(),
-            version: format!("{version:?}"),
-        });
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod h1;
 pub mod httpdate;
+pub mod mount;
 pub mod observe;
 mod resolve;
 mod server;
@@ -33,6 +34,8 @@ pub struct AppRoute {
     pub previous: Vec<Arc<ReleaseManifest>>,
     /// Precompressed variants of the files of these releases.
     pub variants: Arc<variants::VariantMap>,
+    /// Handlers under path prefixes of the live release (its backend), checked before files.
+    pub mounts: Vec<mount::Mounted>,
 }
 
 /// The routing table: one immutable snapshot per switch.
@@ -80,6 +83,19 @@ impl Default for Limits {
             header_timeout: server::HEADER_TIMEOUT,
         }
     }
+}
+
+/// The mount of the app a `Host` names that owns `path`, if any.
+pub fn mount_for<'a>(
+    routing: &'a Routing,
+    host: Option<&str>,
+    path: &str,
+) -> Option<&'a mount::Mounted> {
+    let route = app_for(routing, host)?;
+    if route.mounts.is_empty() {
+        return None;
+    }
+    mount::find(&route.mounts, path)
 }
 
 /// The route of the app a `Host` names.

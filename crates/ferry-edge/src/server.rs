@@ -16,6 +16,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
+use crate::mount::EdgeBody;
 use crate::variants::{self, Variants};
 use crate::{Edge, Resolved};
 
@@ -57,9 +58,107 @@ async fn serve_io<I>(
 {
     let service = service_fn(move |req| {
         let edge = edge.clone();
-        async move { Ok::<_, Infallible>(handle_with(&edge, req, tls).await) }
+        async move { Ok::<_, Infallible>(dispatch(&edge, req, tls).await) }
     });
-    let _ = builder.serve_connection(TokioIo::new(io), service).await;
+    let _ = builder
+        .serve_connection_with_upgrades(TokioIo::new(io), service)
+        .await;
+}
+
+/// Serves the rest of a connection the HTTP/1.1 fast path started reading (`pre` holds what
+/// it read) with hyper: for requests a mount answers, whose bodies that path does not read.
+pub(crate) async fn serve_handed_over(edge: Arc<Edge>, stream: tokio::net::TcpStream, pre: Bytes) {
+    let builder = connection_builder(edge.limits.header_timeout);
+    serve_io(edge, builder, crate::mount::Rewind::new(pre, stream), false).await;
+}
+
+/// Answers one request on hyper's connections: a mount when one owns the path, else the
+/// static answer.
+async fn dispatch(edge: &Edge, req: Request<Incoming>, tls: bool) -> Response<EdgeBody> {
+    let routing = edge.routing();
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .map(str::to_string);
+    let host = host.as_deref();
+    if let Some(mounted) = crate::mount_for(&routing, host, req.uri().path()) {
+        let started = std::time::Instant::now();
+        let app = crate::app_for_host(&routing, host)
+            .unwrap_or("")
+            .to_string();
+        let (method, path) = (req.method().to_string(), req.uri().path().to_string());
+        let version = req.version();
+        let mut response = mounted.handler.call(req).await;
+        if let Some(route) = crate::app_for(&routing, host)
+            && let Ok(v) = HeaderValue::from_str(&route.live.id)
+        {
+            response.headers_mut().insert(RELEASE_HEADER, v);
+        }
+        record(
+            edge,
+            Answered {
+                app: &app,
+                method: &method,
+                path: &path,
+                status: response.status().as_u16(),
+                bytes: exact_len(response.body()),
+                release: release_of(&response),
+                version,
+            },
+            started,
+        );
+        return response;
+    }
+    let response = handle_with(edge, req, tls).await;
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, crate::mount::boxed(body))
+}
+
+/// What one answer was, for metrics and the access log.
+pub(crate) struct Answered<'a> {
+    pub app: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub status: u16,
+    pub bytes: u64,
+    pub release: Option<&'a str>,
+    pub version: http::Version,
+}
+
+/// Records an answer: metrics and the access log.
+pub(crate) fn record(edge: &Edge, a: Answered<'_>, started: std::time::Instant) {
+    let took = started.elapsed();
+    edge.metrics.record(a.app, a.status, a.bytes, took);
+    if let Some(log) = &edge.access_log {
+        log.log(crate::observe::AccessEntry {
+            ts: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            app: a.app.to_string(),
+            method: a.method.to_string(),
+            path: a.path.chars().take(2048).collect(),
+            status: a.status,
+            bytes: a.bytes,
+            us: took.as_micros() as u64,
+            release: a.release.map(str::to_string),
+            version: format!("{:?}", a.version),
+        });
+    }
+}
+
+/// The exact length of a body, when known (0 otherwise).
+fn exact_len<B: http_body::Body>(body: &B) -> u64 {
+    http_body::Body::size_hint(body).exact().unwrap_or(0)
+}
+
+/// The `x-ferry-release` of an answer.
+fn release_of<B>(response: &Response<B>) -> Option<&str> {
+    response
+        .headers()
+        .get(RELEASE_HEADER)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// Serves `edge` on `listener` until `shutdown` resolves.
@@ -216,32 +315,19 @@ pub(crate) async fn respond(
     version: http::Version,
 ) -> Response<Full<Bytes>> {
     let response = answer_in(edge, routing, r).await;
-    let took = started.elapsed();
-    let app = crate::app_for_host(routing, r.host).unwrap_or("");
-    let status = response.status().as_u16();
-    let bytes = http_body::Body::size_hint(response.body())
-        .exact()
-        .unwrap_or(0);
-    edge.metrics.record(app, status, bytes, took);
-    if let Some(log) = &edge.access_log {
-        log.log(crate::observe::AccessEntry {
-            ts: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
-            app: app.to_string(),
-            method: r.method.to_string(),
-            path: r.path.chars().take(2048).collect(),
-            status,
-            bytes,
-            us: took.as_micros() as u64,
-            release: response
-                .headers()
-                .get(RELEASE_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-            version: format!("{version:?}"),
-        });
-    }
+    record(
+        edge,
+        Answered {
+            app: crate::app_for_host(routing, r.host).unwrap_or(""),
+            method: r.method.as_str(),
+            path: r.path,
+            status: response.status().as_u16(),
+            bytes: exact_len(response.body()),
+            release: release_of(&response),
+            version,
+        },
+        started,
+    );
     response
 }
 

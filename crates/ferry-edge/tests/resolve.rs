@@ -46,6 +46,7 @@ fn release(id: &str, files: &[(&str, &str)], spa: bool) -> Arc<ReleaseManifest> 
             unit: "web".into(),
             duration_ms: 0,
         },
+        backend: None,
     })
 }
 
@@ -57,6 +58,7 @@ fn routing(live: Arc<ReleaseManifest>, previous: Vec<Arc<ReleaseManifest>>) -> R
             live,
             previous,
             variants: Default::default(),
+            mounts: Vec::new(),
         },
     );
     r.default_app = Some("shop".into());
@@ -85,6 +87,7 @@ fn hosts_choose_the_app() {
             live: release("r9", &[("index.html", "b")], false),
             previous: vec![],
             variants: Default::default(),
+            mounts: Vec::new(),
         },
     );
     assert_eq!(
@@ -201,6 +204,7 @@ fn a_snapshot_outlives_the_swap() {
             live: release("r1", &[("index.html", "v1")], false),
             previous: vec![],
             variants: Default::default(),
+            mounts: Vec::new(),
         },
     );
     let before = edge.routing();
@@ -210,6 +214,7 @@ fn a_snapshot_outlives_the_swap() {
             live: release("r2", &[("index.html", "v2")], false),
             previous: vec![],
             variants: Default::default(),
+            mounts: Vec::new(),
         },
     );
     assert_eq!(

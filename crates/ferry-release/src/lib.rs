@@ -32,6 +32,7 @@
 //!
 //! The manifest format is documented in `docs/formats/release-manifest.md`.
 
+mod backend;
 mod blob;
 mod error;
 mod fsutil;
@@ -42,13 +43,14 @@ pub mod rules;
 mod scan;
 mod store;
 
+pub use backend::{Backend, Base44Backend};
 pub use blob::{BlobStore, Put};
 pub use error::ReleaseError;
 pub use gc::{DEFAULT_KEEP_LAST, GcStats, gc, retention, verify_release};
 pub use hash::BlobHash;
 pub use manifest::{
     BuildInfo, FileEntry, MANIFEST_SCHEMA, MANIFEST_VERSION, ReleaseManifest, Routes, SourceRef,
-    is_release_id, release_id, validate_path,
+    is_release_id, release_id, release_id_with, validate_path,
 };
 pub use rules::Rules;
 pub use scan::{StoreStats, content_type, scan_dir, store_files};

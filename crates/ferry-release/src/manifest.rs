@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::Backend;
 use crate::error::{ReleaseError, preview};
 use crate::hash::BlobHash;
 use crate::rules::Rules;
@@ -44,6 +45,10 @@ pub struct ReleaseManifest {
     pub env: Vec<String>,
     /// How it was built.
     pub build: BuildInfo,
+    /// The backend the server runs beside the files (part of the content and of the id);
+    /// absent for static sites.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<Backend>,
 }
 
 /// One file of a release.
@@ -110,6 +115,8 @@ struct IdInput<'a> {
     files: &'a BTreeMap<String, FileEntry>,
     routes: &'a Routes,
     env: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backend: Option<&'a Backend>,
 }
 
 /// `r` + first 12 hex of BLAKE3 over the canonical JSON of (app, files, routes, env):
@@ -124,6 +131,18 @@ pub fn release_id(
     routes: &Routes,
     env: &[String],
 ) -> String {
+    release_id_with(app, files, routes, env, None)
+}
+
+/// [`release_id`] of a release with a backend: the backend's canonical JSON is hashed too
+/// (as `"backend"` after `"env"`); without one the id is exactly [`release_id`]'s.
+pub fn release_id_with(
+    app: &str,
+    files: &BTreeMap<String, FileEntry>,
+    routes: &Routes,
+    env: &[String],
+    backend: Option<&Backend>,
+) -> String {
     let env = sorted_env(env);
     let mut hasher = blake3::Hasher::new();
     let input = IdInput {
@@ -131,6 +150,7 @@ pub fn release_id(
         files,
         routes,
         env: &env,
+        backend,
     };
     // Writing strings, integers and string-keyed maps into a hasher cannot fail.
     let _ = serde_json::to_writer(&mut hasher, &input);
@@ -201,7 +221,21 @@ impl ReleaseManifest {
             routes,
             env,
             build,
+            backend: None,
         }
+    }
+
+    /// The same release with `backend`, its id recomputed.
+    pub fn with_backend(mut self, backend: Option<Backend>) -> Self {
+        self.id = release_id_with(
+            &self.app,
+            &self.files,
+            &self.routes,
+            &self.env,
+            backend.as_ref(),
+        );
+        self.backend = backend;
+        self
     }
 
     /// The file served for the release path `path`, following links (a link to a file, or a
@@ -311,7 +345,16 @@ impl ReleaseManifest {
         if self.env.windows(2).any(|w| w[0] >= w[1]) {
             return bad("env names are not sorted and unique".into());
         }
-        let expected = release_id(&self.app, &self.files, &self.routes, &self.env);
+        if let Some(backend) = &self.backend {
+            backend.validate().or_else(bad)?;
+        }
+        let expected = release_id_with(
+            &self.app,
+            &self.files,
+            &self.routes,
+            &self.env,
+            self.backend.as_ref(),
+        );
         if self.id != expected {
             return bad(format!(
                 "the id does not match the content (the content's id is `{expected}`)"

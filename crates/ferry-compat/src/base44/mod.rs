@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod model;
+pub mod pages;
 pub mod query;
 pub mod record;
 pub mod rls;

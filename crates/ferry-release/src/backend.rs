@@ -1,0 +1,125 @@
+//! The backend a release asks the server to run beside its files: for now the
+//! Base44-compatible backend (entity schemas and the app id). It is part of the release's
+//! content, so a schema change makes a new release and a rollback brings back the schemas the
+//! release was built with.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::preview;
+
+/// Largest entity schema file kept in a manifest, in bytes (1 MiB).
+pub const MAX_SCHEMA_BYTES: usize = 1 << 20;
+/// Most entity schema files a release may carry.
+pub const MAX_SCHEMAS: usize = 500;
+
+/// A backend the server runs for a release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Backend {
+    /// The Base44-compatible entities and auth API (`docs/base44.md`), mounted at
+    /// `/api/apps/` on the app's origin.
+    Base44(Base44Backend),
+}
+
+/// What the Base44-compatible backend needs from the source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Base44Backend {
+    /// The Base44 app id (24 hex characters) the SDK puts in its URLs.
+    pub app_id: String,
+    /// The app was made with `requiresAuth`: signed-out visitors go to ferry's login page.
+    #[serde(default)]
+    pub requires_auth: bool,
+    /// `base44/entities/*` by file name, as written (JSONC).
+    #[serde(default)]
+    pub entities: BTreeMap<String, String>,
+}
+
+impl Backend {
+    /// Checks what a reader relies on: a 24-hex app id, plain file names, bounded sizes.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Backend::Base44(b) => {
+                if b.app_id.len() != 24 || !b.app_id.bytes().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(format!(
+                        "the Base44 app id `{}` is not 24 hex characters",
+                        preview(&b.app_id)
+                    ));
+                }
+                if b.entities.len() > MAX_SCHEMAS {
+                    return Err(format!(
+                        "{} entity schemas (at most {MAX_SCHEMAS})",
+                        b.entities.len()
+                    ));
+                }
+                for (name, text) in &b.entities {
+                    let plain = !name.is_empty()
+                        && name.len() <= 255
+                        && !name.starts_with('.')
+                        && !name.contains(['/', '\\'])
+                        && !name.chars().any(char::is_control);
+                    if !plain {
+                        return Err(format!(
+                            "`{}` is not a plain schema file name",
+                            preview(name)
+                        ));
+                    }
+                    if text.len() > MAX_SCHEMA_BYTES {
+                        return Err(format!(
+                            "the schema `{}` is larger than {MAX_SCHEMA_BYTES} bytes",
+                            preview(name)
+                        ));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The Base44 backend, when this is one.
+    pub fn base44(&self) -> Option<&Base44Backend> {
+        match self {
+            Backend::Base44(b) => Some(b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base44(app_id: &str, files: &[(&str, &str)]) -> Backend {
+        Backend::Base44(Base44Backend {
+            app_id: app_id.into(),
+            requires_auth: false,
+            entities: files
+                .iter()
+                .map(|(n, t)| (n.to_string(), t.to_string()))
+                .collect(),
+        })
+    }
+
+    #[test]
+    fn validates_app_id_and_file_names() {
+        let id = "67b2f0c41d9e3a0012c4d8e1";
+        assert!(base44(id, &[("Task.jsonc", "{}")]).validate().is_ok());
+        assert!(base44("nope", &[]).validate().is_err());
+        assert!(base44(id, &[("../x.jsonc", "{}")]).validate().is_err());
+        assert!(base44(id, &[(".hidden", "{}")]).validate().is_err());
+        assert!(base44(id, &[("a\nb", "{}")]).validate().is_err());
+        let huge = "x".repeat(MAX_SCHEMA_BYTES + 1);
+        assert!(base44(id, &[("Big.jsonc", &huge)]).validate().is_err());
+    }
+
+    #[test]
+    fn json_shape_is_tagged_by_kind() {
+        let b = base44("67b2f0c41d9e3a0012c4d8e1", &[("Task.jsonc", "{}")]);
+        let json = serde_json::to_value(&b).unwrap();
+        assert_eq!(json["kind"], "base44");
+        assert_eq!(json["entities"]["Task.jsonc"], "{}");
+        let back: Backend = serde_json::from_value(json).unwrap();
+        assert_eq!(back, b);
+    }
+}
