@@ -43,6 +43,8 @@ pub fn router(state: Arc<ServerState>) -> axum::Router {
             "/api/v1/apps/{app}/env/{name}",
             put(env_set).delete(env_unset),
         )
+        .route("/api/v1/apps/{app}/outbox", get(outbox))
+        .route("/api/v1/apps/{app}/base44/role", post(set_role))
         .route("/api/v1/gc", post(gc))
         .route("/api/v1/shutdown", post(shutdown))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BLOB_BYTES))
@@ -352,6 +354,57 @@ async fn env_unset(State(s): Shared, Path((app, name)): Path<(String, String)>) 
         },
     )?;
     Ok(Json(json!({ "name": name, "set": false })))
+}
+
+async fn outbox(State(s): Shared, Path(app): Path<String>) -> Answer {
+    if s.control()?.app(&app)?.is_none() {
+        return Err(ApiError::new(
+            404,
+            "app-not-found",
+            format!("no app `{app}`"),
+            "list apps with `ferry apps`",
+        ));
+    }
+    let path = crate::base44::outbox_path(&s.home, &app);
+    let messages = ferry_compat::base44::auth::read_outbox(&path).map_err(|err| {
+        ApiError::new(
+            500,
+            "outbox",
+            err.to_string(),
+            "check the outbox file's permissions",
+        )
+    })?;
+    Ok(Json(json!({ "app": app, "messages": messages })))
+}
+
+#[derive(Deserialize)]
+struct RoleChange {
+    email: String,
+    role: String,
+}
+
+async fn set_role(
+    State(s): Shared,
+    Path(app): Path<String>,
+    Json(body): Json<RoleChange>,
+) -> Answer {
+    if !ferry_compat::base44::admin::ROLES.contains(&body.role.as_str()) {
+        return Err(ApiError::new(
+            400,
+            "bad-role",
+            format!("`{}` is not a role", body.role),
+            "use admin or user",
+        ));
+    }
+    match s.base44.set_role(&app, &body.email, &body.role).await? {
+        Some(user) => Ok(Json(json!({ "app": app, "user": user }))),
+        None => Err(ApiError::new(
+            404,
+            "user-not-found",
+            format!("`{app}` has no user `{}`", body.email.trim()),
+            "the user must sign up (or be invited) first",
+        )),
+    }
 }
 
 async fn gc(State(s): Shared) -> Answer {

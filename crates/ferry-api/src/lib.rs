@@ -3,6 +3,7 @@
 //! only `/healthz` and `/metrics` until tokens exist. It also runs the edge, so that
 //! `ferry serve` is one process: control API + edge.
 
+pub mod base44;
 mod error;
 mod handlers;
 mod server;

@@ -143,8 +143,9 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
         control_addr: control_addr.clone(),
         started: Instant::now(),
         shutdown: shutdown_tx,
+        base44: Default::default(),
     });
-    let restored = state.load_routes()?;
+    let restored = state.load_routes().await?;
     let info = ServerInfo {
         pid: std::process::id(),
         edge: edge_addr.clone(),

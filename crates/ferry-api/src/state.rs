@@ -71,6 +71,8 @@ pub struct ServerState {
     pub started: Instant,
     /// Signals shutdown.
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// The Base44-compatible backends of the apps that have one.
+    pub base44: crate::base44::Base44Hosts,
 }
 
 /// What an activation did.
@@ -125,7 +127,13 @@ impl ServerState {
     }
 
     /// The edge route of `app` in `env` as the database says it should be.
-    pub fn route_for(&self, app: &str, env: &str, live: &str) -> Result<AppRoute, ApiError> {
+    pub fn route_for(
+        &self,
+        app: &str,
+        env: &str,
+        live: &str,
+        mounts: Vec<ferry_edge::mount::Mounted>,
+    ) -> Result<AppRoute, ApiError> {
         let recent = self
             .control()?
             .recent_live_releases(app, env, SKEW_RELEASES + 1)?;
@@ -153,7 +161,7 @@ impl ServerState {
             live,
             previous,
             variants: Arc::new(variants),
-            mounts: Vec::new(),
+            mounts,
         })
     }
 
@@ -179,11 +187,18 @@ impl ServerState {
     }
 
     /// Loads every live release into the edge (server start).
-    pub fn load_routes(&self) -> Result<usize, ApiError> {
+    pub async fn load_routes(&self) -> Result<usize, ApiError> {
         let live = self.control()?.all_live()?;
         let mut loaded = 0;
         for l in live.iter().filter(|l| l.env == ferry_control::DEFAULT_ENV) {
-            match self.route_for(&l.app, &l.env, &l.release_id) {
+            let route = match self.manifest(&l.release_id) {
+                Ok(manifest) => match self.base44.mounts(self, &l.app, &l.env, &manifest).await {
+                    Ok(mounts) => self.route_for(&l.app, &l.env, &l.release_id, mounts),
+                    Err(err) => Err(err),
+                },
+                Err(err) => Err(err),
+            };
+            match route {
                 Ok(route) => {
                     self.edge.set_app(&l.app, route);
                     loaded += 1;
@@ -225,6 +240,8 @@ impl ServerState {
             ));
         }
         let current = self.control()?.live(app, env)?.map(|l| l.release_id);
+        // The backend is ready (schemas migrated) before anything is recorded or switched.
+        let mounts = self.base44.mounts(self, app, env, &manifest).await?;
         if current.as_deref() == Some(release_id)
             && self.edge.live_release(app).as_deref() == Some(release_id)
         {
@@ -250,7 +267,7 @@ impl ServerState {
             _ => current,
         };
         self.failpoint(Failpoint::AfterState);
-        let route = self.route_for(app, env, release_id)?;
+        let route = self.route_for(app, env, release_id, mounts)?;
         self.edge.set_app(app, route);
         let server_micros = started.elapsed().as_micros() as u64;
         self.failpoint(Failpoint::AfterPointer);

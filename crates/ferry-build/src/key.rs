@@ -23,6 +23,7 @@ pub(crate) fn output_key(
     listing: &Listing,
     plan: &BuildPlan,
     env: &BTreeMap<String, String>,
+    patches: &BTreeMap<String, String>,
 ) -> Result<String, BuildError> {
     let plan_json = serde_json::to_vec(plan).map_err(|e| BuildError::InvalidPlan {
         detail: format!("it cannot be serialised: {e}"),
@@ -63,6 +64,11 @@ pub(crate) fn output_key(
         }
     }
     env_into(&mut h, env);
+    // Absent patches add nothing, so keys of unpatched builds are unchanged.
+    if !patches.is_empty() {
+        h.update(b"patches");
+        env_into(&mut h, patches);
+    }
     Ok(h.finalize().to_hex().to_string())
 }
 

@@ -55,6 +55,10 @@ pub struct BuildOptions<'a> {
     pub step_timeout: Duration,
     /// Ignore both caches and rebuild (the results still replace the cache entries).
     pub no_cache: bool,
+    /// Files replaced in the build's clean copy only, never in the source: relative path →
+    /// new content (e.g. the Base44 SDK 0.1 client pointed at ferry). Each must name a
+    /// regular file of the source; they count in the output cache key.
+    pub patches: BTreeMap<String, String>,
 }
 
 impl<'a> BuildOptions<'a> {
@@ -67,6 +71,7 @@ impl<'a> BuildOptions<'a> {
             on_line: None,
             step_timeout: DEFAULT_STEP_TIMEOUT,
             no_cache: false,
+            patches: BTreeMap::new(),
         }
     }
 }
@@ -118,7 +123,7 @@ pub fn cache_key(
     check_env(env)?;
     let output = tree::relative("the output folder", &plan.output)?;
     let listing = tree::list(source_root, output.as_deref(), true)?;
-    key::output_key(source_root, &listing, plan, env)
+    key::output_key(source_root, &listing, plan, env, &BTreeMap::new())
 }
 
 /// Builds `plan` from the tree at `source_root`: the cached output when there is one, else a
@@ -139,6 +144,7 @@ pub fn build(
         on_line: opts.on_line,
         step_timeout: opts.step_timeout,
         no_cache: opts.no_cache,
+        patches: opts.patches.clone(),
     };
     let output_rel = tree::relative("the output folder", &plan.output)?;
     let step_dirs = plan
@@ -149,7 +155,20 @@ pub fn build(
 
     let started = Instant::now();
     let listing = tree::list(source_root, output_rel.as_deref(), true)?;
-    let key = key::output_key(source_root, &listing, plan, &opts.env)?;
+    for rel in opts.patches.keys() {
+        let ok = tree::relative("a patched file", rel)?.is_some_and(|r| {
+            listing
+                .entries
+                .iter()
+                .any(|e| e.rel == r && matches!(e.kind, tree::Kind::File { .. }))
+        });
+        if !ok {
+            return Err(BuildError::InvalidPlan {
+                detail: format!("the patched file `{rel}` is not a file of the source"),
+            });
+        }
+    }
+    let key = key::output_key(source_root, &listing, plan, &opts.env, &opts.patches)?;
     let mut phases = vec![("hash".to_string(), started.elapsed())];
     let mut warnings: Vec<String> = listing
         .escaping_links
@@ -269,6 +288,15 @@ impl Run<'_, '_> {
         let work = tmp.path().join("src");
         let t = Instant::now();
         tree::copy_listing(self.source_root, &work, listing)?;
+        for (rel, content) in &opts.patches {
+            let path = work.join(rel);
+            // Replace, never write through: the copy may hold a hard link or a read-only file.
+            let _ = fs::remove_file(&path);
+            fs::write(&path, content).map_err(io(&path))?;
+            self.log.line(&format!(
+                "patched `{rel}` in the build copy (the source is unchanged)"
+            ));
+        }
         self.phase("copy", t);
         self.log.line(&format!(
             "copied {} entries into a clean folder in {:.2?}",

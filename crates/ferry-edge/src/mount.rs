@@ -175,11 +175,11 @@ mod tests {
         let (mut a, b) = tokio::io::duplex(64);
         tokio::io::AsyncWriteExt::write_all(&mut a, b" world")
             .await
-            .unwrap();
+            .expect("write");
         drop(a);
         let mut r = Rewind::new(Bytes::from_static(b"hello"), b);
         let mut all = String::new();
-        r.read_to_string(&mut all).await.unwrap();
+        r.read_to_string(&mut all).await.expect("read");
         assert_eq!(all, "hello world");
     }
 }

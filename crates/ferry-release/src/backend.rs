@@ -116,10 +116,10 @@ mod tests {
     #[test]
     fn json_shape_is_tagged_by_kind() {
         let b = base44("67b2f0c41d9e3a0012c4d8e1", &[("Task.jsonc", "{}")]);
-        let json = serde_json::to_value(&b).unwrap();
+        let json = serde_json::to_value(&b).expect("serialises");
         assert_eq!(json["kind"], "base44");
         assert_eq!(json["entities"]["Task.jsonc"], "{}");
-        let back: Backend = serde_json::from_value(json).unwrap();
+        let back: Backend = serde_json::from_value(json).expect("parses");
         assert_eq!(back, b);
     }
 }

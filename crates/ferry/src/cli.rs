@@ -54,6 +54,47 @@ pub enum Command {
     Serve(ServeArgs),
     /// Move and verify data: copy a Postgres/Supabase database into one you own.
     Db(DbArgs),
+    /// Show the mail a Base44 app sent (sign-up codes, resets, invitations) and its delivery.
+    Outbox(OutboxArgs),
+    /// Base44 apps served by ferry: manage their users.
+    Base44(Base44Args),
+}
+
+/// Arguments of `ferry outbox`.
+#[derive(Debug, Args)]
+pub struct OutboxArgs {
+    /// The app (default: from ./ferry.toml or the only app).
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+
+    /// Show only the last N messages.
+    #[arg(long, value_name = "N")]
+    pub last: Option<usize>,
+}
+
+/// Arguments of `ferry base44`.
+#[derive(Debug, Args)]
+pub struct Base44Args {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: Base44Action,
+
+    /// The app (default: from ./ferry.toml or the only app).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub app: Option<String>,
+}
+
+/// `ferry base44` actions.
+#[derive(Debug, Subcommand)]
+pub enum Base44Action {
+    /// Make a user an admin (nobody becomes one by signing up), or take it back with --revoke.
+    Admin {
+        /// The user's email.
+        email: String,
+        /// Make the user a plain `user` again.
+        #[arg(long)]
+        revoke: bool,
+    },
 }
 
 /// Where the server listens.

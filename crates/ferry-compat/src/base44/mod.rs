@@ -1,6 +1,7 @@
 //! Base44: entity schemas as owned SQL tables, and the Mongo-style queries `@base44/sdk`
 //! sends translated into parameterised SQL.
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod model;
@@ -11,3 +12,4 @@ pub mod rls;
 pub mod schema;
 pub mod store;
 mod time;
+pub mod wiring;

@@ -49,9 +49,10 @@ pub use parse::{parse_filter, parse_list};
 pub use pattern::{Pattern, REGEX_SIZE_LIMIT, register_sqlite_functions};
 pub use project::project;
 pub use sql::{
-    After, Aggregate, AggregateSpec, BucketUnit, Decode, MAX_AGGREGATE_ROWS, MAX_GROUP_BY,
-    MAX_MEASURE_FIELDS, MAX_PAGE_TERMS, MAX_PARAMS, Measure, ScalarKind, Sql, SqlValue,
-    aggregate_sql, count_sql, decode_cell, page_sql, parse_aggregate, select_sql, where_sql,
+    After, Aggregate, AggregateSpec, BucketUnit, Decode, Distinct, MAX_AGGREGATE_ROWS,
+    MAX_DISTINCT_LIMIT, MAX_GROUP_BY, MAX_MEASURE_FIELDS, MAX_PAGE_TERMS, MAX_PARAMS, Measure,
+    ScalarKind, Sql, SqlValue, aggregate_sql, count_sql, decode_cell, distinct_sql, page_sql,
+    parse_aggregate, select_sql, where_sql,
 };
 
 /// How deep a filter may nest: each object, operator and array level counts, including the

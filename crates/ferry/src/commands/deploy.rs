@@ -96,8 +96,14 @@ pub fn deploy(
         Some(&json!({ "name": app, "source_path": source_path })),
     )?;
     let values = api.json("GET", &format!("/api/v1/apps/{app}/env/values"), None)?;
-    let env: BTreeMap<String, String> =
+    let secrets: BTreeMap<String, String> =
         serde_json::from_value(values["values"].clone()).unwrap_or_default();
+    // `FERRY_*` secrets configure ferry itself (the backend's database, mail, keys): they never
+    // reach a build.
+    let mut env: BTreeMap<String, String> = secrets
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with("FERRY_"))
+        .collect();
     let mut warnings = Vec::new();
     if let Some(m) = &inspection.manifest {
         for name in m.env.build.iter().filter(|n| !env.contains_key(*n)) {
@@ -106,10 +112,46 @@ pub fn deploy(
             ));
         }
     }
+    let unit_root = source.root.join(&plan.path);
+    let is_base44 = profile.builder.id == ferry_inspect::BuilderId::Base44
+        || unit_root.join("base44").join("entities").is_dir();
+    let wiring = if is_base44 {
+        let w = ferry_compat::base44::wiring::wire(
+            &unit_root,
+            &app,
+            profile.builder.app_id.as_deref(),
+            &env,
+        )
+        .map_err(|err| Failure {
+            code: err.code(),
+            message: format!("cannot prepare the Base44 backend: {err}"),
+            hint: "check the files under base44/entities and src/api/base44Client.*".into(),
+            exit: EXIT_BAD_INPUT,
+        })?;
+        env.extend(w.build_env.clone());
+        warnings.extend(w.notes.iter().cloned());
+        Some(w)
+    } else {
+        None
+    };
 
     reporter.message("building");
     let on_line = building_line(reporter);
-    let opts = build_options(home, env.clone(), args.no_cache, &on_line);
+    let mut opts = build_options(home, env.clone(), args.no_cache, &on_line);
+    if let Some(w) = &wiring {
+        // Patch paths are relative to the unit; the build copies the whole source.
+        opts.patches = w
+            .patches
+            .iter()
+            .map(|(rel, text)| {
+                let path = std::path::Path::new(&plan.path).join(rel);
+                (
+                    path.to_string_lossy().trim_start_matches("./").to_string(),
+                    text.clone(),
+                )
+            })
+            .collect();
+    }
     let built = ferry_build::build(&source.root, plan, &opts).map_err(build_failure)?;
     warnings.extend(built.warnings.iter().cloned());
     mark("build", &mut t);
@@ -133,7 +175,14 @@ pub fn deploy(
         rules,
     };
     let env_names: Vec<String> = env.keys().cloned().collect();
-    let id = ferry_release::release_id(&app, &files, &routes, &env_names);
+    let backend = wiring.map(|w| {
+        ferry_release::Backend::Base44(ferry_release::Base44Backend {
+            app_id: w.app_id,
+            requires_auth: w.requires_auth,
+            entities: w.entities,
+        })
+    });
+    let id = ferry_release::release_id_with(&app, &files, &routes, &env_names, backend.as_ref());
     let created_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -157,6 +206,7 @@ pub fn deploy(
             unit: plan.unit.clone(),
             duration_ms: built.phases.iter().map(|(_, d)| ms(*d)).sum(),
         },
+        backend,
     };
     mark("hash", &mut t);
 
@@ -332,6 +382,7 @@ pub(super) fn build_options<'a>(
         on_line: Some(on_line),
         step_timeout: Duration::from_secs(20 * 60),
         no_cache,
+        patches: BTreeMap::new(),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::failure::{EXIT_BAD_INPUT, EXIT_FAILED, Failure};
 use crate::output::Output;
 
 /// The app a command is about: `--app`, else `./ferry.toml`'s name, else the only app.
-fn app_name(api: &Api, flag: Option<&str>) -> Result<String, Failure> {
+pub(super) fn app_name(api: &Api, flag: Option<&str>) -> Result<String, Failure> {
     if let Some(name) = flag {
         return Ok(name.to_string());
     }

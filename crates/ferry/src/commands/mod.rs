@@ -1,5 +1,6 @@
 //! One file per subcommand; each is a thin layer over the library crates.
 
+mod base44;
 mod db;
 mod deploy;
 mod deploy_cmd;
@@ -35,6 +36,8 @@ pub fn run(cli: &Cli, out: &Output) -> Result<ExitCode, Failure> {
         Command::Gc => manage::gc(&home, out),
         Command::Serve(args) => serve::run(args, &home),
         Command::Db(args) => db::run(args, &home, out),
+        Command::Outbox(args) => base44::outbox(args, &home, out),
+        Command::Base44(args) => base44::run(args, &home, out),
     }
 }
 

@@ -9,12 +9,14 @@
 //! what is not implemented yet: `docs/base44.md`, "HTTP API".
 //!
 //! This file holds the state and the router; the handlers live beside it: `read` (list,
-//! count, get, aggregate), `page` (`v2/list` cursor pages), `write` (create, update, delete,
-//! deleteMany, bulk create), `many` (updateMany, bulkUpdate, upsert), `auth` (the sign-in
-//! routes). `request` parses request parts; `context` resolves the app, entity and caller.
+//! count, get, aggregate), `page` (`v2/list` cursor pages) and `distinct` (its `distinct`
+//! pages), `write` (create, update, delete, deleteMany, bulk create), `many` (updateMany,
+//! bulkUpdate, upsert), `auth` (the sign-in routes). `request` parses request parts;
+//! `context` resolves the app, entity and caller.
 
 mod auth;
 mod context;
+mod distinct;
 mod error;
 mod many;
 mod page;

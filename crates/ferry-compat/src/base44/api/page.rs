@@ -35,7 +35,7 @@ struct Cursor {
     id: String,
 }
 
-fn bad_cursor(message: &str) -> ApiError {
+pub(super) fn bad_cursor(message: &str) -> ApiError {
     ApiError::from(QueryError::new(QueryErrorKind::BadCursor, message))
 }
 
@@ -90,8 +90,16 @@ impl Cursor {
     }
 }
 
+/// A `v2/list` parameter's value, trimmed; `None` when absent or blank.
+pub(super) fn given(params: &HashMap<&'static str, String>, name: &str) -> Option<String> {
+    params
+        .get(name)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
 /// One ordering value of a page row, for the cursor.
-fn cursor_value(cell: &Cell) -> Result<Value, ApiError> {
+pub(super) fn cursor_value(cell: &Cell) -> Result<Value, ApiError> {
     Ok(match cell {
         Cell::Null => Value::Null,
         Cell::Text(s) => Value::String(s.clone()),
@@ -111,7 +119,8 @@ fn cursor_value(cell: &Cell) -> Result<Value, ApiError> {
 /// Keyset pages in `sort` order (default `-created_date`), then `id`; the cursor carries the
 /// walk's `q`, `sort` and `fields` (sending different ones with it is `bad-cursor`) and the
 /// last row's ordering values, so deleted rows never shift a page. The read rule applies to
-/// every page. `distinct` is not supported yet (501).
+/// every page. With `distinct=<field>` the page holds that field's distinct values instead
+/// (`super::distinct`).
 pub(super) async fn list_page(
     State(s): State<Arc<Shared>>,
     p: PathIn<EntityPath>,
@@ -128,7 +137,7 @@ pub(super) async fn list_page(
             "limit" => "limit",
             "fields" => "fields",
             "cursor" => "cursor",
-            "distinct" => return Err(super::not_implemented().await),
+            "distinct" => "distinct",
             "skip" => {
                 return Err(ApiError::bad_request(
                     "bad-query",
@@ -144,12 +153,10 @@ pub(super) async fn list_page(
             ));
         }
     }
-    let given = |name: &str| {
-        params
-            .get(name)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
+    if params.contains_key("distinct") {
+        return super::distinct::page(&ctx, &params).await;
+    }
+    let given = |name: &str| given(&params, name);
     let cursor = match given("cursor") {
         None => None,
         Some(text) => Some(Cursor::decode(&text)?),

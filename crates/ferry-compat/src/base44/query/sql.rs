@@ -7,11 +7,13 @@
 use serde_json::Value;
 
 mod aggregate;
+mod distinct;
 
 pub use aggregate::{
     Aggregate, AggregateSpec, BucketUnit, Decode, MAX_AGGREGATE_ROWS, MAX_GROUP_BY,
     MAX_MEASURE_FIELDS, Measure, ScalarKind, aggregate_sql, decode_cell, parse_aggregate,
 };
+pub use distinct::{Distinct, MAX_DISTINCT_LIMIT, distinct_sql};
 
 use super::error::{QueryError, QueryErrorKind};
 use super::pattern::Pattern;

@@ -18,7 +18,7 @@ pub use migrate::{
     migrate_sql, plan_deploy, plan_migration, record_applied_sql, schema_version_sql, type_name,
 };
 pub use naming::{is_safe_identifier, table_name};
-pub use parse::{builtin_user, load_entities, parse_entity};
+pub use parse::{builtin_user, load_entities, parse_entities, parse_entity};
 
 /// The largest entity schema file read, in bytes (1 MiB).
 pub const MAX_FILE_BYTES: u64 = 1 << 20;

@@ -354,9 +354,7 @@ pub fn load_entities(dir: &Path) -> Result<Vec<Entity>, SchemaError> {
         }
     }
     files.sort();
-
-    let mut by_table: BTreeMap<String, String> = BTreeMap::new();
-    let mut entities: BTreeMap<String, Entity> = BTreeMap::new();
+    let mut texts = Vec::new();
     for name in files {
         let path = dir.join(&name);
         let meta = fs::metadata(&path).map_err(|e| io(&path, e))?;
@@ -378,6 +376,41 @@ pub fn load_entities(dir: &Path) -> Result<Vec<Entity>, SchemaError> {
             file: name.clone(),
             detail: format!("not UTF-8: {e}"),
         })?;
+        texts.push((name, text));
+    }
+    parse_entities(texts)
+}
+
+/// The entities of schema files given as (file name, text) pairs, as [`load_entities`] reads
+/// a folder: sorted by entity name, the built-in `User` always present, two schemas mapping to
+/// one table refused. Files whose name is hidden or not `*.jsonc`/`*.json` are skipped.
+pub fn parse_entities(
+    files: impl IntoIterator<Item = (String, String)>,
+) -> Result<Vec<Entity>, SchemaError> {
+    let mut files: Vec<(String, String)> = files
+        .into_iter()
+        .filter(|(name, _)| {
+            !name.starts_with('.') && (name.ends_with(".jsonc") || name.ends_with(".json"))
+        })
+        .collect();
+    if files.len() > MAX_ENTITIES {
+        return Err(SchemaError::TooManyEntities {
+            dir: "base44/entities".into(),
+            count: files.len(),
+            limit: MAX_ENTITIES,
+        });
+    }
+    files.sort();
+    let mut by_table: BTreeMap<String, String> = BTreeMap::new();
+    let mut entities: BTreeMap<String, Entity> = BTreeMap::new();
+    for (name, text) in files {
+        if text.len() as u64 > MAX_FILE_BYTES {
+            return Err(SchemaError::FileTooLarge {
+                file: name,
+                size: text.len() as u64,
+                limit: MAX_FILE_BYTES,
+            });
+        }
         let entity = parse_entity(&name, &text)?;
         if let Some(first) = by_table.insert(entity.table.clone(), name.clone()) {
             return Err(SchemaError::DuplicateTable {

@@ -117,7 +117,8 @@ impl StoreError {
 /// Shorthand for this module's results.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// The owner's database.
+/// The owner's database. Clones share the connection (SQLite) or the pool (PostgreSQL).
+#[derive(Clone)]
 pub enum Db {
     /// An SQLite file (or in-memory database).
     Sqlite(Lite),

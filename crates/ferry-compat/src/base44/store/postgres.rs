@@ -11,7 +11,9 @@ use super::{Result, STATEMENT_TIMEOUT_MS, StoreError};
 use crate::base44::query::{Sql, SqlValue};
 use crate::base44::record::Cell;
 
-/// A pool of at most `size` PostgreSQL connections, made on demand and reused.
+/// A pool of at most `size` PostgreSQL connections, made on demand and reused. Clones share
+/// the pool.
+#[derive(Clone)]
 pub struct Pool {
     inner: Arc<Inner>,
 }

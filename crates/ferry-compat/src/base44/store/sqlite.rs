@@ -11,7 +11,8 @@ use crate::base44::query::{Sql, register_sqlite_functions};
 use crate::base44::record::Cell;
 
 /// An SQLite database: one connection (WAL mode, so readers in other processes are not
-/// blocked), used by one statement or transaction at a time.
+/// blocked), used by one statement or transaction at a time. Clones share the connection.
+#[derive(Clone)]
 pub struct Lite {
     conn: Arc<Mutex<Connection>>,
 }

@@ -378,7 +378,7 @@ pub enum ScalarKind {
     Boolean,
 }
 
-fn kind(ty: Scalar) -> ScalarKind {
+pub(super) fn kind(ty: Scalar) -> ScalarKind {
     match ty {
         Scalar::Text => ScalarKind::Text,
         Scalar::Date => ScalarKind::Date,
@@ -674,7 +674,7 @@ pub fn aggregate_sql(
 
 /// A JSON value as a group key: `jsonb` without JSON null on PostgreSQL; its JSON text on
 /// SQLite (NULL for null and missing).
-fn json_key(json: &Json) -> String {
+pub(super) fn json_key(json: &Json) -> String {
     match json {
         Json::Pg(x) => format!("NULLIF({x}, 'null'::jsonb)"),
         Json::Lite { value, ty, .. } => format!(

@@ -1,0 +1,340 @@
+//! The Base44-compatible backend of releases that carry one (`backend.kind = "base44"`): at
+//! activation the release's entity schemas are migrated into the app's database (additively,
+//! in one transaction, before anything switches), and the edge mounts the entities/auth API at
+//! `/api/apps/` and ferry's sign-in pages at `/_ferry/base44/` on the app's origin.
+//!
+//! Per-app settings come from the app's secrets (`ferry env set`), all optional:
+//! `FERRY_BASE44_DATABASE_URL` (`postgres://…` or `sqlite:///…`; default an embedded SQLite
+//! file `$FERRY_HOME/data/<app>/base44.sqlite3`), `FERRY_SMTP_URL` (mail; default the outbox
+//! only), `FERRY_PUBLIC_URL` (the origin in mailed links; default `http://<app>.localhost:<port>`),
+//! `FERRY_BASE44_VERIFY_EMAIL` (`true`: sign-up needs the emailed code). The token signing key
+//! is `FERRY_BASE44_SIGNING_KEY`, made on first use and kept encrypted in the secrets store.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use ferry_compat::base44::api::{AppState, AuthConfig, router};
+use ferry_compat::base44::auth::{
+    FileOutbox, Outbox, SmtpConfig, SmtpOutbox,
+    token::{SigningKey, generate_key},
+};
+use ferry_compat::base44::model::{Entity, USER_ENTITY};
+use ferry_compat::base44::pages;
+use ferry_compat::base44::schema::parse_entities;
+use ferry_compat::base44::store::Db;
+use ferry_control::Mutation;
+use ferry_edge::mount::{Mount, MountFuture, Mounted, boxed};
+use ferry_release::{Base44Backend, ReleaseManifest};
+use tower::ServiceExt;
+
+use crate::ApiError;
+use crate::state::ServerState;
+
+/// Secret holding the database URL of an app's entities.
+pub const DATABASE_URL: &str = "FERRY_BASE44_DATABASE_URL";
+/// Secret holding the SMTP URL mail goes through.
+pub const SMTP_URL: &str = "FERRY_SMTP_URL";
+/// Secret holding the app's public origin, for links in mail.
+pub const PUBLIC_URL: &str = "FERRY_PUBLIC_URL";
+/// Secret turning on email verification at sign-up.
+pub const VERIFY_EMAIL: &str = "FERRY_BASE44_VERIFY_EMAIL";
+/// Secret holding the token signing key (hex), made on first use.
+pub const SIGNING_KEY: &str = "FERRY_BASE44_SIGNING_KEY";
+
+/// Who makes the signing key, in the state's history.
+const ACTOR: &str = "ferry";
+
+/// The settings a hosted backend was built from; a change rebuilds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Settings {
+    database_url: String,
+    smtp_url: Option<String>,
+    public_url: String,
+    verify_email: bool,
+    key_hex: String,
+}
+
+/// One app's backend: its database, mail, key, and one API per release it served.
+struct Hosted {
+    settings: Settings,
+    db: Db,
+    outbox: Arc<dyn Outbox>,
+    key: SigningKey,
+    /// The mounts of each release activated since the server started.
+    by_release: HashMap<String, Vec<Mounted>>,
+    /// The `User` entity as last applied (for `ferry base44 admin`).
+    users: Option<Entity>,
+}
+
+/// The Base44 backends of every app, kept across activations.
+#[derive(Default)]
+pub struct Base44Hosts {
+    apps: tokio::sync::Mutex<HashMap<String, Hosted>>,
+}
+
+impl std::fmt::Debug for Base44Hosts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Base44Hosts").finish_non_exhaustive()
+    }
+}
+
+/// An axum router answering the edge's requests for a mount.
+#[derive(Clone)]
+struct RouterMount(Router);
+
+impl std::fmt::Debug for RouterMount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RouterMount")
+    }
+}
+
+impl Mount for RouterMount {
+    fn call(&self, req: http::Request<hyper::body::Incoming>) -> MountFuture {
+        let router = self.0.clone();
+        Box::pin(async move {
+            let req = req.map(axum::body::Body::new);
+            match router.oneshot(req).await {
+                Ok(resp) => resp.map(boxed),
+                Err(never) => match never {},
+            }
+        })
+    }
+}
+
+/// Where an app's outbox file lives.
+pub fn outbox_path(home: &std::path::Path, app: &str) -> PathBuf {
+    home.join("data").join(app).join("outbox.jsonl")
+}
+
+fn bad_backend(message: String, hint: &str) -> ApiError {
+    ApiError::new(400, "backend-invalid", message, hint)
+}
+
+fn truthy(value: Option<&String>) -> bool {
+    value.is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"))
+}
+
+impl Base44Hosts {
+    /// The mounts `manifest` needs on `app`: none for a static release; for a Base44 one, its
+    /// API over the app's database after migrating the release's entities into it. Fails
+    /// (nothing switched, nothing half-migrated) when the schemas are invalid, the database
+    /// cannot be reached, or a migration would change a field's type.
+    pub async fn mounts(
+        &self,
+        state: &ServerState,
+        app: &str,
+        env: &str,
+        manifest: &ReleaseManifest,
+    ) -> Result<Vec<Mounted>, ApiError> {
+        let Some(backend) = manifest.backend.as_ref().and_then(|b| b.base44()) else {
+            return Ok(Vec::new());
+        };
+        let settings = self.settings(state, app, env)?;
+        let mut apps = self.apps.lock().await;
+        let rebuild = apps.get(app).is_none_or(|h| h.settings != settings);
+        if rebuild {
+            let hosted = open(state, app, settings).await?;
+            apps.insert(app.to_string(), hosted);
+        }
+        let Some(hosted) = apps.get_mut(app) else {
+            return Ok(Vec::new());
+        };
+        if let Some(mounts) = hosted.by_release.get(&manifest.id) {
+            return Ok(mounts.clone());
+        }
+        let mounts = build(hosted, app, backend).await?;
+        hosted
+            .by_release
+            .insert(manifest.id.clone(), mounts.clone());
+        Ok(mounts)
+    }
+
+    /// Sets the role of the user with `email` in `app`'s live backend; `None` when no such
+    /// user exists. 404 when the app has no Base44 backend running.
+    pub async fn set_role(
+        &self,
+        app: &str,
+        email: &str,
+        role: &str,
+    ) -> Result<Option<serde_json::Value>, ApiError> {
+        let apps = self.apps.lock().await;
+        let Some((hosted, users)) = apps.get(app).and_then(|h| h.users.as_ref().map(|u| (h, u)))
+        else {
+            return Err(ApiError::new(
+                404,
+                "no-backend",
+                format!("`{app}` has no Base44 backend running"),
+                "deploy a Base44 app first (`ferry deploy`)",
+            ));
+        };
+        ferry_compat::base44::admin::set_role(&hosted.db, users, email, role)
+            .await
+            .map_err(|err| {
+                ApiError::new(500, "database", err.to_string(), "check the app's database")
+            })
+    }
+
+    /// Reads the app's settings from its secrets; makes the signing key when missing.
+    fn settings(&self, state: &ServerState, app: &str, env: &str) -> Result<Settings, ApiError> {
+        let mut values: BTreeMap<String, String> = state.control()?.secret_values(app, env)?;
+        if !values.contains_key(SIGNING_KEY) {
+            let key = generate_key().map_err(|err| {
+                ApiError::new(
+                    500,
+                    "random",
+                    err.to_string(),
+                    "the system has no randomness",
+                )
+            })?;
+            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            state.control()?.apply(
+                ACTOR,
+                Mutation::SetSecret {
+                    app: app.into(),
+                    env: env.into(),
+                    name: SIGNING_KEY.into(),
+                    value: hex.clone(),
+                },
+            )?;
+            values.insert(SIGNING_KEY.into(), hex);
+        }
+        let port = state
+            .edge_addr
+            .rsplit_once(':')
+            .map_or("8080", |(_, p)| p)
+            .to_string();
+        let default_db = format!(
+            "sqlite://{}",
+            state
+                .home
+                .join("data")
+                .join(app)
+                .join("base44.sqlite3")
+                .display()
+        );
+        Ok(Settings {
+            database_url: values.get(DATABASE_URL).cloned().unwrap_or(default_db),
+            smtp_url: values.get(SMTP_URL).cloned(),
+            public_url: values
+                .get(PUBLIC_URL)
+                .cloned()
+                .unwrap_or_else(|| format!("http://{app}.localhost:{port}")),
+            verify_email: truthy(values.get(VERIFY_EMAIL)),
+            key_hex: values.get(SIGNING_KEY).cloned().unwrap_or_default(),
+        })
+    }
+}
+
+/// Opens the app's database, mail and key.
+async fn open(state: &ServerState, app: &str, settings: Settings) -> Result<Hosted, ApiError> {
+    let data = state.home.join("data").join(app);
+    std::fs::create_dir_all(&data).map_err(|err| {
+        ApiError::new(
+            500,
+            "io",
+            format!("cannot create `{}`: {err}", data.display()),
+            "check the permissions of FERRY_HOME",
+        )
+    })?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The app's data and mail (one-time codes) are the owner's only.
+        let _ = std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700));
+    }
+    let db = Db::open(&settings.database_url).await.map_err(|err| {
+        ApiError::new(
+            502,
+            "database-unreachable",
+            format!("the Base44 database of `{app}`: {err}"),
+            format!("check {DATABASE_URL} (`ferry env set {DATABASE_URL}=postgres://…`)"),
+        )
+    })?;
+    let bytes: Vec<u8> = (0..settings.key_hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(settings.key_hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    let key = SigningKey::from_bytes(&bytes).map_err(|err| {
+        ApiError::new(
+            400,
+            "bad-signing-key",
+            format!("{SIGNING_KEY}: {err}"),
+            format!("unset it to get a new one: `ferry env unset {SIGNING_KEY}`"),
+        )
+    })?;
+    let mail_err = |err: ferry_compat::base44::auth::MailError| {
+        ApiError::new(
+            400,
+            "mail-config",
+            err.to_string(),
+            format!(
+                "check {SMTP_URL}, e.g. smtps://user:password@smtp.example.com:465?from=app@example.com"
+            ),
+        )
+    };
+    let record = FileOutbox::open(outbox_path(&state.home, app)).map_err(mail_err)?;
+    let outbox: Arc<dyn Outbox> = match &settings.smtp_url {
+        Some(url) => {
+            let config = SmtpConfig::parse(url).map_err(mail_err)?;
+            Arc::new(SmtpOutbox::start(config, record, app).map_err(mail_err)?)
+        }
+        None => Arc::new(record),
+    };
+    Ok(Hosted {
+        settings,
+        db,
+        outbox,
+        key,
+        by_release: HashMap::new(),
+        users: None,
+    })
+}
+
+/// Migrates the release's entities and builds its API and pages.
+async fn build(
+    hosted: &mut Hosted,
+    app: &str,
+    backend: &Base44Backend,
+) -> Result<Vec<Mounted>, ApiError> {
+    let entities = parse_entities(
+        backend
+            .entities
+            .iter()
+            .map(|(name, text)| (name.clone(), text.clone())),
+    )
+    .map_err(|err| bad_backend(err.to_string(), &err.hint()))?;
+    let applied = hosted.db.migrate(entities).await.map_err(|err| {
+        ApiError::new(
+            409,
+            "migration-refused",
+            format!("the entities of `{app}` cannot be migrated: {err}"),
+            "only additive changes are applied: add a field with a new name instead of changing a type",
+        )
+    })?;
+    let entities: Vec<Entity> = applied.into_iter().map(|a| a.entity).collect();
+    hosted.users = entities.iter().find(|e| e.name == USER_ENTITY).cloned();
+    let mut auth = AuthConfig::new(
+        hosted.key.clone(),
+        app,
+        format!(
+            "{}{}",
+            hosted.settings.public_url.trim_end_matches('/'),
+            pages::PREFIX
+        ),
+        hosted.outbox.clone(),
+    );
+    auth.verify_email = hosted.settings.verify_email;
+    let api = router(Arc::new(AppState::new(
+        backend.app_id.clone(),
+        hosted.db.clone(),
+        entities,
+        Some(auth),
+    )));
+    // The SDK 0.1 patch and the 0.8 build env point `serverUrl` at the pages' prefix, so the
+    // API answers there too.
+    let pages = pages::router(&backend.app_id, app).nest(pages::PREFIX, api.clone());
+    Ok(vec![
+        Mounted::new("/api/apps/", Arc::new(RouterMount(api))),
+        Mounted::new(pages::PREFIX, Arc::new(RouterMount(pages))),
+    ])
+}
