@@ -2,10 +2,12 @@
 //!
 //! Plain text only; the app's name is in every subject. Control characters (CR and LF
 //! included) in the app name, the address and other inserted values become spaces, so a value
-//! cannot add mail headers. [`Outbox::send`] must not block: a real outbox (SMTP, later)
-//! queues the message and delivers it in the background. [`MemoryOutbox`] keeps messages in
-//! memory, for tests and for servers without mail configured.
+//! cannot add mail headers. [`Outbox::send`] must not block: a real outbox queues the message
+//! and delivers it in the background ([`super::smtp::SmtpOutbox`]) or keeps it in a file the
+//! owner reads ([`super::outbox::FileOutbox`]). [`MemoryOutbox`] keeps messages in memory,
+//! for tests.
 
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use super::otp::{OTP_TTL_SECS, RESET_TTL_SECS};
@@ -22,7 +24,7 @@ pub struct Mail {
 }
 
 /// `value` on one line: control characters become spaces, the ends are trimmed.
-fn one_line(value: &str) -> String {
+pub(crate) fn one_line(value: &str) -> String {
     value
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -75,18 +77,92 @@ impl Mail {
     }
 }
 
-/// Why a message could not be accepted for delivery.
+/// Why a message could not be accepted, an outbox file could not be used, or an SMTP URL is
+/// unusable. Delivery failures after a message was accepted are not errors of `send`: they
+/// are recorded in the outbox file as `failed` ([`super::outbox::MailStatus::Failed`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("mail could not be queued: {detail}")]
-pub struct MailError {
-    /// What went wrong.
-    pub detail: String,
+pub enum MailError {
+    /// The outbox refused the message: its queue is full or its delivery task has stopped.
+    #[error("mail could not be queued: {detail}")]
+    Queue {
+        /// What went wrong.
+        detail: String,
+    },
+    /// The outbox file (or its folder) could not be created, read or written.
+    #[error("outbox file {}: {detail}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's message.
+        detail: String,
+    },
+    /// A line of the outbox file other than the last is not an outbox record.
+    #[error("outbox file {}, line {line}: not an outbox record ({detail})", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The line's number, from 1.
+        line: usize,
+        /// The parser's message.
+        detail: String,
+    },
+    /// An SMTP URL that cannot be used (the password is never part of `detail`).
+    #[error("invalid SMTP URL: {detail}")]
+    SmtpUrl {
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// [`super::smtp::SmtpOutbox::start`] was called outside a tokio runtime.
+    #[error("the SMTP outbox must be started inside a tokio runtime")]
+    NoRuntime,
+    /// The operating system's random source failed (message ids are random).
+    #[error("the system random source failed: {detail}")]
+    RandomUnavailable {
+        /// The OS error.
+        detail: String,
+    },
 }
 
 impl MailError {
-    /// Always `mail-failed`.
+    /// A stable, machine-readable code: `mail-failed` (queue), `outbox-io`,
+    /// `outbox-corrupt`, `smtp-url-invalid`, `mail-no-runtime`, `random-unavailable`.
     pub fn code(&self) -> &'static str {
-        "mail-failed"
+        match self {
+            Self::Queue { .. } => "mail-failed",
+            Self::File { .. } => "outbox-io",
+            Self::Corrupt { .. } => "outbox-corrupt",
+            Self::SmtpUrl { .. } => "smtp-url-invalid",
+            Self::NoRuntime => "mail-no-runtime",
+            Self::RandomUnavailable { .. } => "random-unavailable",
+        }
+    }
+
+    /// What the owner can do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Self::Queue { .. } => {
+                "the mail server is slow or unreachable; the message was not sent, try again later"
+            }
+            Self::File { .. } => "check the outbox file's folder exists and is writable by ferry",
+            Self::Corrupt { .. } => {
+                "the outbox file was edited or damaged; move it aside and ferry starts a new one"
+            }
+            Self::SmtpUrl { .. } => {
+                "use smtps://user:password@host[:465], smtp://user:password@host[:587] (STARTTLS) \
+                 or smtp://host[:25]?tls=none, with ?from=address unless the user is an email \
+                 address; percent-encode special characters in the user and password"
+            }
+            Self::NoRuntime => "start the SMTP outbox from async code (inside the server)",
+            Self::RandomUnavailable { .. } => "check the system's random source (/dev/urandom)",
+        }
+    }
+
+    /// A [`MailError::File`] for `path` from an I/O error.
+    pub(crate) fn file(path: &Path, e: &std::io::Error) -> Self {
+        Self::File {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        }
     }
 }
 

@@ -1,18 +1,25 @@
 //! Base44 authentication primitives: password hashing, signed access tokens, one-time codes,
-//! the messages that carry them, and the role rule for new users.
+//! the messages that carry them and their delivery (an outbox file, SMTP), and the role rule
+//! for new users.
 //!
-//! Everything here is pure library code: no HTTP, no database. The HTTP layer (the `auth/*`
-//! routes `@base44/sdk` calls) composes these pieces and stores their outputs in the `user`
-//! table. Times are Unix seconds throughout ([`unix_now`]).
+//! Everything here is library code without HTTP or a database; only [`outbox`] (a file) and
+//! [`smtp`] (a mail server) do I/O. The HTTP layer (the `auth/*` routes `@base44/sdk` calls)
+//! composes these pieces and stores their outputs in the `user` table. Times are Unix seconds
+//! throughout ([`unix_now`]), except the outbox's message times (Unix milliseconds).
 
 mod error;
 pub mod mail;
 pub mod otp;
+pub mod outbox;
 pub mod password;
 pub mod role;
+pub mod smtp;
 pub mod token;
 
 pub use error::AuthError;
+pub use mail::{Mail, MailError, MemoryOutbox, Outbox};
+pub use outbox::{FileOutbox, MailStatus, StoredMail, read_outbox};
+pub use smtp::{SmtpConfig, SmtpOutbox, SmtpSecurity};
 
 /// The current time in Unix seconds (0 if the clock reads before 1970).
 pub fn unix_now() -> u64 {
