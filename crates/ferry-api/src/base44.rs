@@ -128,8 +128,21 @@ impl Base44Hosts {
         env: &str,
         manifest: &ReleaseManifest,
     ) -> Result<Vec<Mounted>, ApiError> {
+        Ok(self.prepare(state, app, env, manifest).await?.0)
+    }
+
+    /// [`Self::mounts`], and whether they were built by this call (a new release, or new
+    /// settings such as another database URL): the edge then needs the new ones even when the
+    /// release is already live.
+    pub async fn prepare(
+        &self,
+        state: &ServerState,
+        app: &str,
+        env: &str,
+        manifest: &ReleaseManifest,
+    ) -> Result<(Vec<Mounted>, bool), ApiError> {
         let Some(backend) = manifest.backend.as_ref().and_then(|b| b.base44()) else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), false));
         };
         let settings = self.settings(state, app, env)?;
         let mut apps = self.apps.lock().await;
@@ -139,16 +152,16 @@ impl Base44Hosts {
             apps.insert(app.to_string(), hosted);
         }
         let Some(hosted) = apps.get_mut(app) else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), false));
         };
         if let Some(mounts) = hosted.by_release.get(&manifest.id) {
-            return Ok(mounts.clone());
+            return Ok((mounts.clone(), false));
         }
         let mounts = build(hosted, app, backend).await?;
         hosted
             .by_release
             .insert(manifest.id.clone(), mounts.clone());
-        Ok(mounts)
+        Ok((mounts, true))
     }
 
     /// Sets the role of the user with `email` in `app`'s live backend; `None` when no such

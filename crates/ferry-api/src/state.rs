@@ -241,10 +241,15 @@ impl ServerState {
         }
         let current = self.control()?.live(app, env)?.map(|l| l.release_id);
         // The backend is ready (schemas migrated) before anything is recorded or switched.
-        let mounts = self.base44.mounts(self, app, env, &manifest).await?;
+        let (mounts, rebuilt) = self.base44.prepare(self, app, env, &manifest).await?;
         if current.as_deref() == Some(release_id)
             && self.edge.live_release(app).as_deref() == Some(release_id)
         {
+            if rebuilt {
+                // Same release, new backend settings (e.g. another database): swap the route.
+                let route = self.route_for(app, env, release_id, mounts)?;
+                self.edge.set_app(app, route);
+            }
             return Ok(ActivateOutcome {
                 app: app.into(),
                 release_id: release_id.into(),

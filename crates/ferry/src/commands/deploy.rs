@@ -113,13 +113,19 @@ pub fn deploy(
         }
     }
     let unit_root = source.root.join(&plan.path);
-    let is_base44 = profile.builder.id == ferry_inspect::BuilderId::Base44
+    let declared_id = inspection
+        .manifest
+        .as_ref()
+        .and_then(|m| m.compat.base44.as_ref())
+        .map(|b| b.app_id.clone());
+    let is_base44 = declared_id.is_some()
+        || profile.builder.id == ferry_inspect::BuilderId::Base44
         || unit_root.join("base44").join("entities").is_dir();
     let wiring = if is_base44 {
         let w = ferry_compat::base44::wiring::wire(
             &unit_root,
             &app,
-            profile.builder.app_id.as_deref(),
+            declared_id.as_deref().or(profile.builder.app_id.as_deref()),
             &env,
         )
         .map_err(|err| Failure {
