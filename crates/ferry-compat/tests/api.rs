@@ -576,8 +576,8 @@ async fn scenario(url: &str) {
         "Task/import",
         ALICE,
         Some(json!({})),
-        StatusCode::NOT_IMPLEMENTED,
-        "not-implemented",
+        StatusCode::BAD_REQUEST,
+        "bad-body",
     )
     .await;
     api.err(

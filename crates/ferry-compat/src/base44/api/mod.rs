@@ -11,13 +11,14 @@
 //! This file holds the state and the router; the handlers live beside it: `read` (list,
 //! count, get, aggregate), `page` (`v2/list` cursor pages) and `distinct` (its `distinct`
 //! pages), `write` (create, update, delete, deleteMany, bulk create), `many` (updateMany,
-//! bulkUpdate, upsert), `auth` (the sign-in routes). `request` parses request parts;
-//! `context` resolves the app, entity and caller.
+//! bulkUpdate, upsert), `import` (CSV and JSON files), `auth` (the sign-in routes).
+//! `request` parses request parts; `context` resolves the app, entity and caller.
 
 mod auth;
 mod context;
 mod distinct;
 mod error;
+mod import;
 mod many;
 mod page;
 mod read;
@@ -35,6 +36,7 @@ use serde_json::{Value, json};
 
 pub use auth::{AuthConfig, INVITE_TTL_SECS, token_caller};
 pub use error::{ApiError, InternalError};
+pub use import::{MAX_IMPORT_BODY, MAX_IMPORT_BYTES, MAX_IMPORT_ROWS};
 pub use many::{MAX_BULK_UPDATE, MAX_UPSERT, MAX_UPSERT_KEYS, UPDATE_MANY_BATCH};
 pub use page::{DEFAULT_PAGE_LIMIT, MAX_CURSOR_LEN};
 
@@ -198,7 +200,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(&format!("{base}/update-many"), patch(many::update_many))
         .route(&format!("{base}/aggregate"), post(read::aggregate))
         .route(&format!("{base}/upsert"), post(many::upsert))
-        .route(&format!("{base}/import"), post(not_implemented))
+        .route(
+            &format!("{base}/import"),
+            post(import::import).layer(DefaultBodyLimit::max(MAX_IMPORT_BODY)),
+        )
         .route(
             &format!("{base}/{{id}}"),
             get(read::get_one)
@@ -220,13 +225,5 @@ async fn method_not_allowed() -> ApiError {
         StatusCode::METHOD_NOT_ALLOWED,
         "method-not-allowed",
         "method not allowed on this route",
-    )
-}
-
-async fn not_implemented() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "not-implemented",
-        "this entities call is not supported by ferry yet",
     )
 }
