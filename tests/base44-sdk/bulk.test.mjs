@@ -99,7 +99,7 @@ describe("updateMany", () => {
 
   test("refused updates are 400 and change nothing", async () => {
     await rejects(
-      Task.updateMany({ title: "two" }, { $rename: { title: "name" } }),
+      Task.updateMany({ title: "two" }, { $frobnicate: { title: "name" } }),
       400,
       "bad-record",
     );
@@ -129,9 +129,15 @@ describe("updateMany", () => {
     assert.equal((await fields("two")).status, "doing");
   });
 
-  test("batches of 500: has_more until the query matches nothing", async () => {
+  test("list() and filter() without a limit answer up to 5000 records (the SDK's default)", async () => {
     const many = Array.from({ length: 520 }, (_, i) => ({ title: `batch-${i}`, status: "todo" }));
-    await Task.bulkCreate(many);
+    assert.equal((await Task.bulkCreate(many)).length, 520);
+    assert.equal(await Task.count({ title: { $regex: "^batch-" } }), 520);
+    assert.equal((await Task.filter({ title: { $regex: "^batch-" } })).length, 520);
+    assert.equal((await Task.list()).length, 523);
+  });
+
+  test("batches of 500: has_more until the query matches nothing", async () => {
     const first = await Task.updateMany(
       { title: { $regex: "^batch-" }, status: "todo" },
       { $set: { status: "done" } },
