@@ -71,8 +71,8 @@ pub const MAX_REGEX_LEN: usize = 512;
 pub const MAX_SEGMENT_LEN: usize = 256;
 /// How many dot-separated segments a field name may have.
 pub const MAX_PATH_DEPTH: usize = 16;
-/// `limit` when none is given.
-pub const DEFAULT_LIMIT: u32 = 50;
+/// `limit` when none is given: the SDK documents 5000, which is also the cap.
+pub const DEFAULT_LIMIT: u32 = 5000;
 /// The largest `limit` accepted; above it is a `limit` error.
 pub const MAX_LIMIT: u32 = 5000;
 /// How many keys `sort` may list.
@@ -201,11 +201,21 @@ pub struct ListQuery {
     pub fields: Option<Vec<String>>,
 }
 
+/// The order of a list without `sort`: newest first (`-created_date`), as Base44 answers.
+pub fn default_sort() -> Vec<SortKey> {
+    vec![SortKey {
+        path: FieldPath {
+            segments: vec!["created_date".to_owned()],
+        },
+        desc: true,
+    }]
+}
+
 impl Default for ListQuery {
     fn default() -> ListQuery {
         ListQuery {
             filter: None,
-            sort: Vec::new(),
+            sort: default_sort(),
             limit: DEFAULT_LIMIT,
             skip: 0,
             fields: None,

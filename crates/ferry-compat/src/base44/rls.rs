@@ -668,6 +668,47 @@ fn has_template(value: &Value) -> bool {
     }
 }
 
+/// The user attributes (top-level names) a rule depends on: every `{{user.<name>…}}` template
+/// and every key of a `user_condition`. A user who could change these on their own record
+/// could move across the rule's boundary (another tenant), so `updateMe` leaves them alone.
+pub fn user_attributes(rule: &Value) -> std::collections::BTreeSet<String> {
+    fn walk(v: &Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            Value::String(s) if s.contains("{{") => {
+                for piece in pieces(s).unwrap_or_default() {
+                    if let Piece::Attr(path) = piece
+                        && let Some(first) = path.first()
+                    {
+                        out.insert((*first).to_owned());
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|x| walk(x, out)),
+            Value::Object(map) => {
+                for (k, x) in map {
+                    if k == "user_condition"
+                        && let Value::Object(cond) = x
+                    {
+                        out.extend(cond.keys().map(|k| {
+                            k.strip_prefix("data.")
+                                .unwrap_or(k)
+                                .split('.')
+                                .next()
+                                .unwrap_or(k)
+                                .to_owned()
+                        }));
+                    }
+                    walk(x, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(rule, &mut out);
+    out
+}
+
 /// One piece of a string holding templates.
 enum Piece<'s> {
     Text(&'s str),
@@ -767,4 +808,25 @@ fn short(text: &str) -> String {
         out.push('…');
     }
     format!("\"{out}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn user_attributes_names_what_rules_read_from_the_user() {
+        let rule = json!({
+            "read": {"$or": [
+                {"tenant_id": "{{user.tenant_id}}"},
+                {"user_condition": {"role": "admin", "data.team": "x"}}
+            ]},
+            "update": {"owner": "{{ user.profile.handle }}", "note": "id {{user.id}}"},
+            "delete": false
+        });
+        let names: Vec<String> = user_attributes(&rule).into_iter().collect();
+        assert_eq!(names, ["id", "profile", "role", "team", "tenant_id"]);
+        assert!(user_attributes(&json!(true)).is_empty());
+    }
 }

@@ -204,6 +204,12 @@ impl Parser {
         {
             return self.conds(map, depth);
         }
+        // An array is shorthand for any of its values (`{"status": ["a", "b"]}` = `$in`), as
+        // the SDK documents.
+        if let Value::Array(_) = v {
+            self.node()?;
+            return Ok(vec![Cond::In(self.list("$in", v, depth + 1)?)]);
+        }
         Ok(vec![Cond::Eq(self.value(v, depth)?)])
     }
 
@@ -533,6 +539,11 @@ mod tests {
         assert_eq!(
             parse_filter(&json!({})).expect("empty"),
             Filter::And(vec![])
+        );
+        // An array value is the SDK's shorthand for `$in`.
+        assert_eq!(
+            parse_filter(&json!({"status": ["todo", "doing"]})).expect("shorthand"),
+            parse_filter(&json!({"status": {"$in": ["todo", "doing"]}})).expect("$in"),
         );
         let f = parse_filter(&json!({"items": {"$elemMatch": {"$or": [{"a": 1}]}}})).expect("em");
         assert!(

@@ -812,6 +812,15 @@ pub(super) async fn update_me(
     let mut changes = body_object(body)?;
     changes.remove("role");
     changes.remove("email");
+    // Attributes any rule reads from the user (`{{user.tenant_id}}`, `user_condition`) are
+    // not the user's to change: an admin sets them through the `User` entity.
+    for entity in s.entities.values() {
+        if let Some(rule) = &entity.rls {
+            for name in crate::base44::rls::user_attributes(rule) {
+                changes.remove(&name);
+            }
+        }
+    }
     ctx.update(&id, changes).await
 }
 
