@@ -329,8 +329,12 @@ async fn scenario(url: &str) {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{value}");
     check_error(&value, "bad-cursor");
-    // Client text is never SQL: a hostile name is a JSON key of `extra` like any other.
-    assert_eq!(api.values(ALICE, "x') OR 1=1 --", &[]).await, json!([]));
+    // Client text is never SQL: a name that is not an identifier is refused.
+    let (status, value) = api
+        .list("Item/v2/list", ALICE, &[("distinct", "x') OR 1=1 --")])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{value}");
+    check_error(&value, "bad-field");
     assert_eq!(
         api.values(ALICE, "password_hash", &[]).await,
         json!([]),

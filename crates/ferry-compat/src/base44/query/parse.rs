@@ -88,6 +88,17 @@ pub(super) fn field_path(name: &str) -> Result<FieldPath> {
         if segment.starts_with('$') {
             return Err(bad(format!("field name {} starts with $", quote(name))));
         }
+        // Field names are identifiers (letters of any script, digits, `_`, `-`): anything
+        // else (quotes, `;`, spaces, parentheses) is refused, never looked up.
+        if !segment
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(bad(format!(
+                "field name {} may only hold letters, digits, `_` and `-`",
+                quote(name)
+            )));
+        }
         segments.push(segment.to_string());
     }
     Ok(FieldPath { segments })
