@@ -188,11 +188,16 @@ pub fn wire(
     build_env.insert(APP_BASE_URL_VAR.to_owned(), PREFIX.to_owned());
 
     let mut patches = BTreeMap::new();
-    if let (Some((file, text)), Some(_)) = (&client, &literal)
-        && let Some(patched) = patch_client(text)
+    if let Some((file, text)) = &client
+        && let Some(patched) = patch_client(text, &app_id)
     {
+        let why = if literal.is_some() {
+            "with a hard-coded app id (SDK 0.1)"
+        } else {
+            "without a server URL"
+        };
         notes.push(format!(
-            "`{file}` creates the SDK client with a hard-coded app id (SDK 0.1): the build copy points it at ferry (`serverUrl`), your repository is unchanged"
+            "`{file}` creates the SDK client {why}: the build copy points it at ferry (`serverUrl`), your repository is unchanged"
         ));
         patches.insert(file.clone(), patched);
     }
@@ -206,18 +211,26 @@ pub fn wire(
     })
 }
 
-/// The SDK 0.1 client module with `serverUrl` set to ferry's prefix on the page's origin:
-/// `createClient({` becomes `createClient({ serverUrl: <origin> + PREFIX,` (a later
-/// `serverUrl` in the same object still wins). `None` when the module does not call
-/// `createClient({` exactly once or already sets `serverUrl`.
-pub fn patch_client(text: &str) -> Option<String> {
+/// The client module with the SDK pointed at ferry: `createClient({` becomes
+/// `createClient({ serverUrl: <origin> + PREFIX, …` plus `appId` (when the module names none:
+/// the 2026 template's `createClient({})`) and `appBaseUrl` (when absent). Later keys in the
+/// same object still win. `None` when the module does not call `createClient({` exactly once
+/// or already sets `serverUrl` (the SDK 0.8 template, wired through the build env instead).
+pub fn patch_client(text: &str, app_id: &str) -> Option<String> {
     const CALL: &str = "createClient({";
     if text.matches(CALL).count() != 1 || text.contains("serverUrl") {
         return None;
     }
-    let insert = format!(
-        "{CALL} serverUrl: (typeof window !== 'undefined' ? window.location.origin : '') + '{PREFIX}', /* set by ferry: the API on this origin */"
+    let mut insert = format!(
+        "{CALL} serverUrl: (typeof window !== 'undefined' ? window.location.origin : '') + '{PREFIX}',"
     );
+    if !text.contains("appId") && is_app_id(app_id) {
+        insert.push_str(&format!(" appId: '{app_id}',"));
+    }
+    if !text.contains("appBaseUrl") {
+        insert.push_str(&format!(" appBaseUrl: '{PREFIX}',"));
+    }
+    insert.push_str(" /* set by ferry: the backend on this origin */");
     Some(text.replacen(CALL, &insert, 1))
 }
 
@@ -240,11 +253,27 @@ mod tests {
     #[test]
     fn patches_sdk01_clients_once() {
         let src = "export const base44 = createClient({\n  appId: \"67b2f0c41d9e3a0012c4d8e1\",\n  requiresAuth: true\n});\n";
-        let patched = patch_client(src).expect("test setup");
-        assert!(patched.contains("serverUrl: (typeof window !== 'undefined' ? window.location.origin : '') + '/_ferry/base44'"));
+        let id = "67b2f0c41d9e3a0012c4d8e1";
+        let patched = patch_client(src, id).expect("test setup");
+        assert!(patched.contains("serverUrl: (typeof window !== 'undefined' ? window.location.origin : '') + '/_ferry/base44', appBaseUrl: '/_ferry/base44',"));
         assert!(patched.contains("appId: \"67b2f0c41d9e3a0012c4d8e1\""));
-        assert_eq!(patch_client(&patched), None);
-        assert_eq!(patch_client("createClient({}); createClient({});"), None);
+        assert_eq!(patched.matches("appId").count(), 1);
+        assert_eq!(patch_client(&patched, id), None);
+        assert_eq!(
+            patch_client("createClient({}); createClient({});", id),
+            None
+        );
+        // The 2026 template's `createClient({})` gets the app id too.
+        let bare = patch_client("export const base44 = createClient({});", id).expect("bare");
+        assert!(
+            bare.contains("appId: '67b2f0c41d9e3a0012c4d8e1',"),
+            "{bare}"
+        );
+        // The SDK 0.8 template sets serverUrl itself: left alone.
+        assert_eq!(
+            patch_client("createClient({ appId, serverUrl: '' })", id),
+            None
+        );
     }
 
     #[test]
