@@ -734,3 +734,40 @@ fn a_five_thousand_file_tree_hashes_stably_and_hits_the_cache() {
     assert_eq!(hit.cache_key, key);
     assert_eq!(hit.output_dir, first.output_dir);
 }
+
+#[test]
+fn patches_change_the_build_copy_only_and_count_in_the_key() {
+    let fx = Fixture::new();
+    let plan = fx.plan();
+    let plain = ok(build(&fx.src, &plan, &fx.opts()));
+    assert_eq!(
+        fs::read_to_string(plain.output_dir.join("index.html")).expect("read"),
+        "<h1>v1</h1>\n"
+    );
+    let mut opts = fx.opts();
+    opts.patches = BTreeMap::from([("index.html".to_string(), "<h1>patched</h1>\n".to_string())]);
+    let patched = ok(build(&fx.src, &plan, &opts));
+    assert!(!patched.cached, "a patch is part of the output key");
+    assert_ne!(patched.cache_key, plain.cache_key);
+    assert_eq!(
+        fs::read_to_string(patched.output_dir.join("index.html")).expect("read"),
+        "<h1>patched</h1>\n"
+    );
+    assert_eq!(
+        fs::read_to_string(fx.src.join("index.html")).expect("read"),
+        "<h1>v1</h1>\n",
+        "the source is never written"
+    );
+    // The same patch again comes from the cache.
+    assert!(ok(build(&fx.src, &plan, &opts)).cached);
+    // A patch must name a file of the source, inside it.
+    for bad in ["missing.js", "../outside.js", "node_modules/junk/index.js"] {
+        let mut opts = fx.opts();
+        opts.patches = BTreeMap::from([(bad.to_string(), "x".to_string())]);
+        let err = build(&fx.src, &plan, &opts).expect_err(bad);
+        assert!(
+            matches!(err, BuildError::InvalidPlan { .. }),
+            "{bad}: {err}"
+        );
+    }
+}
