@@ -62,3 +62,126 @@ fn ferry_up_serves_the_lovable_example_to_a_real_browser() {
     );
     assert!(down.status.success());
 }
+
+/// ferry's Base44 sign-in pages (`/_ferry/base44/…`) in headless Chromium, on the SDK suite's
+/// app deployed with `ferry up`: `tests/browser/base44-login.mjs` signs up, signs in (a wrong
+/// password first), refuses a foreign `from_url`, resets a forgotten password through the
+/// outbox and follows the logout redirect; then, with `FERRY_BASE44_VERIFY_EMAIL=true`
+/// redeployed, signs up and in with the emailed code. Screenshots of every state go to
+/// `<target>/tmp/browser-shots/base44-login`.
+#[test]
+fn base44_sign_in_pages_work_in_a_real_browser() {
+    let root = ferry_test::workspace_root();
+    let browser_dir = root.join("tests/browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core").exists()
+            && std::path::Path::new("/usr/bin/chromium").exists(),
+        "the browser test needs chromium and playwright-core: run `scripts/test` (it installs both)"
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path().join("home");
+    let app = root.join("tests/base44-sdk/app");
+    let app_id = "b24009b9b375185f150b9587";
+    let shots =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-shots/base44-login");
+    let _ = std::fs::remove_dir_all(&shots);
+    let ferry_bin = env!("CARGO_BIN_EXE_ferry");
+    let ferry = |args: &[&str]| {
+        Command::new(ferry_bin)
+            .args(args)
+            .env("FERRY_HOME", &home)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("ferry runs")
+    };
+    // `ferry up` (the server starts with the first): the edge's address, or what went wrong.
+    let up = || -> Result<String, String> {
+        let out = ferry(&[
+            "up",
+            "--json",
+            app.to_str().expect("utf-8"),
+            "--listen",
+            "127.0.0.1:0",
+            "--control-listen",
+            "127.0.0.1:0",
+        ]);
+        let failed = || {
+            format!(
+                "ferry up failed:\n{}\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                String::from_utf8_lossy(&out.stdout)
+            )
+        };
+        if !out.status.success() {
+            return Err(failed());
+        }
+        let report: serde_json::Value =
+            serde_json::from_slice(&out.stdout).map_err(|_| failed())?;
+        if report["app"] != "sdk-suite" {
+            return Err(failed());
+        }
+        let url = report["url"].as_str().unwrap_or_default();
+        let port = url
+            .trim_end_matches('/')
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .ok_or_else(|| format!("no port in the report's url {url:?}"))?;
+        Ok(format!("http://127.0.0.1:{port}"))
+    };
+    let outbox_cmd = format!("'{ferry_bin}' outbox --app sdk-suite --json");
+    let browse = |edge: &str, verify_email: bool| {
+        Command::new("node")
+            .arg(browser_dir.join("base44-login.mjs"))
+            .arg(edge)
+            .arg(app_id)
+            .arg(&shots)
+            .current_dir(&browser_dir)
+            .env("FERRY_HOME", &home)
+            .env("OUTBOX_CMD", &outbox_cmd)
+            .env("BASE44_VERIFY_EMAIL", if verify_email { "1" } else { "0" })
+            .output()
+            .expect("node runs")
+    };
+    let report = |what: &str, out: &std::process::Output| {
+        format!(
+            "{what} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+
+    let edge = up().unwrap_or_else(|e| panic!("{e}"));
+    let plain = browse(&edge, false);
+    // The emailed-code mode is a setting: `ferry up` again rebuilds the live release with it.
+    let verify = if plain.status.success() {
+        let set = ferry(&[
+            "env",
+            "--app",
+            "sdk-suite",
+            "set",
+            "FERRY_BASE44_VERIFY_EMAIL=true",
+        ]);
+        if set.status.success() {
+            up().map(|edge| browse(&edge, true))
+        } else {
+            Err(report("ferry env set", &set))
+        }
+    } else {
+        Err("not run: the first scenario failed".to_owned())
+    };
+    let down = ferry(&["down"]);
+    assert!(
+        plain.status.success(),
+        "{}",
+        report("the sign-in pages", &plain)
+    );
+    let verify = verify.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        verify.status.success(),
+        "{}",
+        report("the emailed-code sign-in", &verify)
+    );
+    assert!(down.status.success(), "{}", report("ferry down", &down));
+    print!("{}", String::from_utf8_lossy(&plain.stdout));
+    print!("{}", String::from_utf8_lossy(&verify.stdout));
+}

@@ -44,6 +44,7 @@
       return res.json().catch(function () { return {}; }).then(function (data) {
         if (!res.ok) {
           var err = new Error(data.message || "Something went wrong (" + res.status + ")");
+          err.code = data.code || "";
           throw err;
         }
         return data;
@@ -73,25 +74,47 @@
   }
 
   var pendingEmail = "";
+  // The emailed-code view for `email`, with `note` in its alert region.
+  function verify(email, note) {
+    pendingEmail = email;
+    document.getElementById("otp-email").textContent = email;
+    show("verify");
+    say(document.getElementById("verify-form"), note, true);
+  }
+
   var login = document.getElementById("login-form");
   if (login) {
     handle(login, function (d) {
       return post("login", { email: d.email, password: d.password }).then(function (r) {
         signedIn(r.access_token);
+      }, function (err) {
+        // Signed up but never confirmed (the app wants the emailed code): send a fresh code
+        // and ask for it, rather than a dead end.
+        if (err.code !== "email-not-verified") throw err;
+        return post("resend-otp", { email: d.email }).then(function () {
+          verify(d.email, "Your email is not confirmed yet: we sent you a new code.");
+        });
       });
     });
     handle(document.getElementById("register-form"), function (d) {
       return post("register", { email: d.email, password: d.password, full_name: d.full_name }).then(function (r) {
         if (r.access_token) return signedIn(r.access_token);
-        pendingEmail = d.email;
-        document.getElementById("otp-email").textContent = d.email;
-        show("verify");
+        verify(d.email, "");
       });
     });
-    handle(document.getElementById("verify-form"), function (d) {
+    var verifyForm = document.getElementById("verify-form");
+    handle(verifyForm, function (d) {
       return post("verify-otp", { email: pendingEmail, otp_code: d.otp_code }).then(function (r) {
         signedIn(r.access_token);
       });
+    });
+    var resend = document.getElementById("resend-code");
+    resend.addEventListener("click", function () {
+      resend.disabled = true;
+      post("resend-otp", { email: pendingEmail })
+        .then(function () { say(verifyForm, "A new code is on its way.", true); })
+        .catch(function (err) { say(verifyForm, err.message); })
+        .then(function () { resend.disabled = false; });
     });
     handle(document.getElementById("forgot-form"), function (d) {
       return post("reset-password-request", { email: d.email }).then(function (r) {

@@ -34,8 +34,11 @@ pub fn router(app_id: &str, app_name: &str) -> Router {
         app_name: app_name.to_owned(),
     };
     Router::new()
-        .route(&format!("{PREFIX}/login"), get(login))
-        .route(&format!("{PREFIX}/reset-password"), get(reset))
+        .route(&format!("{PREFIX}/login"), get(login).post(no_script))
+        .route(
+            &format!("{PREFIX}/reset-password"),
+            get(reset).post(no_script),
+        )
         .route(&format!("{PREFIX}/assets/auth.js"), get(js))
         .route(&format!("{PREFIX}/assets/auth.css"), get(css))
         .route(&format!("{PREFIX}/api/apps/auth/logout"), get(logout))
@@ -114,13 +117,18 @@ fn secure(h: &mut HeaderMap) {
     );
 }
 
+/// The sign-in page: its views (sign in, sign up, the emailed code, forgotten password) are
+/// sections `auth.js` shows one at a time. The forms are `method="post"`: one submitted before
+/// the script runs (or without it) sends the password in a body [`no_script`] ignores, never
+/// in the URL a GET form would make of it.
 async fn login(State(page): State<Page>) -> Response {
     let name = escape(&page.app_name);
     let body = format!(
-        r##"<section id="login" data-view>
+        r##"<noscript><p class="lead">This page needs JavaScript to sign you in.</p></noscript>
+<section id="login" data-view>
 <h1>Sign in to {name}</h1>
 <p class="lead">Use your email and password.</p>
-<form id="login-form" novalidate>
+<form id="login-form" method="post" novalidate>
 <label for="login-email">Email</label>
 <input id="login-email" name="email" type="email" autocomplete="email" required autofocus>
 <label for="login-password">Password</label>
@@ -132,7 +140,7 @@ async fn login(State(page): State<Page>) -> Response {
 </section>
 <section id="register" data-view hidden>
 <h1>Create your {name} account</h1>
-<form id="register-form" novalidate>
+<form id="register-form" method="post" novalidate>
 <label for="register-name">Full name</label>
 <input id="register-name" name="full_name" type="text" autocomplete="name">
 <label for="register-email">Email</label>
@@ -147,17 +155,18 @@ async fn login(State(page): State<Page>) -> Response {
 <section id="verify" data-view hidden>
 <h1>Check your email</h1>
 <p class="lead">We sent a 6-digit code to <strong id="otp-email"></strong>.</p>
-<form id="verify-form" novalidate>
+<form id="verify-form" method="post" novalidate>
 <label for="verify-code">Code</label>
 <input id="verify-code" name="otp_code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{{6}}" required>
 <button type="submit">Verify and sign in</button>
 <div role="alert" aria-live="polite"></div>
 </form>
+<div class="links"><button type="button" class="link" id="resend-code">Send a new code</button><a href="#login" data-show="login">Back to sign in</a></div>
 </section>
 <section id="forgot" data-view hidden>
 <h1>Reset your password</h1>
 <p class="lead">We will email you a link to choose a new password.</p>
-<form id="forgot-form" novalidate>
+<form id="forgot-form" method="post" novalidate>
 <label for="forgot-email">Email</label>
 <input id="forgot-email" name="email" type="email" autocomplete="email" required>
 <button type="submit">Send the link</button>
@@ -172,8 +181,9 @@ async fn login(State(page): State<Page>) -> Response {
 async fn reset(State(page): State<Page>) -> Response {
     let name = escape(&page.app_name);
     let body = format!(
-        r#"<h1>Choose a password for {name}</h1>
-<form id="reset-form" novalidate>
+        r#"<noscript><p class="lead">This page needs JavaScript to set your password.</p></noscript>
+<h1>Choose a password for {name}</h1>
+<form id="reset-form" method="post" novalidate>
 <label for="reset-password">New password</label>
 <input id="reset-password" name="new_password" type="password" autocomplete="new-password" required autofocus>
 <label for="reset-confirm">Repeat it</label>
@@ -184,6 +194,22 @@ async fn reset(State(page): State<Page>) -> Response {
 <div class="links"><a id="to-login" href="{PREFIX}/login" hidden>Sign in</a></div>"#
     );
     html(&page, "Choose a password", &body)
+}
+
+/// A form of the pages posted natively, without `auth.js` (off, blocked, or not loaded yet):
+/// nothing is read from the body (it may hold a password); a 400 page says why and links back
+/// to the page it came from.
+async fn no_script(State(page): State<Page>, uri: axum::http::Uri) -> Response {
+    let back = uri.path_and_query().map_or(PREFIX, |pq| pq.as_str());
+    let body = format!(
+        r#"<h1>This page needs JavaScript</h1>
+<p class="lead">Signing in runs in your browser, and its script is off or did not load, so nothing you typed was used.</p>
+<div class="links"><a href="{back}">Try again</a></div>"#,
+        back = escape(back),
+    );
+    let mut resp = html(&page, "JavaScript needed", &body);
+    *resp.status_mut() = StatusCode::BAD_REQUEST;
+    resp
 }
 
 fn asset(content_type: &'static str, text: &'static str) -> Response {
