@@ -1,0 +1,163 @@
+//! The steps the auth routes share, as methods of the API state: the route check (app,
+//! configuration, `User` entity), finding and inserting `User` rows, answering with a session,
+//! and storing (and mailing) email codes and reset tokens.
+
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Map, Value, json};
+
+use super::sql::{
+    By, UserRow, code_delete_sql, code_upsert_sql, codes_sweep_sql, otp_json, user_row,
+    user_select_sql,
+};
+use super::{AuthConfig, PURPOSE_OTP, PURPOSE_RESET, email_taken};
+use crate::base44::api::{Answer, ApiError, Shared, decode, ok};
+use crate::base44::auth::mail::Mail;
+use crate::base44::auth::otp::{OtpRecord, ResetRecord, generate_otp, generate_reset_token};
+use crate::base44::auth::token::{self, Claims};
+use crate::base44::auth::unix_now;
+use crate::base44::model::{Entity, USER_ENTITY};
+use crate::base44::record::{Author, insert_sql, public_columns};
+use crate::base44::store::Tx;
+
+impl Shared {
+    /// The app's auth configuration; 501 `auth-disabled` when sign-in is not configured.
+    fn auth_config(&self) -> Result<&AuthConfig, ApiError> {
+        self.app.auth.as_ref().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "auth-disabled",
+                "sign-in is not configured for this app",
+            )
+        })
+    }
+
+    /// The applied `User` entity.
+    fn users(&self) -> Result<&Entity, ApiError> {
+        self.entities
+            .get(USER_ENTITY)
+            .ok_or_else(|| ApiError::internal("the User entity is not applied"))
+    }
+
+    /// The app check, the configuration and the `User` entity every auth route needs.
+    pub(super) fn auth_route(
+        &self,
+        headers: &HeaderMap,
+        app_id: &str,
+    ) -> Result<(&AuthConfig, &Entity), ApiError> {
+        self.check_app(headers, app_id)?;
+        Ok((self.auth_config()?, self.users()?))
+    }
+
+    /// The `User` row found `by` email or id, with its private columns.
+    pub(super) async fn find_user(&self, by: By<'_>) -> Result<Option<UserRow>, ApiError> {
+        let users = self.users()?;
+        let dialect = self.db().dialect();
+        let width = public_columns(users).len() + 2;
+        let rows = self
+            .db()
+            .query(&user_select_sql(users, by, dialect), width)
+            .await?;
+        rows.first()
+            .map(|cells| user_row(users, cells, dialect))
+            .transpose()
+    }
+
+    /// `{access_token, user}`, what `loginViaEmailPassword` reads.
+    pub(super) fn session(&self, config: &AuthConfig, user: &UserRow) -> Answer {
+        let claims = Claims::new(
+            &user.id,
+            &user.email,
+            &user.role,
+            &self.app.app_id,
+            unix_now(),
+            config.token_ttl_secs,
+        )?;
+        ok(json!({
+            "access_token": token::issue(&config.key, &claims),
+            "user": user.record,
+        }))
+    }
+
+    /// Inserts a new `User` row (`record` holds `email`, `role`, maybe `full_name`) inside
+    /// `tx`; a taken email is 409 `email-taken`. Returns the row's public record.
+    pub(super) async fn insert_user(
+        &self,
+        tx: &mut Tx,
+        record: &Map<String, Value>,
+        author: &Author,
+    ) -> Result<(String, Map<String, Value>), ApiError> {
+        let users = self.users()?;
+        let dialect = self.db().dialect();
+        let (id, sql) = insert_sql(users, record, author, dialect)?;
+        let rows = tx
+            .query(&sql, public_columns(users).len())
+            .await
+            .map_err(email_taken)?;
+        match decode(users, rows, dialect)?.pop() {
+            Some(Value::Object(record)) => Ok((id, record)),
+            _ => Err(ApiError::internal("INSERT returned no user")),
+        }
+    }
+
+    /// Stores a fresh email code for `email` in `tx` and mails it.
+    pub(super) async fn send_otp(
+        &self,
+        tx: &mut Tx,
+        config: &AuthConfig,
+        email: &str,
+    ) -> Result<(), ApiError> {
+        let dialect = self.db().dialect();
+        let now = unix_now();
+        let code = generate_otp()?;
+        let record = OtpRecord::new(&config.key, email, &code, now);
+        tx.execute(&codes_sweep_sql(dialect, now)).await?;
+        tx.execute(&code_upsert_sql(
+            dialect,
+            PURPOSE_OTP,
+            email,
+            email,
+            &otp_json(&record),
+            record.expires_at,
+        ))
+        .await?;
+        config
+            .outbox
+            .send(Mail::otp(&config.app_name, email, &code))?;
+        Ok(())
+    }
+
+    /// Stores a reset token for the user (replacing their earlier ones) in `tx`, valid for
+    /// `ttl` seconds; returns the token to mail.
+    pub(super) async fn new_reset_token(
+        &self,
+        tx: &mut Tx,
+        user_id: &str,
+        email: &str,
+        ttl: u64,
+    ) -> Result<String, ApiError> {
+        let dialect = self.db().dialect();
+        let now = unix_now();
+        let token = generate_reset_token()?;
+        let mut record = ResetRecord::new(&token, now);
+        record.expires_at = now.saturating_add(ttl);
+        let email = email.to_lowercase();
+        tx.execute(&codes_sweep_sql(dialect, now)).await?;
+        tx.execute(&code_delete_sql(dialect, PURPOSE_RESET, "email", &email))
+            .await?;
+        let json = json!({
+            "token_hash": record.token_hash,
+            "expires_at": record.expires_at,
+            "user_id": user_id,
+        });
+        tx.execute(&code_upsert_sql(
+            dialect,
+            PURPOSE_RESET,
+            &record.token_hash,
+            &email,
+            &json,
+            record.expires_at,
+        ))
+        .await?;
+        Ok(token)
+    }
+}
