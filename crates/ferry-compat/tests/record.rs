@@ -431,6 +431,8 @@ fn scenario(db: &mut dyn Db) -> Vec<Value> {
     // -- select_sql rows decode too (same columns, same order)
     let list = ListQuery {
         filter: Some(parse_filter(&json!({"done": {"$ne": true}})).expect("filter")),
+        // By id, as the expected records are listed.
+        sort: Vec::new(),
         ..ListQuery::default()
     };
     let sql = select_sql(&task, &list, dialect).expect("select");

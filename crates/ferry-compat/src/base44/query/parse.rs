@@ -88,14 +88,17 @@ pub(super) fn field_path(name: &str) -> Result<FieldPath> {
         if segment.starts_with('$') {
             return Err(bad(format!("field name {} starts with $", quote(name))));
         }
-        // Field names are identifiers (letters of any script, digits, `_`, `-`): anything
-        // else (quotes, `;`, spaces, parentheses) is refused, never looked up.
-        if !segment
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        // Field names are words: letters of any script, digits, `_`, `-` and inner spaces
+        // (keys imported from spreadsheets, such as "First name"). Anything else (quotes,
+        // `;`, parentheses, `=`…) is refused, never looked up.
+        if segment.starts_with(' ')
+            || segment.ends_with(' ')
+            || !segment
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == ' ')
         {
             return Err(bad(format!(
-                "field name {} may only hold letters, digits, `_` and `-`",
+                "field name {} may only hold letters, digits, spaces, `_` and `-`",
                 quote(name)
             )));
         }
