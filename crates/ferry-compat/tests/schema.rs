@@ -631,11 +631,26 @@ fn decoding_applied_rows() {
         decode_applied("Other", &json).expect_err("bad").code(),
         "invalid-applied"
     );
-    let future = json.replace("\"format\":1", "\"format\":2");
+    let future = json.replace("\"format\":2", "\"format\":3");
     assert_eq!(
         decode_applied("Task", &future).expect_err("bad").code(),
         "invalid-applied"
     );
+    // Format 1 (before the ordering indexes) still reads; its next migration makes them all.
+    let old = decode_applied("Task", &json.replace("\"format\":2", "\"format\":1"))
+        .expect("format 1 reads");
+    assert_eq!(old.format, 1);
+    let plan = plan_migration(Some(&old), task_v1(), Dialect::Sqlite).expect("plan");
+    assert!(
+        plan.statements
+            .iter()
+            .any(|s| s.contains("\"task__created_date_idx\"")),
+        "{:#?}",
+        plan.statements
+    );
+    assert_eq!(plan.applied.format, 2);
+    let again = plan_migration(Some(&plan.applied), task_v1(), Dialect::Sqlite).expect("again");
+    assert!(again.statements.is_empty(), "{:#?}", again.statements);
 }
 
 #[test]
@@ -675,4 +690,65 @@ fn create_table_sql_shapes() {
         .expect("TeamMember");
     let sql = create_table_sql(member, Dialect::Sqlite).join(";\n");
     assert!(sql.contains("\"team_member__tenant_id_idx\""), "{sql}");
+}
+
+/// The page a signed-in caller asks for most — their own rows, newest first or by a date of
+/// the schema — is read from a `(rls field, ordering column)` index on SQLite: no full scan,
+/// no sort of every matching row.
+#[test]
+fn sqlite_reads_a_callers_newest_rows_from_an_index() {
+    use ferry_compat::base44::query::{
+        ListQuery, parse_list, register_sqlite_functions, select_sql,
+    };
+    let order = parse_entity(
+        "Order.jsonc",
+        r#"{"name": "Order", "properties": {"status": {"type": "string", "enum": ["paid", "open"]},
+            "amount": {"type": "number"}, "placed_at": {"type": "string", "format": "date-time"},
+            "note": {"type": "string"}},
+            "rls": {"read": {"created_by": "{{user.email}}"}}}"#,
+    )
+    .expect("parse");
+    let conn = rusqlite::Connection::open_in_memory().expect("sqlite");
+    register_sqlite_functions(&conn).expect("functions");
+    for sql in create_table_sql(&order, Dialect::Sqlite) {
+        conn.execute_batch(&sql).expect("ddl");
+    }
+    for (sort, index) in [
+        ("-placed_at", "order__created_by__placed_at_ix2"),
+        ("-created_date", "order__created_by__created_date_ix2"),
+        ("amount", "order__created_by__amount_ix2"),
+    ] {
+        let params = vec![
+            (
+                "q".to_string(),
+                r#"{"created_by": "a@example.com", "status": "paid"}"#.to_string(),
+            ),
+            ("sort".to_string(), sort.to_string()),
+            ("limit".to_string(), "50".to_string()),
+        ];
+        let query: ListQuery = parse_list(&params).expect("list");
+        let sql = select_sql(&order, &query, Dialect::Sqlite).expect("select");
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
+            .expect("explain");
+        let n = sql.params.len();
+        let plan: Vec<String> = stmt
+            .query_map(
+                rusqlite::params_from_iter((0..n).map(|i| match i {
+                    0 => SqlValue::Text("a@example.com".into()),
+                    1 => SqlValue::Text("paid".into()),
+                    _ => SqlValue::Integer(50),
+                })),
+                |r| r.get::<_, String>(3),
+            )
+            .expect("plan")
+            .map(|r| r.expect("row"))
+            .collect();
+        let plan = plan.join("\n");
+        assert!(plan.contains(index), "{sort}: {plan}\n{}", sql.text);
+        assert!(
+            !plan.contains("USE TEMP B-TREE FOR ORDER BY"),
+            "{sort}: {plan}"
+        );
+    }
 }

@@ -51,7 +51,7 @@ pub fn create_table_sql(entity: &Entity, dialect: Dialect) -> Vec<String> {
         columns.join(",\n  "),
         if pg { "" } else { " STRICT" }
     )];
-    out.extend(index_sql(entity));
+    out.extend(index_sql(entity, dialect));
     out
 }
 
@@ -134,21 +134,86 @@ pub fn index_name(table: &str, column: &str) -> String {
     fitted(&format!("{table}__{column}"), "_idx")
 }
 
-/// The entity's indexes: `created_date`, `created_by`, `created_by_id`, then each non-JSON
-/// field its `rls` names, then for `User` the case-insensitive unique `lower(email)`.
-pub(crate) fn index_sql(entity: &Entity) -> Vec<String> {
+/// The most declared fields of one entity that get an ordering index (see [`sort_fields`]).
+pub const MAX_SORT_INDEXES: usize = 16;
+
+/// The declared fields lists are typically sorted and range-filtered by, which get an index
+/// each: dates, date-times, numbers and integers, in declaration order, at most
+/// [`MAX_SORT_INDEXES`]. Free text, enums (few values: an index on one rarely beats the
+/// caller's own `(rls field, order)` index, and would tempt a planner without statistics
+/// away from it), booleans and JSON fields get none — an owner adds their own: the tables
+/// are plain SQL.
+pub fn sort_fields(entity: &Entity) -> Vec<&Field> {
+    entity
+        .fields
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.ty,
+                FieldType::Date | FieldType::DateTime | FieldType::Number | FieldType::Integer
+            ) && !is_user_base(entity, f)
+        })
+        .take(MAX_SORT_INDEXES)
+        .collect()
+}
+
+/// How many of an entity's `rls` fields, and of its ordering columns, are combined into
+/// two-column indexes (see [`index_sql`]).
+const MAX_RLS_ORDER_FIELDS: usize = 2;
+const MAX_ORDER_COLUMNS: usize = 8;
+
+/// The entity's indexes: `created_date`, `created_by`, `created_by_id`, each non-JSON field
+/// its `rls` names, each of [`sort_fields`]; then, so a signed-in caller's newest-first page
+/// reads only its own rows in order, one `(rls field, ordering column)` index for the first
+/// two `rls` fields × `created_date`, `updated_date` and the first six sort fields; then for
+/// `User` the case-insensitive unique `lower(email)`. Ordering columns are indexed
+/// `NULLS FIRST` on PostgreSQL, so `ASC NULLS FIRST` and, read
+/// backwards, `DESC NULLS LAST` — the API's orders — come straight from the index; SQLite's
+/// own NULL order already matches.
+pub(crate) fn index_sql(entity: &Entity, dialect: Dialect) -> Vec<String> {
+    let pg = dialect == Dialect::Postgres;
     let table = quote(&entity.table);
     let mut columns: Vec<String> = ["created_date", "created_by", "created_by_id"]
         .map(String::from)
         .into();
+    // The record columns the rules compare: the owner built-ins first (the common rule is
+    // `{"created_by": "{{user.email}}"}`), then declared fields.
+    let mut rls_columns: Vec<String> = ["created_by", "created_by_id"]
+        .into_iter()
+        .filter(|b| rls_mentions(entity, b))
+        .map(String::from)
+        .collect();
     for name in rls_fields(entity) {
         if let Some(field) = entity.field(&name)
             && !field.ty.is_json()
-            && !columns.contains(&field.column)
         {
+            if !columns.contains(&field.column) {
+                columns.push(field.column.clone());
+            }
+            rls_columns.push(field.column.clone());
+        }
+    }
+    let sorted = sort_fields(entity);
+    for field in &sorted {
+        if !columns.contains(&field.column) {
             columns.push(field.column.clone());
         }
     }
+    // The ordering columns (none of them text) and their index keys.
+    let ordered: Vec<(String, String)> = ["created_date", "updated_date"]
+        .iter()
+        .map(|c| (*c).to_owned())
+        .chain(sorted.iter().map(|f| f.column.clone()))
+        .take(MAX_ORDER_COLUMNS)
+        .map(|column| {
+            let key = if pg {
+                format!("{} NULLS FIRST", quote(&column))
+            } else {
+                quote(&column)
+            };
+            (column, key)
+        })
+        .collect();
     let mut out: Vec<String> = columns
         .iter()
         .map(|column| {
@@ -159,6 +224,29 @@ pub(crate) fn index_sql(entity: &Entity) -> Vec<String> {
             )
         })
         .collect();
+    if pg {
+        for (column, key) in &ordered {
+            out.push(format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {table} ({key})",
+                quote(&fitted(&format!("{}__{column}", entity.table), "_ord")),
+            ));
+        }
+    }
+    for rls in rls_columns.iter().take(MAX_RLS_ORDER_FIELDS) {
+        for (column, key) in &ordered {
+            if column == rls {
+                continue;
+            }
+            out.push(format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {table} ({}, {key})",
+                quote(&fitted(
+                    &format!("{}__{rls}__{column}", entity.table),
+                    "_ix2"
+                )),
+                quote(rls),
+            ));
+        }
+    }
     if is_user(entity) && entity.field("email").is_some() {
         out.push(format!(
             "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {table} (lower(\"email\"))",
@@ -166,6 +254,22 @@ pub(crate) fn index_sql(entity: &Entity) -> Vec<String> {
         ));
     }
     out
+}
+
+/// Whether the entity's `rls` conditions compare the record key `key` (also as `data.key`),
+/// outside `user_condition`.
+fn rls_mentions(entity: &Entity, key: &str) -> bool {
+    fn walk(value: &Value, key: &str) -> bool {
+        match value {
+            Value::Object(map) => map.iter().any(|(k, v)| {
+                k != "user_condition"
+                    && (k.strip_prefix("data.").unwrap_or(k) == key || walk(v, key))
+            }),
+            Value::Array(items) => items.iter().any(|v| walk(v, key)),
+            _ => false,
+        }
+    }
+    entity.rls.as_ref().is_some_and(|r| walk(r, key))
 }
 
 /// The declared fields an entity's `rls` conditions compare (`{"tenant_id": "{{user.…}}"}`,

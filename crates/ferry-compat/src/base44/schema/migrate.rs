@@ -14,8 +14,10 @@ use crate::base44::model::{Dialect, Entity, Field, FieldType, USER_ENTITY};
 /// The metadata table: one row per applied entity.
 pub const APPLIED_TABLE: &str = "_ferry_entities";
 
-/// The version of the [`Applied`] JSON written to `_ferry_entities.schema`.
-pub const APPLIED_FORMAT: u32 = 1;
+/// The version of the [`Applied`] JSON written to `_ferry_entities.schema`. Format 1 was
+/// written before the ordering indexes existed: an entity applied in it gets every index of
+/// today's rules at its next deploy; format 2 records that it has them.
+pub const APPLIED_FORMAT: u32 = 2;
 
 /// An entity as applied to a database: the JSON in `_ferry_entities.schema`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -180,12 +182,17 @@ pub fn plan_migration(
             ));
         }
     }
-    let existing: BTreeSet<String> = index_sql(old).into_iter().collect();
-    statements.extend(
-        index_sql(&new)
-            .into_iter()
-            .filter(|s| !existing.contains(s)),
-    );
+    if applied.format < APPLIED_FORMAT {
+        // Applied before today's index rules: make every index (`IF NOT EXISTS`).
+        statements.extend(index_sql(&new, dialect));
+    } else {
+        let existing: BTreeSet<String> = index_sql(old, dialect).into_iter().collect();
+        statements.extend(
+            index_sql(&new, dialect)
+                .into_iter()
+                .filter(|s| !existing.contains(s)),
+        );
+    }
     Ok(Plan {
         statements,
         applied: Applied {
@@ -266,7 +273,7 @@ pub fn decode_applied(name: &str, json: &str) -> Result<Applied, SchemaError> {
         detail,
     };
     let applied: Applied = serde_json::from_str(json).map_err(|e| invalid(e.to_string()))?;
-    if applied.format != APPLIED_FORMAT {
+    if applied.format == 0 || applied.format > APPLIED_FORMAT {
         return Err(invalid(format!(
             "format {} (this ferry reads format {APPLIED_FORMAT})",
             applied.format

@@ -11,7 +11,10 @@ mod migrate;
 mod naming;
 mod parse;
 
-pub use ddl::{column_type, create_table_sql, enum_check_name, index_name, rls_fields};
+pub use ddl::{
+    MAX_SORT_INDEXES, column_type, create_table_sql, enum_check_name, index_name, rls_fields,
+    sort_fields,
+};
 pub use error::SchemaError;
 pub use migrate::{
     APPLIED_FORMAT, APPLIED_TABLE, Applied, Deploy, Plan, applied_select_sql, decode_applied,
