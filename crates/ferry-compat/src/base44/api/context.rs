@@ -180,15 +180,18 @@ impl Ctx<'_> {
         Ok(decode(self.entity, rows, self.dialect())?.pop())
     }
 
-    /// The number of records among `ids` that match `rule`, in `tx`.
-    pub(super) async fn count_matching(
+    /// The number of records among `ids` that do NOT match `rule`, in `tx` (0: every record
+    /// written is allowed). Counting the ones outside, `id IN (…) AND NOT (rule)`, lets the
+    /// database find them by primary key: an index on the rule's field (`created_by`) cannot
+    /// serve a negation, so a planner without statistics never walks all of a user's rows.
+    pub(super) async fn count_outside(
         &self,
         tx: &mut Tx,
         ids: &[String],
         rule: &Filter,
     ) -> Result<usize, ApiError> {
         let these = parse_filter(&json!({ "id": { "$in": ids } }))?;
-        let both = Filter::And(vec![these, rule.clone()]);
+        let both = Filter::And(vec![these, Filter::Nor(vec![rule.clone()])]);
         let counted = tx
             .query(&count_sql(self.entity, Some(&both), self.dialect())?, 1)
             .await?;

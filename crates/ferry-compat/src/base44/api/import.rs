@@ -382,7 +382,7 @@ async fn insert_all(ctx: &Ctx<'_>, rows: &[Row], check: Option<&Filter>) -> Answ
     }
     if let Some(rule) = check {
         for ids in all_ids.chunks(MAX_IN) {
-            if ctx.count_matching(&mut tx, ids, rule).await? != ids.len() {
+            if ctx.count_outside(&mut tx, ids, rule).await? != 0 {
                 tx.rollback().await?;
                 return Err(ApiError::forbidden(
                     "a record's values are not allowed by the entity's access rules",

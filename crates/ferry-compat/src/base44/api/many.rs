@@ -103,7 +103,7 @@ pub(super) async fn update_many(
         .collect();
     if let Some(rule) = &check
         && !updated.is_empty()
-        && ctx.count_matching(&mut tx, &updated, rule).await? != updated.len()
+        && ctx.count_outside(&mut tx, &updated, rule).await? != 0
     {
         tx.rollback().await?;
         return Err(ApiError::forbidden(
@@ -173,9 +173,9 @@ pub(super) async fn bulk_update(
         };
         if let Some(rule) = &check
             && ctx
-                .count_matching(&mut tx, std::slice::from_ref(id), rule)
+                .count_outside(&mut tx, std::slice::from_ref(id), rule)
                 .await?
-                != 1
+                != 0
         {
             tx.rollback().await?;
             return Err(ApiError::forbidden(
@@ -375,9 +375,9 @@ pub(super) async fn upsert(
         };
         if let Some(rule) = &check
             && ctx
-                .count_matching(&mut tx, std::slice::from_ref(&id), rule)
+                .count_outside(&mut tx, std::slice::from_ref(&id), rule)
                 .await?
-                != 1
+                != 0
         {
             tx.rollback().await?;
             return Err(outside(index));

@@ -14,8 +14,8 @@ use super::request::{
     record_not_found,
 };
 use super::{ApiError, Shared};
-use crate::base44::query::{Filter, Sql, count_sql, parse_filter, where_sql};
-use crate::base44::record::{Cell, RecordError, delete_sql, insert_many_sql, insert_sql};
+use crate::base44::query::{Filter, Sql, parse_filter, where_sql};
+use crate::base44::record::{RecordError, delete_sql, insert_many_sql, insert_sql};
 use crate::base44::rls::{self, Operation};
 
 /// `POST …/{name}`: creates one record and answers it.
@@ -139,16 +139,7 @@ pub(super) async fn bulk_create(
         Some(rule) => {
             let mut tx = s.db().begin().await?;
             let rows = tx.query(&sql, ctx.columns()).await?;
-            let these = parse_filter(&json!({ "id": { "$in": ids } }))?;
-            let both = Filter::And(vec![these, rule.clone()]);
-            let counted = tx
-                .query(&count_sql(ctx.entity, Some(&both), ctx.dialect())?, 1)
-                .await?;
-            let matching = match counted.first().and_then(|r| r.first()) {
-                Some(Cell::Int(n)) => usize::try_from(*n).unwrap_or(0),
-                _ => 0,
-            };
-            if matching != ids.len() {
+            if ctx.count_outside(&mut tx, &ids, rule).await? != 0 {
                 tx.rollback().await?;
                 return Err(ApiError::forbidden(
                     "a record's values are not allowed by the entity's access rules",
