@@ -137,21 +137,18 @@ pub fn index_name(table: &str, column: &str) -> String {
 /// The most declared fields of one entity that get an ordering index (see [`sort_fields`]).
 pub const MAX_SORT_INDEXES: usize = 16;
 
-/// The declared fields lists are typically sorted and range-filtered by, which get an index
-/// each: dates, date-times, numbers and integers, in declaration order, at most
-/// [`MAX_SORT_INDEXES`]. Free text, enums (few values: an index on one rarely beats the
-/// caller's own `(rls field, order)` index, and would tempt a planner without statistics
-/// away from it), booleans and JSON fields get none — an owner adds their own: the tables
-/// are plain SQL.
+/// The declared fields lists are typically sorted by, which get an index each: dates and
+/// date-times, in declaration order, at most [`MAX_SORT_INDEXES`]. Numbers, free text, enums,
+/// booleans and JSON fields get none: an index on a range-filtered number tempts a planner
+/// without statistics (SQLite's) away from the caller's `(rls field, order)` index into
+/// sorting every match, and low-cardinality fields rarely beat it. An owner adds their own:
+/// the tables are plain SQL.
 pub fn sort_fields(entity: &Entity) -> Vec<&Field> {
     entity
         .fields
         .iter()
         .filter(|f| {
-            matches!(
-                f.ty,
-                FieldType::Date | FieldType::DateTime | FieldType::Number | FieldType::Integer
-            ) && !is_user_base(entity, f)
+            matches!(f.ty, FieldType::Date | FieldType::DateTime) && !is_user_base(entity, f)
         })
         .take(MAX_SORT_INDEXES)
         .collect()
