@@ -21,7 +21,52 @@ pub enum Backend {
     /// The Base44-compatible entities and auth API (`docs/base44.md`), mounted at
     /// `/api/apps/` on the app's origin.
     Base44(Base44Backend),
+    /// Server processes run from the release's own files (a server unit: Express, FastAPI,
+    /// Next.js…); the edge proxies the app's requests to them.
+    Processes(ProcessesBackend),
 }
+
+/// The processes of a server unit, run from the materialised release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessesBackend {
+    /// The unit they belong to.
+    pub unit: String,
+    /// What to run, at least one; the first answers the app's requests.
+    pub processes: Vec<ProcessEntry>,
+    /// Names of the env variables the processes read (values come from the secrets store).
+    #[serde(default)]
+    pub runtime_env: Vec<String>,
+}
+
+/// One process of a server unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessEntry {
+    /// Unique in the unit (`web`).
+    pub name: String,
+    /// Run with `sh -c` in `cwd`.
+    pub command: String,
+    /// Folder to run in, relative to the release root (`.`).
+    #[serde(default = "dot")]
+    pub cwd: String,
+    /// The variable telling it its port (`PORT`).
+    pub port_env: String,
+    /// A port the code binds whatever `port_env` says, when known (it cannot run two
+    /// releases at once: such deploys stop the old one first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_port: Option<u16>,
+    /// The health check path (`GET` answering below 500), default `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+}
+
+fn dot() -> String {
+    ".".into()
+}
+
+/// Most processes one server unit may run.
+pub const MAX_PROCESSES: usize = 16;
 
 /// What the Base44-compatible backend needs from the source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +120,30 @@ impl Backend {
                 }
                 Ok(())
             }
+            Backend::Processes(p) => {
+                if p.processes.is_empty() || p.processes.len() > MAX_PROCESSES {
+                    return Err(format!(
+                        "a server unit runs 1 to {MAX_PROCESSES} processes, not {}",
+                        p.processes.len()
+                    ));
+                }
+                for (i, proc) in p.processes.iter().enumerate() {
+                    let plain = |t: &str| !t.is_empty() && !t.chars().any(char::is_control);
+                    if !plain(&proc.name) || !plain(&proc.port_env) || proc.command.contains('\0') {
+                        return Err(format!("process `{}` is malformed", preview(&proc.name)));
+                    }
+                    if p.processes[..i].iter().any(|o| o.name == proc.name) {
+                        return Err(format!("two processes are named `{}`", preview(&proc.name)));
+                    }
+                    if crate::validate_path(&proc.cwd).is_err() && proc.cwd != "." {
+                        return Err(format!(
+                            "process `{}` runs outside the release",
+                            preview(&proc.name)
+                        ));
+                    }
+                }
+                Ok(())
+            }
         }
     }
 
@@ -82,6 +151,15 @@ impl Backend {
     pub fn base44(&self) -> Option<&Base44Backend> {
         match self {
             Backend::Base44(b) => Some(b),
+            Backend::Processes(_) => None,
+        }
+    }
+
+    /// The server processes, when this is a server unit.
+    pub fn processes(&self) -> Option<&ProcessesBackend> {
+        match self {
+            Backend::Processes(p) => Some(p),
+            Backend::Base44(_) => None,
         }
     }
 }

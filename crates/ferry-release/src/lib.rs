@@ -39,11 +39,12 @@ mod fsutil;
 mod gc;
 mod hash;
 mod manifest;
+mod materialize;
 pub mod rules;
 mod scan;
 mod store;
 
-pub use backend::{Backend, Base44Backend};
+pub use backend::{Backend, Base44Backend, MAX_PROCESSES, ProcessEntry, ProcessesBackend};
 pub use blob::{BlobStore, Put};
 pub use error::ReleaseError;
 pub use gc::{DEFAULT_KEEP_LAST, GcStats, gc, retention, verify_release};
@@ -52,6 +53,7 @@ pub use manifest::{
     BuildInfo, FileEntry, MANIFEST_SCHEMA, MANIFEST_VERSION, ReleaseManifest, Routes, SourceRef,
     is_release_id, release_id, release_id_with, validate_path,
 };
+pub use materialize::{materialize, remove_materialized};
 pub use rules::Rules;
 pub use scan::{StoreStats, content_type, scan_dir, store_files};
 pub use store::{ReleaseListing, ReleaseProblem, ReleaseStore};

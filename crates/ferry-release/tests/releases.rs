@@ -506,3 +506,75 @@ fn make_writable(path: &Path) {
     perms.set_readonly(false);
     fs::set_permissions(path, perms).expect("chmod");
 }
+
+/// A built server tree round-trips through blobs into a runnable, read-only folder: contents,
+/// the executable bit, links as relative links, idempotent, removable.
+#[test]
+fn materialize_rebuilds_a_runnable_read_only_tree() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = home();
+    let src = tempfile::tempdir().expect("src");
+    let root = src.path();
+    fs::create_dir_all(root.join("node_modules/tool/bin")).expect("mkdir");
+    fs::create_dir_all(root.join("node_modules/.bin")).expect("mkdir");
+    fs::create_dir_all(root.join("dist")).expect("mkdir");
+    fs::write(root.join("dist/server.js"), "console.log('hi')\n").expect("write");
+    fs::write(root.join("package.json"), "{}\n").expect("write");
+    let tool = root.join("node_modules/tool/bin/tool.js");
+    fs::write(&tool, "#!/bin/sh\necho tool\n").expect("write");
+    fs::set_permissions(&tool, fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::os::unix::fs::symlink("../tool/bin/tool.js", root.join("node_modules/.bin/tool"))
+        .expect("link");
+    let scanned = scan_dir(root).expect("scan");
+    store_files(&h.blobs, &scanned).expect("store");
+    let files: BTreeMap<String, FileEntry> = scanned
+        .iter()
+        .map(|(k, (_, e))| (k.clone(), e.clone()))
+        .collect();
+    let m = ReleaseManifest::new(
+        "api",
+        1,
+        SourceRef::default(),
+        files,
+        Routes::default(),
+        &[],
+        BuildInfo {
+            framework: None,
+            unit: "web".into(),
+            duration_ms: 0,
+        },
+    );
+    let run = tempfile::tempdir().expect("run");
+    let tree = ferry_release::materialize(&h.blobs, &m, run.path()).expect("materialize");
+    assert_eq!(tree, run.path().join(&m.id));
+    assert_eq!(
+        fs::read_to_string(tree.join("dist/server.js")).expect("read"),
+        "console.log('hi')\n"
+    );
+    let out = std::process::Command::new(tree.join("node_modules/.bin/tool"))
+        .output()
+        .expect("the link runs the executable");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "tool\n");
+    assert!(
+        fs::symlink_metadata(tree.join("node_modules/.bin/tool"))
+            .expect("meta")
+            .file_type()
+            .is_symlink()
+    );
+    let mode = |p: &Path| fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(
+        mode(&tree.join("dist/server.js")) & 0o222,
+        0,
+        "files are read-only"
+    );
+    assert_eq!(mode(&tree.join("dist")) & 0o222, 0, "folders are read-only");
+    // A second call reuses the tree.
+    assert_eq!(
+        ferry_release::materialize(&h.blobs, &m, run.path()).expect("again"),
+        tree
+    );
+    // The blobs are untouched and still verify.
+    assert!(verify_release(&h.blobs, &m).expect("verify").is_empty());
+    ferry_release::remove_materialized(run.path(), &m.id).expect("remove");
+    assert!(!tree.exists());
+}
