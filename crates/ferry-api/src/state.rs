@@ -240,6 +240,22 @@ impl ServerState {
             ));
         }
         let current = self.control()?.live(app, env)?.map(|l| l.release_id);
+        if manifest
+            .backend
+            .as_ref()
+            .and_then(|b| b.processes())
+            .is_some()
+        {
+            // Never serve a server unit's tree as files: its processes must answer.
+            return Err(ApiError::new(
+                501,
+                "server-units-unsupported",
+                format!(
+                    "release `{release_id}` is a server unit; this server does not run processes yet"
+                ),
+                "deploy a static unit (--unit), or upgrade ferry",
+            ));
+        }
         // The backend is ready (schemas migrated) before anything is recorded or switched.
         let (mounts, rebuilt) = self.base44.prepare(self, app, env, &manifest).await?;
         if current.as_deref() == Some(release_id)

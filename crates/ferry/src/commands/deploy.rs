@@ -75,15 +75,15 @@ pub fn deploy(
     let (source, inspection) = super::inspect_source(&source_args, ferry_inspect::Scope::Units)?;
     let profile = &inspection.profile;
     let plans = inspection.plans();
-    let plan = super::pick_plan(&plans, args.unit.as_deref(), &profile.name, false)?;
-    if plan.kind != UnitKind::Static {
-        return Err(Failure {
-            code: "server-unit",
-            message: format!("unit `{}` is a server unit", plan.unit),
-            hint: "this ferry deploys static units; pick one with --unit".into(),
-            exit: EXIT_BAD_INPUT,
-        });
-    }
+    let picked = super::pick_plan(&plans, args.unit.as_deref(), &profile.name, false)?;
+    let server = picked.kind == UnitKind::Server;
+    let server_plan;
+    let plan = if server {
+        server_plan = super::server::runnable_plan(picked)?;
+        &server_plan
+    } else {
+        picked
+    };
     let app = profile.name.clone();
     mark("inspect", &mut t);
 
@@ -174,20 +174,30 @@ pub fn deploy(
     let (rules, notes) = ferry_release::Rules::collect_with_notes(&built.output_dir, &unit_dir)
         .map_err(release_failure)?;
     warnings.extend(notes);
-    let routes = Routes {
-        spa: plan.spa,
-        fallback: (plan.spa && files.contains_key("index.html")).then(|| "index.html".to_string()),
-        headers: BTreeMap::new(),
-        rules,
+    let routes = if server {
+        // Every request goes to the processes; the files are never served as they are.
+        Routes::default()
+    } else {
+        Routes {
+            spa: plan.spa,
+            fallback: (plan.spa && files.contains_key("index.html"))
+                .then(|| "index.html".to_string()),
+            headers: BTreeMap::new(),
+            rules,
+        }
     };
     let env_names: Vec<String> = env.keys().cloned().collect();
-    let backend = wiring.map(|w| {
-        ferry_release::Backend::Base44(ferry_release::Base44Backend {
-            app_id: w.app_id,
-            requires_auth: w.requires_auth,
-            entities: w.entities,
+    let backend = if server {
+        Some(super::server::processes_backend(picked)?)
+    } else {
+        wiring.map(|w| {
+            ferry_release::Backend::Base44(ferry_release::Base44Backend {
+                app_id: w.app_id,
+                requires_auth: w.requires_auth,
+                entities: w.entities,
+            })
         })
-    });
+    };
     let id = ferry_release::release_id_with(&app, &files, &routes, &env_names, backend.as_ref());
     let created_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -267,7 +277,7 @@ pub fn deploy(
         .as_ref()
         .map(|i| i.edge.clone())
         .unwrap_or_else(|| args.listen.listen.clone());
-    probe(&edge, &app, &id)?;
+    probe(&edge, &app, &id, server)?;
     mark("probe", &mut t);
 
     let port = edge.rsplit_once(':').map_or("8080", |(_, p)| p).to_string();
@@ -290,7 +300,7 @@ pub fn deploy(
 }
 
 /// The page answers 200 from the new release, and so does its entry asset.
-fn probe(edge: &str, app: &str, id: &str) -> Result<(), Failure> {
+fn probe(edge: &str, app: &str, id: &str, server: bool) -> Result<(), Failure> {
     let host = format!("{app}.localhost");
     let fail = |message: String| {
         Failure {
@@ -302,12 +312,22 @@ fn probe(edge: &str, app: &str, id: &str) -> Result<(), Failure> {
     };
     let page = crate::client::probe(edge, &host, "/")
         .map_err(|e| fail(format!("the edge at {edge} did not answer: {e}")))?;
-    if page.status != 200 || page.header("x-ferry-release") != Some(id) {
+    // A server app's `/` may redirect or need a sign-in: below 500 from the new release.
+    let ok = if server {
+        page.status < 500
+    } else {
+        page.status == 200
+    };
+    if !ok || page.header("x-ferry-release") != Some(id) {
         return Err(fail(format!(
-            "`/` answered {} from release {:?}, expected 200 from {id}",
+            "`/` answered {} from release {:?}, expected {} from {id}",
             page.status,
-            page.header("x-ferry-release")
+            page.header("x-ferry-release"),
+            if server { "below 500" } else { "200" }
         )));
+    }
+    if server {
+        return Ok(());
     }
     let html = String::from_utf8_lossy(&page.body);
     if let Some(asset) = entry_asset(&html) {

@@ -8,6 +8,7 @@ mod inspect;
 mod manage;
 mod plan;
 mod serve;
+mod server;
 mod up;
 
 use std::process::ExitCode;
