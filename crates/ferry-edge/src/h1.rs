@@ -141,9 +141,9 @@ pub async fn is_h2(stream: &TcpStream, timeout: Duration) -> bool {
     }
 }
 
-/// Serves HTTP/1.x requests on `stream` until the client closes, asks to close, times out,
-/// or sends something this path does not accept.
-pub async fn serve(edge: Arc<Edge>, mut stream: TcpStream) {
+/// Serves HTTP/1.x requests on `stream` (from the client at `peer`) until the client closes,
+/// asks to close, times out, or sends something this path does not accept.
+pub async fn serve(edge: Arc<Edge>, mut stream: TcpStream, peer: std::net::SocketAddr) {
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let header_timeout = edge.limits.header_timeout;
     let mut served = 0usize;
@@ -235,7 +235,7 @@ pub async fn serve(edge: Arc<Edge>, mut stream: TcpStream) {
             // connection, starting with the request already buffered.
             drop(routing);
             let pre = buf.split().freeze();
-            return crate::server::serve_handed_over(edge, stream, pre).await;
+            return crate::server::serve_handed_over(edge, stream, pre, peer).await;
         }
         let memoisable = method == Method::GET
             && req.range.is_none()

@@ -9,6 +9,7 @@ pub mod h1;
 pub mod httpdate;
 pub mod mount;
 pub mod observe;
+pub mod proxy;
 mod resolve;
 mod server;
 pub mod tls;
@@ -21,6 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 use ferry_release::{BlobStore, ReleaseManifest};
 
+pub use mount::{ClientAddr, Tls};
+pub use proxy::{Proxy, ProxyError, ProxyLimits};
 pub use resolve::{Resolved, app_for_host, normalize, resolve};
 pub use server::{Req, handle_with, matches_etag, parse_range, serve, serve_tls};
 

@@ -1,7 +1,9 @@
 //! Handlers mounted under a path prefix of an app: what answers a request the static files do
-//! not (the Base44-compatible backend at `/api/apps/`, later the reverse proxy to an app's
-//! server processes). A mount takes the whole request, body included, and streams its answer;
-//! the HTTP/1.1 fast path hands such a connection to hyper before reading any body.
+//! not (the Base44-compatible backend at `/api/apps/`, the reverse proxy to an app's server
+//! processes in [`proxy`](crate::proxy)). A mount takes the whole request, body included, and
+//! streams its answer; the HTTP/1.1 fast path hands such a connection to hyper before reading
+//! any body. Requests reach a mount with [`ClientAddr`] (and [`Tls`] over TLS) in their
+//! extensions, and may be upgraded (`101`) on HTTP/1.1.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,9 +28,21 @@ pub type MountFuture = Pin<Box<dyn Future<Output = Response<EdgeBody>> + Send>>;
 
 /// A handler that answers requests under a path prefix.
 pub trait Mount: Send + Sync + std::fmt::Debug {
-    /// Answers `req`; the path and query are the client's, unchanged.
+    /// Answers `req`; the path and query are the client's, unchanged. An answer `101
+    /// Switching Protocols` to an HTTP/1.1 upgrade request hands the connection over
+    /// (`hyper::upgrade::on(req)` resolves once it is sent).
     fn call(&self, req: Request<Incoming>) -> MountFuture;
 }
+
+/// The address of the client a request came from: the edge puts it in the extensions of
+/// every request it hands to a mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
+/// Marks a request that arrived over TLS: the edge puts it in the extensions of such requests
+/// it hands to a mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tls;
 
 /// A mount placed under a prefix of one app's URL space.
 #[derive(Debug, Clone)]

@@ -5,6 +5,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,18 +48,20 @@ fn connection_builder(
     Arc::new(builder)
 }
 
-/// Serves one connection (plain or TLS) with HTTP/1.1 or HTTP/2.
+/// Serves one connection (plain or TLS) with HTTP/1.1 or HTTP/2, upgrades included (a
+/// mount may answer `101` and take the connection over). `peer` is the client's address.
 async fn serve_io<I>(
     edge: Arc<Edge>,
     builder: Arc<hyper_util::server::conn::auto::Builder<TokioExecutor>>,
     io: I,
     tls: bool,
+    peer: SocketAddr,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |req| {
         let edge = edge.clone();
-        async move { Ok::<_, Infallible>(dispatch(&edge, req, tls).await) }
+        async move { Ok::<_, Infallible>(dispatch(&edge, req, tls, peer).await) }
     });
     let _ = builder
         .serve_connection_with_upgrades(TokioIo::new(io), service)
@@ -67,14 +70,26 @@ async fn serve_io<I>(
 
 /// Serves the rest of a connection the HTTP/1.1 fast path started reading (`pre` holds what
 /// it read) with hyper: for requests a mount answers, whose bodies that path does not read.
-pub(crate) async fn serve_handed_over(edge: Arc<Edge>, stream: tokio::net::TcpStream, pre: Bytes) {
+pub(crate) async fn serve_handed_over(
+    edge: Arc<Edge>,
+    stream: tokio::net::TcpStream,
+    pre: Bytes,
+    peer: SocketAddr,
+) {
     let builder = connection_builder(edge.limits.header_timeout);
-    serve_io(edge, builder, crate::mount::Rewind::new(pre, stream), false).await;
+    let io = crate::mount::Rewind::new(pre, stream);
+    serve_io(edge, builder, io, false, peer).await;
 }
 
-/// Answers one request on hyper's connections: a mount when one owns the path, else the
-/// static answer.
-async fn dispatch(edge: &Edge, req: Request<Incoming>, tls: bool) -> Response<EdgeBody> {
+/// Answers one request on hyper's connections: a mount when one owns the path (with the
+/// client's address and, over TLS, the [`Tls`](crate::mount::Tls) marker in the request's
+/// extensions), else the static answer.
+async fn dispatch(
+    edge: &Edge,
+    mut req: Request<Incoming>,
+    tls: bool,
+    peer: SocketAddr,
+) -> Response<EdgeBody> {
     let routing = edge.routing();
     let host = req
         .headers()
@@ -90,6 +105,11 @@ async fn dispatch(edge: &Edge, req: Request<Incoming>, tls: bool) -> Response<Ed
             .to_string();
         let (method, path) = (req.method().to_string(), req.uri().path().to_string());
         let version = req.version();
+        let extensions = req.extensions_mut();
+        extensions.insert(crate::mount::ClientAddr(peer));
+        if tls {
+            extensions.insert(crate::mount::Tls);
+        }
         let mut response = mounted.handler.call(req).await;
         if let Some(route) = crate::app_for(&routing, host)
             && let Ok(v) = HeaderValue::from_str(&route.live.id)
@@ -171,7 +191,9 @@ pub async fn serve(edge: Arc<Edge>, listener: TcpListener, shutdown: impl Future
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let Ok((stream, _)) = accepted else { continue };
+        let Ok((stream, peer)) = accepted else {
+            continue;
+        };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             // Over the limit: close at once rather than queue without bound.
             drop(stream);
@@ -181,9 +203,9 @@ pub async fn serve(edge: Arc<Edge>, listener: TcpListener, shutdown: impl Future
         let (edge, builder) = (edge.clone(), builder.clone());
         tokio::spawn(async move {
             if crate::h1::is_h2(&stream, edge.limits.header_timeout).await {
-                serve_io(edge, builder, stream, false).await;
+                serve_io(edge, builder, stream, false, peer).await;
             } else {
-                crate::h1::serve(edge, stream).await;
+                crate::h1::serve(edge, stream, peer).await;
             }
             drop(permit);
         });
@@ -222,7 +244,9 @@ pub async fn serve_tls(
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let Ok((stream, _)) = accepted else { continue };
+        let Ok((stream, peer)) = accepted else {
+            continue;
+        };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             continue;
         };
@@ -231,7 +255,7 @@ pub async fn serve_tls(
         tokio::spawn(async move {
             if let Ok(Ok(tls)) = tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await
             {
-                serve_io(edge, builder, tls, true).await;
+                serve_io(edge, builder, tls, true, peer).await;
             }
             drop(permit);
         });
