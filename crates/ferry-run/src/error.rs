@@ -23,12 +23,12 @@ pub enum RunError {
         by: Option<String>,
     },
     /// A process with the same app, release and name is supervised or recorded as running.
-    #[error("{process} is already running (pid {pid})")]
+    #[error("{process} is already running{}", pid.map(|p| format!(" (pid {p})")).unwrap_or_else(|| " (being started)".into()))]
     AlreadyRunning {
         /// `app/name@release`.
         process: String,
-        /// Its pid.
-        pid: u32,
+        /// Its pid; `None` while another call is starting it.
+        pid: Option<u32>,
     },
     /// `sh` could not be started.
     #[error("could not start {process}: {source}")]

@@ -27,6 +27,8 @@
 mod error;
 mod health;
 mod logs;
+mod monitor;
+mod process;
 mod procfs;
 mod spec;
 mod state;

@@ -1,40 +1,24 @@
-//! The supervisor: starting, watching, restarting, stopping and adopting processes.
+//! The supervisor's public face: starting, adopting, awaiting, stopping, listing processes.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::os::unix::process::ExitStatusExt;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
 
 use crate::logs::{self, EofCounter, LogSink};
+use crate::monitor::{AbortOnDrop, Command, Details, Entry, monitor};
+use crate::process::{
+    Instance, check_port_free, private_dir, record_of, spawn_instance, terminate_group,
+};
 use crate::spec::ProcessSpec;
 use crate::state::{self, Liveness, Recorded};
-use crate::{RunError, health, lock, procfs};
-
-/// Health checks before a process is first healthy run this often (or at the spec's interval
-/// when that is shorter).
-const STARTUP_POLL: Duration = Duration::from_millis(100);
-/// How often an adopted process (not ferry's child, so it cannot be waited for) is looked up.
-const ADOPTED_POLL: Duration = Duration::from_millis(100);
-/// How often a group is looked up while it is being stopped.
-const GROUP_POLL: Duration = Duration::from_millis(20);
-/// How long the survivors of a SIGKILL are waited for.
-const KILL_WAIT: Duration = Duration::from_secs(5);
-/// Grace given to what is left of a group after its leader exited on its own.
-const REMNANT_GRACE: Duration = Duration::from_secs(1);
-/// How long the log pipe is given to drain after an exit.
-const DRAIN_WAIT: Duration = Duration::from_millis(300);
+use crate::{RunError, lock, procfs};
 
 /// Where a supervised process stands. Sent on [`Handle::subscribe`] at every change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "status", rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// Spawned (or adopted); its health check has not passed yet.
     Starting,
@@ -69,6 +53,13 @@ impl Status {
     /// Whether a process runs or will run again (it owns its port).
     pub fn is_live(&self) -> bool {
         !matches!(self, Self::CrashLoop | Self::Stopped)
+    }
+}
+
+/// Serialised as its [`Status::as_str`] name (the attempt is in [`ProcessInfo::restarts`]).
+impl Serialize for Status {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -191,121 +182,6 @@ impl Handle {
     }
 }
 
-/// A request to a process's monitor task.
-enum Command {
-    Stop {
-        grace: Duration,
-        reply: oneshot::Sender<Result<(), RunError>>,
-    },
-}
-
-/// What the supervisor knows of one process, shared by handles and its monitor task.
-struct Entry {
-    spec: ProcessSpec,
-    /// `<app>-<release>-<name>`: the state files' base name and the supervisor's key.
-    base: String,
-    label: String,
-    status: watch::Sender<Status>,
-    details: Mutex<Details>,
-    sink: Arc<Mutex<LogSink>>,
-    eofs: EofCounter,
-    commands: mpsc::UnboundedSender<Command>,
-    task: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl Entry {
-    fn set_status(&self, new: Status) {
-        self.status.send_if_modified(|s| {
-            let changed = *s != new;
-            *s = new;
-            changed
-        });
-    }
-
-    fn note(&self, message: &str) {
-        lock(&self.sink).note(message);
-    }
-
-    fn is_live(&self) -> bool {
-        let task_running = lock(&self.task).as_ref().is_some_and(|t| !t.is_finished());
-        task_running && self.status.borrow().is_live()
-    }
-}
-
-/// The changing facts about a process.
-struct Details {
-    pid: u32,
-    pgid: u32,
-    start_ticks: u64,
-    started_at: SystemTime,
-    restarts: u32,
-    exits: u32,
-    ever_healthy: bool,
-    healthy_since: Option<Instant>,
-    last_exit: Option<String>,
-    last_exit_tail: Vec<String>,
-    last_check: String,
-    adopted: bool,
-}
-
-/// A running group leader: ferry's child, or an adopted process watched through `/proc`.
-struct Instance {
-    child: Option<tokio::process::Child>,
-    pid: u32,
-    pgid: u32,
-    start_ticks: u64,
-}
-
-impl Instance {
-    /// Waits for the leader to exit; cancel-safe. Returns how it ended.
-    async fn wait_exit(&mut self) -> String {
-        match &mut self.child {
-            Some(child) => match child.wait().await {
-                Ok(status) => describe_exit(status),
-                Err(e) => format!("could not be waited for: {e}"),
-            },
-            None => loop {
-                match procfs::stat(self.pid) {
-                    Some(s) if s.start_ticks == self.start_ticks && !s.is_dead() => {
-                        tokio::time::sleep(ADOPTED_POLL).await;
-                    }
-                    _ => return "exited (status unknown: the process was adopted)".into(),
-                }
-            },
-        }
-    }
-
-    /// Reaps a dead child (no-op for an adopted process).
-    async fn reap(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = tokio::time::timeout(KILL_WAIT, child.wait()).await;
-        }
-    }
-}
-
-/// `exit status 1`, `killed by SIGKILL`.
-fn describe_exit(status: std::process::ExitStatus) -> String {
-    if let Some(code) = status.code() {
-        return format!("exit status {code}");
-    }
-    match status.signal() {
-        Some(sig) => {
-            let name = match sig {
-                1 => "SIGHUP",
-                2 => "SIGINT",
-                6 => "SIGABRT",
-                9 => "SIGKILL",
-                11 => "SIGSEGV",
-                15 => "SIGTERM",
-                24 => "SIGXCPU",
-                _ => return format!("killed by signal {sig}"),
-            };
-            format!("killed by {name}")
-        }
-        None => "exited".into(),
-    }
-}
-
 /// State shared by the supervisor's methods.
 struct Shared {
     state_dir: PathBuf,
@@ -375,7 +251,7 @@ impl Supervisor {
         {
             return Err(RunError::AlreadyRunning {
                 process: spec.label(),
-                pid: previous.pid,
+                pid: Some(previous.pid),
             });
         }
         check_port_free(spec.port)?;
@@ -694,13 +570,13 @@ impl Supervisor {
         if let Some(e) = entries.get(base).filter(|e| e.is_live()) {
             return Err(RunError::AlreadyRunning {
                 process: e.label.clone(),
-                pid: e.details_pid(),
+                pid: Some(e.details_pid()),
             });
         }
         if reserved.0.contains(base) {
             return Err(RunError::AlreadyRunning {
                 process: spec.label(),
-                pid: 0,
+                pid: None,
             });
         }
         if let Some(e) = entries
@@ -797,12 +673,6 @@ impl Supervisor {
     }
 }
 
-impl Entry {
-    fn details_pid(&self) -> u32 {
-        lock(&self.details).pid
-    }
-}
-
 /// Awaits futures concurrently and returns their outputs in order (a small `join_all`, so
 /// that stopping several processes does not add up their graces).
 async fn futures_join_all<F: std::future::Future>(
@@ -832,432 +702,4 @@ async fn futures_join_all<F: std::future::Future>(
     })
     .await;
     results.into_iter().flatten().collect()
-}
-
-/// Aborts a task when dropped (the log reader dies with its monitor).
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// How one run of a process ended.
-enum Outcome {
-    Exited(String),
-    Stop {
-        grace: Duration,
-        reply: oneshot::Sender<Result<(), RunError>>,
-    },
-}
-
-/// Watches one process for its whole supervised life: health checks, restarts, stop.
-async fn monitor(
-    state_dir: PathBuf,
-    entry: Arc<Entry>,
-    mut instance: Instance,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-    _pump: Option<AbortOnDrop>,
-) {
-    let spec = &entry.spec;
-    let policy = spec.restart;
-    let fifo = state::fifo_path(&state_dir, &entry.base);
-    let mut attempt = 0u32;
-    let mut recent_exits: VecDeque<Instant> = VecDeque::new();
-    loop {
-        let how = match run(&entry, &mut instance, &mut commands).await {
-            Outcome::Stop { grace, reply } => {
-                let result = stop_instance(&entry, &mut instance, grace).await;
-                let removed = state::remove(&state_dir, &entry.base);
-                entry.note("stopped");
-                entry.set_status(Status::Stopped);
-                let _ = reply.send(result.and(removed));
-                return;
-            }
-            Outcome::Exited(how) => how,
-        };
-
-        // An unexpected exit: clear what is left of the group (never two owners of a port),
-        // let the log drain, record the exit.
-        let mut how = how;
-        loop {
-            let _ = terminate_group(&entry.label, instance.pgid, REMNANT_GRACE).await;
-            instance.reap().await;
-            drain_logs(&entry).await;
-            let healthy_long = {
-                let mut d = lock(&entry.details);
-                d.exits += 1;
-                d.last_exit = Some(how.clone());
-                d.last_exit_tail = lock(&entry.sink).tail();
-                let long = d
-                    .healthy_since
-                    .is_some_and(|t| t.elapsed() >= policy.reset_after);
-                d.healthy_since = None;
-                long
-            };
-            if healthy_long {
-                attempt = 0;
-            }
-            let now = Instant::now();
-            recent_exits.push_back(now);
-            while recent_exits
-                .front()
-                .is_some_and(|t| now.duration_since(*t) > policy.crash_loop_window)
-            {
-                recent_exits.pop_front();
-            }
-            if recent_exits.len() >= policy.crash_loop_exits as usize {
-                entry.note(&format!(
-                    "{how}; crash loop: {} exits within {} s, not restarting",
-                    recent_exits.len(),
-                    policy.crash_loop_window.as_secs()
-                ));
-                let _ = state::remove(&state_dir, &entry.base);
-                entry.set_status(Status::CrashLoop);
-                // Nothing runs; wait for the stop that retires the entry.
-                if let Some(Command::Stop { reply, .. }) = commands.recv().await {
-                    entry.set_status(Status::Stopped);
-                    let _ = reply.send(Ok(()));
-                }
-                return;
-            }
-            attempt += 1;
-            let delay = policy.backoff(attempt);
-            entry.note(&format!(
-                "{how}; restarting in {:.1} s (attempt {attempt})",
-                delay.as_secs_f32()
-            ));
-            entry.set_status(Status::Restarting { attempt });
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                command = commands.recv() => {
-                    if let Some(Command::Stop { reply, .. }) = command {
-                        let removed = state::remove(&state_dir, &entry.base);
-                        entry.note("stopped");
-                        entry.set_status(Status::Stopped);
-                        let _ = reply.send(removed);
-                    }
-                    return;
-                }
-            }
-            match spawn_instance(spec, &fifo) {
-                Ok(new) => {
-                    instance = new;
-                    let started_at = SystemTime::now();
-                    if let Err(error) =
-                        state::write(&state_dir, &record_of(spec, &instance, started_at))
-                    {
-                        tracing::warn!(process = %entry.label, %error, "cannot record a restarted process");
-                    }
-                    {
-                        let mut d = lock(&entry.details);
-                        d.pid = instance.pid;
-                        d.pgid = instance.pgid;
-                        d.start_ticks = instance.start_ticks;
-                        d.started_at = started_at;
-                        d.restarts += 1;
-                        d.adopted = false;
-                    }
-                    entry.note(&format!("restarted as pid {}", instance.pid));
-                    entry.set_status(Status::Starting);
-                    break;
-                }
-                Err(error) => {
-                    how = format!("could not restart: {error}");
-                }
-            }
-        }
-    }
-}
-
-/// Health-checks a running process until it exits or a stop is asked for.
-async fn run(
-    entry: &Entry,
-    instance: &mut Instance,
-    commands: &mut mpsc::UnboundedReceiver<Command>,
-) -> Outcome {
-    let health = &entry.spec.health;
-    let mut failures = 0u32;
-    let mut healthy_once = false;
-    let mut next_check = tokio::time::Instant::now() + STARTUP_POLL.min(health.interval);
-    loop {
-        tokio::select! {
-            how = instance.wait_exit() => return Outcome::Exited(how),
-            command = commands.recv() => match command {
-                Some(Command::Stop { grace, reply }) => return Outcome::Stop { grace, reply },
-                // The supervisor is gone with every handle: stop watching, leave it running.
-                None => std::future::pending::<()>().await,
-            },
-            () = tokio::time::sleep_until(next_check) => {
-                let result = health::check(entry.spec.port, &health.path, health.timeout).await;
-                let passed = matches!(result, Ok(code) if code < health.ok_below);
-                let text = match result {
-                    Ok(code) => format!("status {code}"),
-                    Err(reason) => reason,
-                };
-                let status = *entry.status.borrow();
-                if passed {
-                    failures = 0;
-                    healthy_once = true;
-                    if status != Status::Healthy {
-                        {
-                            let mut d = lock(&entry.details);
-                            d.ever_healthy = true;
-                            d.healthy_since.get_or_insert_with(Instant::now);
-                            d.last_check = text;
-                        }
-                        entry.note("healthy");
-                        entry.set_status(Status::Healthy);
-                    }
-                } else {
-                    lock(&entry.details).last_check = text.clone();
-                    if healthy_once {
-                        failures += 1;
-                        if failures >= health.failures && status == Status::Healthy {
-                            lock(&entry.details).healthy_since = None;
-                            entry.note(&format!("unhealthy: {text}"));
-                            entry.set_status(Status::Unhealthy);
-                        }
-                    }
-                }
-                let every = if healthy_once { health.interval } else { STARTUP_POLL.min(health.interval) };
-                next_check = tokio::time::Instant::now() + every;
-            }
-        }
-    }
-}
-
-/// SIGTERM, grace, SIGKILL for a running instance, then reaps it.
-async fn stop_instance(
-    entry: &Entry,
-    instance: &mut Instance,
-    grace: Duration,
-) -> Result<(), RunError> {
-    let result = terminate_group(&entry.label, instance.pgid, grace).await;
-    instance.reap().await;
-    drain_logs(entry).await;
-    result
-}
-
-/// Waits (briefly) for the log reader to reach the end of the pipe.
-async fn drain_logs(entry: &Entry) {
-    let before = entry.eofs.load(Ordering::SeqCst);
-    let deadline = Instant::now() + DRAIN_WAIT;
-    while entry.eofs.load(Ordering::SeqCst) == before && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// SIGTERM to the group, SIGKILL to what is left after `grace`; done when no live member
-/// remains. An empty group is fine.
-async fn terminate_group(label: &str, pgid: u32, grace: Duration) -> Result<(), RunError> {
-    if group_gone(pgid) {
-        return Ok(());
-    }
-    signal_group(pgid, rustix::process::Signal::TERM)?;
-    if wait_group_gone(pgid, grace).await {
-        return Ok(());
-    }
-    signal_group(pgid, rustix::process::Signal::KILL)?;
-    if wait_group_gone(pgid, KILL_WAIT).await {
-        return Ok(());
-    }
-    Err(RunError::StopTimeout {
-        process: label.to_owned(),
-        pgid,
-        remaining: procfs::group_members(pgid),
-    })
-}
-
-/// Whether no live (non-zombie) process is left in the group.
-fn group_gone(pgid: u32) -> bool {
-    let Some(id) = rustix::process::Pid::from_raw(pgid as i32) else {
-        return true;
-    };
-    // No process at all (not even a zombie) answers signal 0: gone without reading /proc.
-    if rustix::process::test_kill_process_group(id).is_err() {
-        return true;
-    }
-    procfs::group_members(pgid).is_empty()
-}
-
-async fn wait_group_gone(pgid: u32, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if group_gone(pgid) {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(GROUP_POLL).await;
-    }
-}
-
-/// Sends a signal to a whole group; a group that no longer exists is fine.
-fn signal_group(pgid: u32, signal: rustix::process::Signal) -> Result<(), RunError> {
-    let Some(id) = i32::try_from(pgid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    else {
-        return Ok(());
-    };
-    match rustix::process::kill_process_group(id, signal) {
-        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
-        Err(e) => Err(RunError::Signal {
-            pgid,
-            source: e.into(),
-        }),
-    }
-}
-
-/// Refuses a port something listens on (checked by binding it briefly, on every IPv4
-/// address, then IPv6 where the machine has it).
-fn check_port_free(port: u16) -> Result<(), RunError> {
-    for host in ["0.0.0.0", "::"] {
-        match std::net::TcpListener::bind((host, port)) {
-            Ok(listener) => drop(listener),
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                return Err(RunError::PortTaken { port, by: None });
-            }
-            // No IPv6 on this machine, or similar: nothing to learn from this address.
-            Err(_) => {}
-        }
-    }
-    Ok(())
-}
-
-/// Creates a folder (and its parents) and makes it 0700.
-fn private_dir(dir: &Path) -> Result<(), RunError> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| RunError::io(dir, e))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(|e| RunError::io(dir, e))
-}
-
-/// The shell script run: limits first (`ulimit` sets them with `setrlimit` in the shell that
-/// then runs the command, so they bind the command and everything it starts), then the command.
-fn script(spec: &ProcessSpec) -> String {
-    let mut s = String::from("ulimit -c 0 2>/dev/null\n");
-    let limits = &spec.limits;
-    let mut set = |flag: &str, value: u64| {
-        s.push_str(&format!(
-            "ulimit -{flag} {value} || {{ echo 'ferry: cannot set ulimit -{flag} {value}' >&2; exit 125; }}\n"
-        ));
-    };
-    if let Some(n) = limits.open_files {
-        set("n", n);
-    }
-    if let Some(bytes) = limits.memory_bytes {
-        set("d", bytes.div_ceil(1024).max(1));
-    }
-    if let Some(secs) = limits.cpu_seconds {
-        set("t", secs.max(1));
-    }
-    s.push_str(&spec.command);
-    s.push('\n');
-    s
-}
-
-/// Spawns the group leader `sh -c <script>` with the spec's environment.
-fn spawn_instance(spec: &ProcessSpec, fifo: &Path) -> Result<Instance, RunError> {
-    let (out, err) = logs::child_stdio(fifo).map_err(|e| RunError::io(fifo, e))?;
-    let mut cmd = tokio::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg(script(spec))
-        .current_dir(&spec.cwd)
-        .env_clear();
-    for var in ["PATH", "LANG", "LC_ALL", "TZ"] {
-        if let Some(value) = std::env::var_os(var) {
-            cmd.env(var, value);
-        }
-    }
-    if std::env::var_os("PATH").is_none() {
-        cmd.env("PATH", "/usr/local/bin:/usr/bin:/bin");
-    }
-    cmd.envs(&spec.env);
-    for var in ["TMPDIR", "HOME", "XDG_CACHE_HOME"] {
-        cmd.env(var, &spec.writable_dir);
-    }
-    let port = spec.port.to_string();
-    cmd.env("PORT", &port).env(&spec.port_env, &port);
-    cmd.stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0)
-        .kill_on_drop(false);
-    let child = cmd.spawn().map_err(|source| RunError::Spawn {
-        process: spec.label(),
-        source,
-    })?;
-    // Dropping `cmd` closes ferry's copies of the pipe: only the process holds it now.
-    drop(cmd);
-    let pid = child.id().unwrap_or(0);
-    // The child is not reaped until ferry waits for it, so its stat exists even if it exited.
-    let start_ticks = procfs::stat(pid).map_or(0, |s| s.start_ticks);
-    Ok(Instance {
-        child: Some(child),
-        pid,
-        pgid: pid,
-        start_ticks,
-    })
-}
-
-fn record_of(spec: &ProcessSpec, instance: &Instance, started_at: SystemTime) -> Recorded {
-    Recorded {
-        version: state::STATE_VERSION,
-        app: spec.app.clone(),
-        release: spec.release.clone(),
-        name: spec.name.clone(),
-        pid: instance.pid,
-        pgid: instance.pgid,
-        port: spec.port,
-        started_at: started_at
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-        start_ticks: instance.start_ticks,
-        boot_id: procfs::boot_id(),
-        command: spec.command.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn script_sets_limits_before_the_command() {
-        let mut spec = ProcessSpec::new(
-            "a",
-            "r",
-            "web",
-            "exec server",
-            3000,
-            "/".into(),
-            "/tmp".into(),
-            "/tmp".into(),
-        );
-        spec.limits.open_files = Some(256);
-        spec.limits.memory_bytes = Some(1 << 30);
-        let s = script(&spec);
-        assert!(s.contains("ulimit -n 256 ||"));
-        assert!(s.contains("ulimit -d 1048576 ||"));
-        assert!(s.ends_with("exec server\n"));
-    }
-
-    #[test]
-    fn exits_are_described() {
-        assert_eq!(
-            describe_exit(std::process::ExitStatus::from_raw(1 << 8)),
-            "exit status 1"
-        );
-        assert_eq!(
-            describe_exit(std::process::ExitStatus::from_raw(9)),
-            "killed by SIGKILL"
-        );
-    }
 }

@@ -6,17 +6,20 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ferry_run::{
-    Liveness, LogPolicy, Orphan, ProcessSpec, Recorded, RestartPolicy, Status, Supervisor,
+    Handle, Liveness, LogPolicy, Orphan, ProcessSpec, Recorded, RestartPolicy, Status, Supervisor,
 };
 
-/// A tiny HTTP server: `/env` answers the environment as JSON, everything else `$STATUS`
-/// (default 200); each request is logged as `req <path>` on stdout.
+/// A tiny HTTP server: `/env` answers the environment as JSON, everything else the status in
+/// the file `status` when there is one, else `$STATUS` (default 200); each request is logged as
+/// `req <path>` on stdout.
 const SERVER: &str = r#"
 import http.server, json, os, sys
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == '/env':
             code, body = 200, json.dumps(dict(os.environ)).encode()
+        elif os.path.exists('status'):
+            code, body = int(open('status').read()), b'file'
         else:
             code, body = int(os.environ.get('STATUS', '200')), b'ok'
         self.send_response(code)
@@ -278,7 +281,9 @@ async fn sigkilled_process_is_restarted_and_healthy_within_two_seconds() {
     let env = Env::new();
     let sup = env.supervisor();
     let port = free_port();
-    let handle = sup.start(env.server(port)).await.expect("start");
+    let mut spec = env.server(port);
+    spec.restart.reset_after = Duration::from_millis(300);
+    let handle = sup.start(spec).await.expect("start");
     sup.wait_healthy(&handle, Duration::from_secs(10))
         .await
         .expect("healthy");
@@ -312,6 +317,21 @@ async fn sigkilled_process_is_restarted_and_healthy_within_two_seconds() {
         env.log_text("web")
             .contains("killed by SIGKILL; restarting in 0.5 s")
     );
+
+    // Healthy for longer than `reset_after`: the next crash starts the backoff afresh.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    rx.borrow_and_update();
+    std::process::Command::new("kill")
+        .args(["-9", &handle.pid().to_string()])
+        .status()
+        .expect("kill");
+    let s = wait_status(&mut rx, Duration::from_secs(2), |s| {
+        matches!(s, Status::Restarting { .. })
+    })
+    .await;
+    assert_eq!(s, Status::Restarting { attempt: 1 });
+    wait_status(&mut rx, Duration::from_secs(2), |s| *s == Status::Healthy).await;
+    assert_eq!(handle.restarts(), 2);
     sup.stop(&handle, Duration::from_secs(5))
         .await
         .expect("stop");
@@ -634,4 +654,85 @@ async fn a_reused_pid_is_neither_adopted_nor_killed() {
     assert!(sup.recorded().is_empty());
     stranger.kill().expect("kill");
     stranger.wait().expect("wait");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_checks_turn_a_healthy_process_unhealthy_and_back() {
+    let env = Env::new();
+    let sup = env.supervisor();
+    let mut spec = env.server(free_port());
+    spec.health.interval = Duration::from_millis(100);
+    spec.health.failures = 2;
+    spec.health.path = "/healthz".into();
+    let handle = sup.start(spec).await.expect("start");
+    sup.wait_healthy(&handle, Duration::from_secs(10))
+        .await
+        .expect("healthy");
+    let mut rx = handle.subscribe();
+    std::fs::write(env.dir.path().join("status"), "500").expect("write");
+    wait_status(&mut rx, Duration::from_secs(3), |s| *s == Status::Unhealthy).await;
+    assert_eq!(handle.restarts(), 0, "unhealthy is reported, not restarted");
+    std::fs::write(env.dir.path().join("status"), "404").expect("write");
+    wait_status(&mut rx, Duration::from_secs(3), |s| *s == Status::Healthy).await;
+    assert!(
+        env.log_text("web")
+            .contains("[ferry] unhealthy: status 500")
+    );
+    assert!(env.log_text("web").contains("req /healthz"));
+    sup.stop(&handle, Duration::from_secs(5))
+        .await
+        .expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_bind_the_command_and_a_limit_that_cannot_be_set_fails_clearly() {
+    let env = Env::new();
+    let sup = env.supervisor();
+    let mut spec = env.spec(
+        "limited",
+        "exec python3 -c \"import resource as r, time; print('limits', *(r.getrlimit(x)[0] for x in (r.RLIMIT_NOFILE, r.RLIMIT_DATA, r.RLIMIT_CPU)), flush=True); time.sleep(30)\"",
+        free_port(),
+    );
+    spec.limits.open_files = Some(123);
+    spec.limits.memory_bytes = Some(512 << 20);
+    spec.limits.cpu_seconds = Some(77);
+    let handle = sup.start(spec).await.expect("start");
+    wait_for("the limits line", Duration::from_secs(5), || {
+        env.log_text("limited").contains("limits ")
+    })
+    .await;
+    let log = env.log_text("limited");
+    assert!(
+        log.contains(&format!("limits 123 {} 77", 512u64 << 20)),
+        "{log}"
+    );
+    sup.stop(&handle, Duration::from_secs(1))
+        .await
+        .expect("stop");
+
+    let mut spec = env.spec("unlimited", "exec python3 server.py", free_port());
+    spec.limits.open_files = Some(1 << 40);
+    let handle = sup.start(spec).await.expect("start");
+    let err = sup
+        .wait_healthy(&handle, Duration::from_secs(10))
+        .await
+        .expect_err("limit refused");
+    assert_eq!(err.code(), "exited-early");
+    let text = err.to_string();
+    assert!(text.contains("exit status 125"), "{text}");
+    assert!(text.contains("ferry: cannot set ulimit -n"), "{text}");
+}
+
+/// The server holds these futures across `tokio::spawn`: they must be `Send`.
+#[allow(dead_code)]
+fn futures_are_send(sup: &Supervisor, handle: &Handle, recorded: &Recorded, spec: ProcessSpec) {
+    fn send<T: Send>(_: &T) {}
+    send(&sup.start(spec.clone()));
+    send(&sup.wait_healthy(handle, Duration::ZERO));
+    send(&sup.stop(handle, Duration::ZERO));
+    send(&sup.stop_all(Duration::ZERO));
+    send(&sup.adopt(recorded, spec));
+    send(&sup.kill_orphan(recorded, Duration::ZERO));
+    send(sup);
+    send(handle);
 }
