@@ -80,11 +80,14 @@ pub(crate) struct Details {
     pub(crate) last_check: String,
     pub(crate) adopted: bool,
 }
+
 impl Entry {
+    /// The current (or last) leader's pid.
     pub(crate) fn details_pid(&self) -> u32 {
         lock(&self.details).pid
     }
 }
+
 /// Aborts a task when dropped (the log reader dies with its monitor).
 pub(crate) struct AbortOnDrop(pub(crate) JoinHandle<()>);
 
@@ -132,10 +135,13 @@ pub(crate) async fn monitor(
         // An unexpected exit: clear what is left of the group (never two owners of a port),
         // let the log drain, record the exit.
         let mut how = how;
+        let mut ran = true;
         loop {
-            let _ = terminate_group(&entry.label, instance.pgid, REMNANT_GRACE).await;
-            instance.reap().await;
-            drain_logs(&entry).await;
+            if ran {
+                let _ = terminate_group(&entry.label, instance.pgid, REMNANT_GRACE).await;
+                instance.reap().await;
+                drain_logs(&entry).await;
+            }
             let healthy_long = {
                 let mut d = lock(&entry.details);
                 d.exits += 1;
@@ -215,7 +221,10 @@ pub(crate) async fn monitor(
                     break;
                 }
                 Err(error) => {
+                    // Nothing ran: the old group is gone already and must not be signalled
+                    // again (its id may belong to someone else by now).
                     how = format!("could not restart: {error}");
+                    ran = false;
                 }
             }
         }

@@ -261,7 +261,13 @@ impl Supervisor {
         let fifo = state::fifo_path(&self.shared.state_dir, &base);
         logs::make_fifo(&fifo).map_err(|e| RunError::io(&fifo, e))?;
         let reader = logs::open_reader(&fifo).map_err(|e| RunError::io(&fifo, e))?;
-        let instance = spawn_instance(&spec, &fifo)?;
+        let instance = match spawn_instance(&spec, &fifo) {
+            Ok(instance) => instance,
+            Err(e) => {
+                let _ = state::remove(&self.shared.state_dir, &base);
+                return Err(e);
+            }
+        };
         let started_at = SystemTime::now();
         let record = record_of(&spec, &instance, started_at);
         if let Err(e) = state::write(&self.shared.state_dir, &record) {
@@ -654,6 +660,9 @@ impl Supervisor {
     /// Stops a process whose monitor task is gone: kills its group if the recorded leader (or
     /// its group) is still there, removes its state files.
     async fn stop_unmonitored(&self, entry: &Entry, grace: Duration) -> Result<(), RunError> {
+        if *entry.status.borrow() == Status::Stopped {
+            return Ok(());
+        }
         let (pid, pgid, start_ticks) = {
             let d = lock(&entry.details);
             (d.pid, d.pgid, d.start_ticks)
@@ -667,7 +676,12 @@ impl Supervisor {
         } else {
             Ok(())
         };
-        state::remove(&self.shared.state_dir, &entry.base)?;
+        // The record is this process's only if no later start of the same process replaced it.
+        if state::read(&self.shared.state_dir, &entry.base)
+            .is_some_and(|r| r.pid == pid && r.start_ticks == start_ticks)
+        {
+            state::remove(&self.shared.state_dir, &entry.base)?;
+        }
         entry.set_status(Status::Stopped);
         result
     }

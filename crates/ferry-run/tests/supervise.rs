@@ -736,3 +736,40 @@ fn futures_are_send(sup: &Supervisor, handle: &Handle, recorded: &Recorded, spec
     send(sup);
     send(handle);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_working_folder_is_a_spawn_error_that_leaves_nothing() {
+    let env = Env::new();
+    let sup = env.supervisor();
+    let mut spec = env.server(free_port());
+    spec.cwd = env.dir.path().join("not-there");
+    let err = sup.start(spec).await.expect_err("no cwd");
+    assert_eq!(err.code(), "spawn-failed");
+    assert!(sup.recorded().is_empty());
+    assert!(!env.state_dir().join("shop-r1-web.fifo").exists());
+    assert!(sup.ps().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_an_old_handle_again_leaves_a_new_start_alone() {
+    let env = Env::new();
+    let sup = env.supervisor();
+    let port = free_port();
+    let old = sup.start(env.server(port)).await.expect("start");
+    sup.stop(&old, Duration::from_secs(5)).await.expect("stop");
+    let new = sup.start(env.server(port)).await.expect("start again");
+    sup.stop(&old, Duration::from_secs(5))
+        .await
+        .expect("stopping twice is a no-op");
+    assert_eq!(new.status(), Status::Starting);
+    assert_eq!(sup.recorded().len(), 1);
+    assert_eq!(sup.recorded()[0].pid, new.pid());
+    sup.wait_healthy(&new, Duration::from_secs(10))
+        .await
+        .expect("healthy");
+    sup.stop_all(Duration::from_secs(5))
+        .await
+        .expect("stop all");
+    assert_eq!(new.status(), Status::Stopped);
+    assert!(sup.recorded().is_empty());
+}
