@@ -6,6 +6,7 @@
 pub mod base44;
 mod error;
 mod handlers;
+pub mod processes;
 mod server;
 mod state;
 

@@ -144,6 +144,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
         started: Instant::now(),
         shutdown: shutdown_tx,
         base44: Default::default(),
+        processes: Arc::new(crate::processes::ProcessHosts::new(&home)),
     });
     let restored = state.load_routes().await?;
     let info = ServerInfo {
@@ -212,6 +213,8 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
     );
     stopped.await;
     let _ = state.shutdown.send(true);
+    // `ferry down` stops the apps' processes too (a SIGKILL leaves them for adoption).
+    state.processes.shutdown().await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
         let _ = edge_task.await;
         if let Some(t) = tls_task {

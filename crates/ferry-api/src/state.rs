@@ -73,6 +73,8 @@ pub struct ServerState {
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// The Base44-compatible backends of the apps that have one.
     pub base44: crate::base44::Base44Hosts,
+    /// The processes of server releases.
+    pub processes: Arc<crate::processes::ProcessHosts>,
 }
 
 /// What an activation did.
@@ -189,13 +191,30 @@ impl ServerState {
     /// Loads every live release into the edge (server start).
     pub async fn load_routes(&self) -> Result<usize, ApiError> {
         let live = self.control()?.all_live()?;
+        // Processes a killed ferry left: the live releases' are adopted, the rest stopped.
+        let live_map: HashMap<String, String> = live
+            .iter()
+            .filter(|l| l.env == ferry_control::DEFAULT_ENV)
+            .map(|l| (l.app.clone(), l.release_id.clone()))
+            .collect();
+        for note in self.processes.recover(self, &live_map).await {
+            tracing::info!(%note, "recovered processes");
+        }
         let mut loaded = 0;
         for l in live.iter().filter(|l| l.env == ferry_control::DEFAULT_ENV) {
             let route = match self.manifest(&l.release_id) {
-                Ok(manifest) => match self.base44.mounts(self, &l.app, &l.env, &manifest).await {
-                    Ok(mounts) => self.route_for(&l.app, &l.env, &l.release_id, mounts),
-                    Err(err) => Err(err),
-                },
+                Ok(manifest) => {
+                    let mounts = match self
+                        .processes
+                        .prepare(self, &l.app, &l.env, &manifest)
+                        .await
+                    {
+                        Ok(Some(m)) => Ok(m),
+                        Ok(None) => self.base44.mounts(self, &l.app, &l.env, &manifest).await,
+                        Err(err) => Err(err),
+                    };
+                    mounts.and_then(|m| self.route_for(&l.app, &l.env, &l.release_id, m))
+                }
                 Err(err) => Err(err),
             };
             match route {
@@ -240,24 +259,12 @@ impl ServerState {
             ));
         }
         let current = self.control()?.live(app, env)?.map(|l| l.release_id);
-        if manifest
-            .backend
-            .as_ref()
-            .and_then(|b| b.processes())
-            .is_some()
-        {
-            // Never serve a server unit's tree as files: its processes must answer.
-            return Err(ApiError::new(
-                501,
-                "server-units-unsupported",
-                format!(
-                    "release `{release_id}` is a server unit; this server does not run processes yet"
-                ),
-                "deploy a static unit (--unit), or upgrade ferry",
-            ));
-        }
         // The backend is ready (schemas migrated) before anything is recorded or switched.
-        let (mounts, rebuilt) = self.base44.prepare(self, app, env, &manifest).await?;
+        // A server release's processes are started and healthy before anything switches.
+        let (mounts, rebuilt) = match self.processes.prepare(self, app, env, &manifest).await? {
+            Some(mounts) => (mounts, false),
+            None => self.base44.prepare(self, app, env, &manifest).await?,
+        };
         if current.as_deref() == Some(release_id)
             && self.edge.live_release(app).as_deref() == Some(release_id)
         {
@@ -291,6 +298,8 @@ impl ServerState {
         let route = self.route_for(app, env, release_id, mounts)?;
         self.edge.set_app(app, route);
         let server_micros = started.elapsed().as_micros() as u64;
+        // The previous release's processes stay warm (unrouted) for the window, then stop.
+        self.processes.retire_others(app, release_id).await;
         self.failpoint(Failpoint::AfterPointer);
         tracing::info!(%app, release = %release_id, ?previous, server_micros, "activated");
         Ok(ActivateOutcome {

@@ -75,7 +75,7 @@ pub fn deploy(
     let (source, inspection) = super::inspect_source(&source_args, ferry_inspect::Scope::Units)?;
     let profile = &inspection.profile;
     let plans = inspection.plans();
-    let picked = super::pick_plan(&plans, args.unit.as_deref(), &profile.name, false)?;
+    let picked = super::pick_plan(&plans, args.unit.as_deref(), &profile.name, true)?;
     let server = picked.kind == UnitKind::Server;
     let server_plan;
     let plan = if server {

@@ -1,0 +1,395 @@
+//! Server units: a release whose backend is `processes` runs from its materialised tree under
+//! `ferry-run`'s supervisor, and the edge proxies the app's requests to its first process.
+//!
+//! Blue/green: at activation the new release's processes start on fresh ports and must pass
+//! their health check before anything is recorded or switched; the previous release's
+//! processes stay running, unrouted, for the warm window (`FERRY_WARM_SECS`, default 600 s), so
+//! a rollback inside it is a pointer move; then they drain (in-flight requests finish, streams
+//! are closed) and stop (SIGTERM, then SIGKILL). A code that binds a fixed port whatever `PORT`
+//! says cannot run twice: the old release is stopped first and the downtime reported.
+//! After a crash of ferry, the live release's recorded processes are adopted and every other
+//! recorded process is stopped before anything starts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferry_edge::mount::{Mount, Mounted};
+use ferry_edge::proxy::{Proxy, ProxyLimits};
+use ferry_release::{ProcessEntry, ProcessesBackend, ReleaseManifest};
+use ferry_run::{Handle, HealthCheck, ProcessSpec, Recorded, Supervisor};
+
+use crate::ApiError;
+use crate::state::ServerState;
+
+/// How long a release's processes stay warm after it stops being live (default).
+pub const DEFAULT_WARM: Duration = Duration::from_secs(600);
+/// How long a new release has to pass its health check.
+pub const HEALTH_DEADLINE: Duration = Duration::from_secs(60);
+/// How long in-flight requests of a retired release may take before its processes stop.
+pub const DRAIN: Duration = Duration::from_secs(30);
+/// Grace between SIGTERM and SIGKILL when a release stops.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// The processes of one release and the proxy to them.
+struct Running {
+    app: String,
+    handles: Vec<Handle>,
+    proxy: Arc<Proxy>,
+    /// When the release stopped being live (None while live or not yet routed).
+    retired_at: Option<Instant>,
+}
+
+/// Every running release's processes.
+pub struct ProcessHosts {
+    supervisor: Supervisor,
+    running: tokio::sync::Mutex<HashMap<String, Running>>,
+    warm: Duration,
+}
+
+impl std::fmt::Debug for ProcessHosts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessHosts").finish_non_exhaustive()
+    }
+}
+
+fn failed(code: &'static str, message: String, hint: &str) -> ApiError {
+    ApiError::new(502, code, message, hint)
+}
+
+/// A free loopback port (bound, then released: the supervisor checks it again at start).
+fn free_port() -> Result<u16, ApiError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| {
+            ApiError::new(
+                500,
+                "no-port",
+                format!("no free port: {e}"),
+                "free some ports",
+            )
+        })
+}
+
+impl ProcessHosts {
+    /// Processes recorded in `$FERRY_HOME/run/state`; the warm window from `FERRY_WARM_SECS`.
+    pub fn new(home: &std::path::Path) -> Self {
+        let warm = std::env::var("FERRY_WARM_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(DEFAULT_WARM, Duration::from_secs);
+        ProcessHosts {
+            supervisor: Supervisor::new(home.join("run").join("state")),
+            running: tokio::sync::Mutex::new(HashMap::new()),
+            warm,
+        }
+    }
+
+    /// The mounts of a server release, its processes started and healthy (or still warm from
+    /// an earlier activation); `None` for other releases.
+    pub async fn prepare(
+        &self,
+        state: &ServerState,
+        app: &str,
+        env: &str,
+        manifest: &ReleaseManifest,
+    ) -> Result<Option<Vec<Mounted>>, ApiError> {
+        let Some(backend) = manifest.backend.as_ref().and_then(|b| b.processes()) else {
+            return Ok(None);
+        };
+        let mut running = self.running.lock().await;
+        if let Some(r) = running.get_mut(&manifest.id)
+            && r.handles.iter().all(|h| h.status().is_live())
+        {
+            r.retired_at = None;
+            return Ok(Some(mounts(&r.proxy)));
+        }
+        if let Some(stale) = running.remove(&manifest.id) {
+            self.stop(&stale).await;
+        }
+        // A code bound to a fixed port cannot run beside its previous release.
+        if backend.processes.iter().any(|p| p.fixed_port.is_some()) {
+            let same_app: Vec<String> = running
+                .iter()
+                .filter(|(_, r)| r.app == app)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in same_app {
+                if let Some(old) = running.remove(&id) {
+                    tracing::warn!(%app, release = %id, "fixed port: stopping the previous release before starting the new one");
+                    self.stop(&old).await;
+                }
+            }
+        }
+        let handles = self.start(state, app, env, manifest, backend).await?;
+        let first = handles.first().map_or(0, Handle::port);
+        let proxy = Arc::new(
+            Proxy::new(
+                SocketAddr::from(([127, 0, 0, 1], first)),
+                ProxyLimits::default(),
+            )
+            .map_err(|e| ApiError::new(500, "proxy", e.to_string(), "see the server log"))?,
+        );
+        let m = mounts(&proxy);
+        running.insert(
+            manifest.id.clone(),
+            Running {
+                app: app.to_string(),
+                handles,
+                proxy,
+                retired_at: None,
+            },
+        );
+        Ok(Some(m))
+    }
+
+    /// Starts every process of the release and waits for each to be healthy; on failure the
+    /// ones started are stopped again and the error names the process and its log tail.
+    async fn start(
+        &self,
+        state: &ServerState,
+        app: &str,
+        env: &str,
+        manifest: &ReleaseManifest,
+        backend: &ProcessesBackend,
+    ) -> Result<Vec<Handle>, ApiError> {
+        let run = state.home.join("run");
+        let tree = ferry_release::materialize(&state.blobs, manifest, &run.join("trees"))
+            .map_err(|e| ApiError::new(500, e.code(), e.to_string(), e.hint()))?;
+        let secrets: BTreeMap<String, String> = state.control()?.secret_values(app, env)?;
+        let mut handles = Vec::new();
+        for entry in &backend.processes {
+            let spec = self.spec(state, app, manifest, entry, &tree, &secrets)?;
+            let handle = match self.supervisor.start(spec).await {
+                Ok(h) => h,
+                Err(e) => {
+                    self.stop_handles(&handles).await;
+                    return Err(failed(e.code(), e.to_string(), &e.hint()));
+                }
+            };
+            if let Err(e) = self.supervisor.wait_healthy(&handle, HEALTH_DEADLINE).await {
+                let _ = self.supervisor.stop(&handle, STOP_GRACE).await;
+                self.stop_handles(&handles).await;
+                return Err(failed(
+                    "health-check-failed",
+                    format!("process `{}` of {}: {e}", entry.name, manifest.id),
+                    &format!(
+                        "nothing was switched; its log: {}",
+                        handle.log_file().display()
+                    ),
+                ));
+            }
+            handles.push(handle);
+        }
+        Ok(handles)
+    }
+
+    fn spec(
+        &self,
+        state: &ServerState,
+        app: &str,
+        manifest: &ReleaseManifest,
+        entry: &ProcessEntry,
+        tree: &std::path::Path,
+        secrets: &BTreeMap<String, String>,
+    ) -> Result<ProcessSpec, ApiError> {
+        let port = match entry.fixed_port {
+            Some(p) => p,
+            None => free_port()?,
+        };
+        let run = state.home.join("run");
+        let mut spec = ProcessSpec::new(
+            app,
+            &manifest.id,
+            &entry.name,
+            &entry.command,
+            port,
+            tree.join(&entry.cwd),
+            run.join("work")
+                .join(app)
+                .join(&manifest.id)
+                .join(&entry.name),
+            state
+                .home
+                .join("logs")
+                .join("apps")
+                .join(app)
+                .join(&manifest.id),
+        );
+        spec.port_env.clone_from(&entry.port_env);
+        // The app's secrets (never ferry's own `FERRY_*`), production mode.
+        spec.env = secrets
+            .iter()
+            .filter(|(k, _)| !k.starts_with("FERRY_"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        spec.env
+            .entry("NODE_ENV".into())
+            .or_insert_with(|| "production".into());
+        spec.redact = spec.env.values().cloned().collect();
+        spec.health = HealthCheck {
+            path: entry.health.clone().unwrap_or_else(|| "/".into()),
+            ..HealthCheck::default()
+        };
+        Ok(spec)
+    }
+
+    /// After `live` became the app's live release: every other running release of the app is
+    /// retired — kept warm for the window, then drained and stopped.
+    pub async fn retire_others(self: &Arc<Self>, app: &str, live: &str) {
+        let now = Instant::now();
+        let mut running = self.running.lock().await;
+        for (id, r) in running.iter_mut() {
+            if r.app == app && id != live && r.retired_at.is_none() {
+                r.retired_at = Some(now);
+                let (hosts, id, warm) = (self.clone(), id.clone(), self.warm);
+                tokio::spawn(async move {
+                    tokio::time::sleep(warm).await;
+                    hosts.stop_if_still_retired(&id, now).await;
+                });
+            }
+        }
+    }
+
+    async fn stop_if_still_retired(&self, release: &str, since: Instant) {
+        let mut running = self.running.lock().await;
+        if running.get(release).and_then(|r| r.retired_at) != Some(since) {
+            return;
+        }
+        if let Some(r) = running.remove(release) {
+            drop(running);
+            self.drain_and_stop(&r).await;
+        }
+    }
+
+    /// Waits for in-flight requests (at most [`DRAIN`]), ends streams, stops the processes.
+    async fn drain_and_stop(&self, r: &Running) {
+        let deadline = Instant::now() + DRAIN;
+        while r.proxy.in_flight() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        r.proxy.close_streams();
+        self.stop_handles(&r.handles).await;
+    }
+
+    async fn stop(&self, r: &Running) {
+        self.drain_and_stop(r).await;
+    }
+
+    async fn stop_handles(&self, handles: &[Handle]) {
+        for h in handles {
+            if let Err(e) = self.supervisor.stop(h, STOP_GRACE).await {
+                tracing::warn!(process = %h.label(), %e, "could not stop a process cleanly");
+            }
+        }
+    }
+
+    /// At server start, before anything runs: recorded processes of a live release are
+    /// adopted (they keep serving); every other recorded process is stopped.
+    pub async fn recover(
+        &self,
+        state: &ServerState,
+        live: &HashMap<String, String>,
+    ) -> Vec<String> {
+        let mut notes = Vec::new();
+        let mut adopt: HashMap<String, Vec<Recorded>> = HashMap::new();
+        for rec in self.supervisor.recorded() {
+            if live.get(&rec.app) == Some(&rec.release) {
+                adopt.entry(rec.release.clone()).or_default().push(rec);
+            } else {
+                let outcome = self.supervisor.kill_orphan(&rec, STOP_GRACE).await;
+                notes.push(format!("{}: orphan {outcome:?}", rec.label()));
+            }
+        }
+        let mut running = self.running.lock().await;
+        for (release, recs) in adopt {
+            let Ok(manifest) = state.manifest(&release) else {
+                continue;
+            };
+            let Some(backend) = manifest.backend.as_ref().and_then(|b| b.processes()) else {
+                continue;
+            };
+            let Ok(tree) = ferry_release::materialize(
+                &state.blobs,
+                &manifest,
+                &state.home.join("run").join("trees"),
+            ) else {
+                continue;
+            };
+            let secrets = state
+                .control()
+                .ok()
+                .and_then(|c| {
+                    c.secret_values(&manifest.app, ferry_control::DEFAULT_ENV)
+                        .ok()
+                })
+                .unwrap_or_default();
+            let mut handles = Vec::new();
+            for entry in &backend.processes {
+                let Some(rec) = recs.iter().find(|r| r.name == entry.name) else {
+                    continue;
+                };
+                let Ok(mut spec) =
+                    self.spec(state, &manifest.app, &manifest, entry, &tree, &secrets)
+                else {
+                    continue;
+                };
+                spec.port = rec.port;
+                match self.supervisor.adopt(rec, spec).await {
+                    Ok(h) => {
+                        notes.push(format!("{}: adopted", rec.label()));
+                        handles.push(h);
+                    }
+                    Err(e) => notes.push(format!("{}: not adopted: {e}", rec.label())),
+                }
+            }
+            if handles.len() == backend.processes.len()
+                && let Some(first) = handles.first()
+                && let Ok(proxy) = Proxy::new(
+                    SocketAddr::from(([127, 0, 0, 1], first.port())),
+                    ProxyLimits::default(),
+                )
+            {
+                running.insert(
+                    release.clone(),
+                    Running {
+                        app: manifest.app.clone(),
+                        handles,
+                        proxy: Arc::new(proxy),
+                        retired_at: None,
+                    },
+                );
+            } else {
+                self.stop_handles(&handles).await;
+            }
+        }
+        notes
+    }
+
+    /// What runs, for `ferry ps`.
+    pub fn ps(&self) -> Vec<ferry_run::ProcessInfo> {
+        self.supervisor.ps()
+    }
+
+    /// Stops everything (server shutdown).
+    pub async fn shutdown(&self) {
+        let mut running = self.running.lock().await;
+        for (_, r) in running.drain() {
+            self.drain_and_stop(&r).await;
+        }
+    }
+}
+
+/// The edge mounts of a server release: every path to its proxy.
+fn mounts(proxy: &Arc<Proxy>) -> Vec<Mounted> {
+    let handler: Arc<dyn Mount> = proxy.clone();
+    vec![Mounted::new("/", handler)]
+}
+
+/// Where a release's processes run from.
+pub fn trees_dir(home: &std::path::Path) -> PathBuf {
+    home.join("run").join("trees")
+}

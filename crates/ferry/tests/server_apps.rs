@@ -1,0 +1,305 @@
+//! Server units through the real binary and a real server: a Node HTTP server (no npm
+//! packages, so offline) deployed as releases that run as supervised processes behind the
+//! edge's proxy — blue/green switches, a warm previous release rolled back to at once, a
+//! release that fails its health check never receiving traffic, a killed backend restarted, and
+//! ferry itself killed with SIGKILL and restarted adopting the live processes.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ferry")
+}
+
+/// The app: `server.js` answers `<version> <path>` and `/healthz`; `broken` exits at once.
+fn write_app(dir: &Path, version: &str, broken: bool) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    std::fs::write(
+        dir.join("ferry.toml"),
+        "version = 1\nname = \"srv\"\n\n[[unit]]\nname = \"web\"\npath = \".\"\nkind = \"server\"\ninstall = \"\"\nbuild = \"\"\n\n[[unit.process]]\nname = \"web\"\ncommand = \"node server.js\"\nhealth = \"/healthz\"\n",
+    )
+    .expect("write");
+    let body = if broken {
+        "process.exit(3);\n".to_string()
+    } else {
+        format!(
+            "const http = require('http');\nhttp.createServer((req, res) => {{\n  res.setHeader('content-type', 'text/plain');\n  res.end(req.url === '/healthz' ? 'ok' : '{version} ' + req.url + ' ' + (req.headers['x-forwarded-host'] || ''));\n}}).listen(Number(process.env.PORT), '127.0.0.1');\n"
+        )
+    };
+    std::fs::write(dir.join("server.js"), body).expect("write");
+    std::fs::write(
+        dir.join("package.json"),
+        "{\"name\":\"srv\",\"private\":true}\n",
+    )
+    .expect("write");
+}
+
+struct Server {
+    child: Child,
+    edge: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn get(&self, path: &str) -> (u16, Option<String>, String) {
+        let mut s = std::net::TcpStream::connect(&self.edge).expect("edge answers");
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nhost: srv.localhost\r\nconnection: close\r\n\r\n"
+        )
+        .expect("write");
+        let mut raw = String::new();
+        let _ = s.read_to_string(&mut raw);
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+        let lower = head.to_ascii_lowercase();
+        (
+            head.split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0),
+            lower.lines().find_map(|l| {
+                l.strip_prefix("x-ferry-release:")
+                    .map(|v| v.trim().to_string())
+            }),
+            body.to_string(),
+        )
+    }
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    home: PathBuf,
+    app: PathBuf,
+}
+
+impl Env {
+    fn ferry(&self, args: &[&str]) -> (i32, Value, String) {
+        let out = Command::new(bin())
+            .args(args)
+            .env("FERRY_HOME", &self.home)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("ferry runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (
+            out.status.code().unwrap_or(-1),
+            serde_json::from_str(&stdout).unwrap_or(Value::String(stdout)),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn deploy(&self) -> Result<Value, String> {
+        let (code, doc, err) = self.ferry(&["deploy", "--json", self.app.to_str().expect("utf-8")]);
+        if code == 0 {
+            Ok(doc)
+        } else {
+            Err(format!("{err}\n{doc}"))
+        }
+    }
+
+    fn serve(&self) -> Server {
+        let mut server = Server {
+            child: Command::new(bin())
+                .args([
+                    "serve",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--control-listen",
+                    "127.0.0.1:0",
+                ])
+                .env("FERRY_HOME", &self.home)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("server starts"),
+            edge: String::new(),
+        };
+        let started = Instant::now();
+        loop {
+            let ready =
+                std::os::unix::net::UnixStream::connect(self.home.join("ferry.sock")).is_ok();
+            let info: Option<Value> = std::fs::read_to_string(self.home.join("server.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok());
+            if let (true, Some(info)) = (ready, info)
+                && info["pid"].as_u64() == Some(u64::from(server.child.id()))
+            {
+                server.edge = info["edge"].as_str().expect("edge").to_string();
+                return server;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The recorded processes: (release, pid).
+    fn recorded(&self) -> Vec<(String, u32)> {
+        let dir = self.home.join("run/state");
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            // Only the records: the folder also holds each process's log pipe.
+            if entry.path().extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            if let Ok(text) = std::fs::read_to_string(entry.path())
+                && let Ok(v) = serde_json::from_str::<Value>(&text)
+                && let (Some(r), Some(p)) = (v["release"].as_str(), v["pid"].as_u64())
+            {
+                out.push((r.to_string(), p as u32));
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
+}
+
+fn wait_for(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ok() {
+        assert!(started.elapsed() < within, "{what} within {within:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn server_units_run_switch_roll_back_recover() {
+    if Command::new("node").arg("--version").output().is_err() {
+        panic!("the server-unit test needs node (Node.js 20)");
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let env = Env {
+        home: dir.path().join("home"),
+        app: dir.path().join("app"),
+        _dir: dir,
+    };
+    write_app(&env.app, "v1", false);
+    let server = env.serve();
+    let v1 = env.deploy().expect("v1 deploys");
+    let v1_id = v1["release_id"].as_str().expect("id").to_string();
+    let (status, release, body) = server.get("/hello?x=1");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(release.as_deref(), Some(v1_id.as_str()));
+    assert_eq!(
+        body, "v1 /hello?x=1 srv.localhost",
+        "proxied, with X-Forwarded-Host"
+    );
+    // The release's files are never served as files.
+    assert_eq!(server.get("/server.js").2, "v1 /server.js srv.localhost");
+
+    // Blue/green: v2 serves, v1 stays warm; a rollback is a pointer move.
+    write_app(&env.app, "v2", false);
+    let v2 = env.deploy().expect("v2 deploys");
+    let v2_id = v2["release_id"].as_str().expect("id").to_string();
+    assert_eq!(server.get("/").2, "v2 / srv.localhost");
+    assert_eq!(
+        env.recorded().len(),
+        2,
+        "v1 is still warm: {:?}",
+        env.recorded()
+    );
+    let started = Instant::now();
+    let (code, doc, err) = env.ferry(&["rollback", "--json", "--app", "srv"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, release, body) = server.get("/");
+    let took = started.elapsed();
+    assert_eq!(release.as_deref(), Some(v1_id.as_str()), "{doc}");
+    assert_eq!(body, "v1 / srv.localhost");
+    assert!(
+        took < Duration::from_secs(2),
+        "rollback to a warm release took {took:?}"
+    );
+
+    // A release whose process exits at once never receives traffic.
+    write_app(&env.app, "v3", true);
+    let refused = env.deploy().expect_err("a broken release is refused");
+    assert!(
+        refused.contains("health") || refused.contains("exited"),
+        "{refused}"
+    );
+    let (_, release, _) = server.get("/");
+    assert_eq!(release.as_deref(), Some(v1_id.as_str()));
+
+    // A backend killed with SIGKILL is restarted and serving again within 2 s.
+    let pid = env
+        .recorded()
+        .into_iter()
+        .find(|(r, _)| *r == v1_id)
+        .map(|(_, p)| p)
+        .expect("v1 recorded");
+    assert!(pid > 1, "a real process group: {pid}");
+    // `--`: the negative number is a process group, never an option (`kill -1` is everyone).
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{pid}")])
+        .status();
+    let killed = Instant::now();
+    wait_for("the backend restarted", Duration::from_secs(5), || {
+        server.get("/").2 == "v1 / srv.localhost"
+    });
+    assert!(
+        killed.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        killed.elapsed()
+    );
+
+    // ferry itself killed with SIGKILL: the live processes are adopted, the rest stopped.
+    let before = env.recorded();
+    let live_pid = before
+        .iter()
+        .find(|(r, _)| *r == v1_id)
+        .map(|(_, p)| *p)
+        .expect("v1 recorded");
+    let other_pid = before.iter().find(|(r, _)| *r == v2_id).map(|(_, p)| *p);
+    let mut server = server;
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    drop(server);
+    let server = env.serve();
+    assert_eq!(server.get("/").2, "v1 / srv.localhost");
+    assert!(
+        alive(live_pid),
+        "the live process was adopted, not restarted"
+    );
+    assert!(
+        env.recorded()
+            .iter()
+            .any(|(r, p)| *r == v1_id && *p == live_pid),
+        "{:?}",
+        env.recorded()
+    );
+    if let Some(pid) = other_pid {
+        wait_for(
+            "the warm release's orphan is stopped",
+            Duration::from_secs(15),
+            || !alive(pid),
+        );
+    }
+    let (code, _, err) = env.ferry(&["down"]);
+    assert_eq!(code, 0, "{err}");
+    wait_for(
+        "processes stop with the server",
+        Duration::from_secs(15),
+        || !alive(live_pid),
+    );
+    drop(server);
+}
