@@ -9,6 +9,21 @@
 //! says cannot run twice: the old release is stopped first and the downtime reported.
 //! After a crash of ferry, the live release's recorded processes are adopted and every other
 //! recorded process is stopped before anything starts.
+//!
+//! Automatic rollback: for the watch window after a switch (`FERRY_WATCH_SECS`, default 60 s;
+//! 0 turns it off) a watcher follows the status channels of the new release's processes. The
+//! release is abandoned when, while it is still live and its previous release is still warm,
+//! one of its processes
+//! - crash-loops (`ferry-run` gave up on it), or
+//! - exits [`WATCH_EXITS`] times (3) within the window: its restarts back off (0.5 s, 1 s, 2 s…)
+//!   and `ferry-run`'s own crash-loop verdict (5 exits) would come too late to matter, so the
+//!   watcher counts exits itself; a single crash that restarts (a killed backend) is tolerated, or
+//! - stays out of `Healthy` (`Unhealthy`, `Restarting`, or `Starting` again after a restart) for
+//!   longer than [`WATCH_UNWELL`] (10 s).
+//!
+//! The watcher then asks the server (an [`AutoRollback`] on `ServerState::auto_rollback`) to make
+//! the previous release live again: recorded as a rollback by the actor `ferry`, its reason
+//! logged; the abandoned release's processes are then drained and stopped.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -19,7 +34,7 @@ use std::time::{Duration, Instant};
 use ferry_edge::mount::{Mount, Mounted};
 use ferry_edge::proxy::{Proxy, ProxyLimits};
 use ferry_release::{ProcessEntry, ProcessesBackend, ReleaseManifest};
-use ferry_run::{Handle, HealthCheck, ProcessSpec, Recorded, Supervisor};
+use ferry_run::{Handle, HealthCheck, ProcessSpec, Recorded, Status, Supervisor};
 
 use crate::ApiError;
 use crate::state::ServerState;
@@ -32,6 +47,28 @@ pub const HEALTH_DEADLINE: Duration = Duration::from_secs(60);
 pub const DRAIN: Duration = Duration::from_secs(30);
 /// Grace between SIGTERM and SIGKILL when a release stops.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How long after a switch a failing release is rolled back automatically (default).
+pub const DEFAULT_WATCH: Duration = Duration::from_secs(60);
+/// Exits of one process within the watch window that abandon the release.
+pub const WATCH_EXITS: u32 = 3;
+/// How long a process of a release in its watch window may stay out of `Healthy`.
+pub const WATCH_UNWELL: Duration = Duration::from_secs(10);
+
+/// A request, from the watcher of a freshly switched release, to make the app's previous release
+/// live again.
+#[derive(Debug, Clone)]
+pub struct AutoRollback {
+    /// The app.
+    pub app: String,
+    /// Its environment.
+    pub env: String,
+    /// The failing release (live when the request was made).
+    pub abandoned: String,
+    /// The warm release to serve again.
+    pub previous: String,
+    /// Why, for the log.
+    pub reason: String,
+}
 
 /// The processes of one release and the proxy to them.
 struct Running {
@@ -47,6 +84,8 @@ pub struct ProcessHosts {
     supervisor: Supervisor,
     running: tokio::sync::Mutex<HashMap<String, Running>>,
     warm: Duration,
+    /// The watch window after a switch (zero: no automatic rollback).
+    watch: Duration,
 }
 
 impl std::fmt::Debug for ProcessHosts {
@@ -75,16 +114,20 @@ fn free_port() -> Result<u16, ApiError> {
 }
 
 impl ProcessHosts {
-    /// Processes recorded in `$FERRY_HOME/run/state`; the warm window from `FERRY_WARM_SECS`.
+    /// Processes recorded in `$FERRY_HOME/run/state`; the warm window from `FERRY_WARM_SECS`,
+    /// the watch window from `FERRY_WATCH_SECS`.
     pub fn new(home: &std::path::Path) -> Self {
-        let warm = std::env::var("FERRY_WARM_SECS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map_or(DEFAULT_WARM, Duration::from_secs);
+        let secs = |name: &str, default: Duration| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map_or(default, Duration::from_secs)
+        };
         ProcessHosts {
             supervisor: Supervisor::new(home.join("run").join("state")),
             running: tokio::sync::Mutex::new(HashMap::new()),
-            warm,
+            warm: secs("FERRY_WARM_SECS", DEFAULT_WARM),
+            watch: secs("FERRY_WATCH_SECS", DEFAULT_WATCH),
         }
     }
 
@@ -252,6 +295,148 @@ impl ProcessHosts {
                 });
             }
         }
+    }
+
+    /// After `release` became live in place of `previous`: watches its processes for the watch
+    /// window and sends an [`AutoRollback`] when they fail (see the module doc). Nothing is
+    /// watched for a release without processes, or without a previous release.
+    pub async fn watch_after_switch(
+        self: &Arc<Self>,
+        app: &str,
+        env: &str,
+        release: &str,
+        previous: Option<String>,
+        requests: tokio::sync::mpsc::UnboundedSender<AutoRollback>,
+    ) {
+        let Some(previous) = previous else {
+            return;
+        };
+        if self.watch.is_zero() || previous == release {
+            return;
+        }
+        let handles = match self.running.lock().await.get(release) {
+            Some(r) => r.handles.clone(),
+            None => return,
+        };
+        let (hosts, app, env, release) = (
+            self.clone(),
+            app.to_string(),
+            env.to_string(),
+            release.to_string(),
+        );
+        tokio::spawn(async move {
+            let reason = hosts.watch(&release, &previous, &handles).await;
+            if let Some(reason) = reason {
+                tracing::warn!(%app, %release, %previous, %reason, "release failing after its switch: rolling back");
+                let _ = requests.send(AutoRollback {
+                    app,
+                    env,
+                    abandoned: release,
+                    previous,
+                    reason,
+                });
+            }
+        });
+    }
+
+    /// Follows `handles` until the window ends, `release` stops being live or `previous` warm
+    /// (None), or the release fails (Some(why)).
+    async fn watch(&self, release: &str, previous: &str, handles: &[Handle]) -> Option<String> {
+        let until = tokio::time::Instant::now() + self.watch;
+        // Every status change wakes the watcher; a tick measures how long a process is unwell.
+        let (wake_tx, mut wake) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let forwarders: Vec<_> = handles
+            .iter()
+            .map(|h| {
+                let (mut rx, tx) = (h.subscribe(), wake_tx.clone());
+                tokio::spawn(
+                    async move { while rx.changed().await.is_ok() && tx.send(()).is_ok() {} },
+                )
+            })
+            .collect();
+        drop(wake_tx);
+        let base: Vec<u32> = handles.iter().map(Handle::restarts).collect();
+        let mut unwell_since: Vec<Option<Instant>> = vec![None; handles.len()];
+        let verdict = loop {
+            {
+                let running = self.running.lock().await;
+                let live = running.get(release).is_some_and(|r| r.retired_at.is_none());
+                let warm = running.get(previous).is_some_and(|r| {
+                    r.retired_at.is_some() && r.handles.iter().all(|h| h.status().is_live())
+                });
+                if !live || !warm {
+                    break None;
+                }
+            }
+            // Stopped by someone else: nothing to watch any more.
+            if handles.iter().any(|h| h.status() == Status::Stopped) {
+                break None;
+            }
+            let failing = handles.iter().enumerate().find_map(|(i, h)| {
+                let status = h.status();
+                if status == Status::Healthy {
+                    unwell_since[i] = None;
+                } else {
+                    unwell_since[i].get_or_insert_with(Instant::now);
+                }
+                let exits = h.restarts().saturating_sub(base[i])
+                    + u32::from(matches!(
+                        status,
+                        Status::Restarting { .. } | Status::CrashLoop
+                    ));
+                let unwell = unwell_since[i].map_or(Duration::ZERO, |t| t.elapsed());
+                if status == Status::CrashLoop {
+                    Some(format!("{} crash-loops", h.label()))
+                } else if exits >= WATCH_EXITS {
+                    Some(format!(
+                        "{} exited {exits} times since the switch (last: {})",
+                        h.label(),
+                        h.last_exit().unwrap_or_default()
+                    ))
+                } else {
+                    (unwell >= WATCH_UNWELL).then(|| {
+                        format!("{} has been {status} for {} s", h.label(), unwell.as_secs())
+                    })
+                }
+            });
+            if failing.is_some() {
+                break failing;
+            }
+            if tokio::time::Instant::now() >= until {
+                break None;
+            }
+            tokio::select! {
+                _ = wake.recv() => {}
+                () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                () = tokio::time::sleep_until(until) => {}
+            }
+        };
+        for f in forwarders {
+            f.abort();
+        }
+        verdict
+    }
+
+    /// Whether `release`'s processes run, all of them (live or warm).
+    pub async fn is_warm(&self, release: &str) -> bool {
+        self.running
+            .lock()
+            .await
+            .get(release)
+            .is_some_and(|r| r.handles.iter().all(|h| h.status().is_live()))
+    }
+
+    /// Takes a release that is no longer live out of the running set and stops its processes
+    /// in the background (drained first).
+    pub async fn abandon(self: &Arc<Self>, release: &str) {
+        let Some(r) = self.running.lock().await.remove(release) else {
+            return;
+        };
+        let hosts = self.clone();
+        tokio::spawn(async move {
+            hosts.drain_and_stop(&r).await;
+            tracing::info!(release = %r.handles.first().map_or("", |h| &h.spec().release), "abandoned release stopped");
+        });
     }
 
     async fn stop_if_still_retired(&self, release: &str, since: Instant) {

@@ -129,6 +129,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
         edge = edge.with_access_log(log);
     }
     let edge = Arc::new(edge);
+    let (rollback_tx, mut rollback_rx) = tokio::sync::mpsc::unbounded_channel();
     let state = Arc::new(ServerState {
         home: home.clone(),
         control: Mutex::new(control),
@@ -145,6 +146,19 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
         shutdown: shutdown_tx,
         base44: Default::default(),
         processes: Arc::new(crate::processes::ProcessHosts::new(&home)),
+        auto_rollback: rollback_tx,
+    });
+    // Automatic rollbacks of server releases failing after their switch (see `processes`).
+    // A weak reference: the state owns the sender, so the task ends when the state goes.
+    let weak = Arc::downgrade(&state);
+    tokio::spawn(async move {
+        while let Some(req) = rollback_rx.recv().await {
+            let Some(state) = weak.upgrade() else { break };
+            if *state.shutdown.borrow() {
+                break;
+            }
+            state.auto_rollback(req).await;
+        }
     });
     let restored = state.load_routes().await?;
     let info = ServerInfo {

@@ -16,6 +16,8 @@ use crate::ApiError;
 pub const SKEW_RELEASES: usize = 5;
 /// Releases kept per app by garbage collection.
 pub const KEEP_RELEASES: usize = 20;
+/// The actor of automatic rollbacks.
+pub const AUTO_ACTOR: &str = "ferry";
 
 /// Where a deploy may be killed on purpose, for crash tests (`FERRY_FAILPOINT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +77,9 @@ pub struct ServerState {
     pub base44: crate::base44::Base44Hosts,
     /// The processes of server releases.
     pub processes: Arc<crate::processes::ProcessHosts>,
+    /// Where the watcher of a freshly switched server release asks for an automatic rollback
+    /// (received in `server.rs`, which calls [`ServerState::auto_rollback`]).
+    pub auto_rollback: tokio::sync::mpsc::UnboundedSender<crate::processes::AutoRollback>,
 }
 
 /// What an activation did.
@@ -241,6 +246,68 @@ impl ServerState {
     ) -> Result<ActivateOutcome, ApiError> {
         let started = Instant::now();
         let _serial = self.activation.lock().await;
+        self.activate_locked(started, app, env, release_id, action, actor)
+            .await
+    }
+
+    /// A server release that fails within its watch window after a switch: when it is still
+    /// live and its previous release still warm, the previous release is made live again
+    /// (a rollback by `ferry`) and the failing release's processes are stopped.
+    pub async fn auto_rollback(&self, req: crate::processes::AutoRollback) {
+        let crate::processes::AutoRollback {
+            app,
+            env,
+            abandoned,
+            previous,
+            reason,
+        } = req;
+        let started = Instant::now();
+        let _serial = self.activation.lock().await;
+        let live = self
+            .control()
+            .and_then(|c| Ok(c.live(&app, &env)?))
+            .ok()
+            .flatten()
+            .map(|l| l.release_id);
+        if live.as_deref() != Some(abandoned.as_str()) {
+            tracing::info!(%app, %abandoned, ?live, "no automatic rollback: the release is no longer live");
+            return;
+        }
+        if !self.processes.is_warm(&previous).await {
+            tracing::warn!(%app, %abandoned, %previous, "no automatic rollback: the previous release is no longer warm");
+            return;
+        }
+        match self
+            .activate_locked(
+                started,
+                &app,
+                &env,
+                &previous,
+                ActivationKind::Rollback,
+                AUTO_ACTOR,
+            )
+            .await
+        {
+            Ok(_) => {
+                tracing::warn!(%app, %abandoned, %previous, %reason, "rolled back automatically: the new release failed after its switch");
+                self.processes.abandon(&abandoned).await;
+            }
+            Err(err) => {
+                tracing::error!(%app, %abandoned, %previous, %reason, %err, "automatic rollback failed")
+            }
+        }
+    }
+
+    /// [`ServerState::activate`] with the activation lock held.
+    async fn activate_locked(
+        &self,
+        started: Instant,
+        app: &str,
+        env: &str,
+        release_id: &str,
+        action: ActivationKind,
+        actor: &str,
+    ) -> Result<ActivateOutcome, ApiError> {
         // Everything the edge will need is read before anything changes.
         let manifest = self.manifest(release_id)?;
         let missing = self.blobs.missing(
@@ -298,8 +365,18 @@ impl ServerState {
         let route = self.route_for(app, env, release_id, mounts)?;
         self.edge.set_app(app, route);
         let server_micros = started.elapsed().as_micros() as u64;
-        // The previous release's processes stay warm (unrouted) for the window, then stop.
+        // The previous release's processes stay warm (unrouted) for the window, then stop; the
+        // new one is watched and rolled back automatically if it fails soon after the switch.
         self.processes.retire_others(app, release_id).await;
+        self.processes
+            .watch_after_switch(
+                app,
+                env,
+                release_id,
+                previous.clone(),
+                self.auto_rollback.clone(),
+            )
+            .await;
         self.failpoint(Failpoint::AfterPointer);
         tracing::info!(%app, release = %release_id, ?previous, server_micros, "activated");
         Ok(ActivateOutcome {

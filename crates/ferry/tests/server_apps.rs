@@ -303,3 +303,139 @@ fn server_units_run_switch_roll_back_recover() {
     );
     drop(server);
 }
+
+/// `ferry serve` with extra environment (the watch and warm windows), ready to answer.
+fn serve_with(env: &Env, vars: &[(&str, &str)]) -> Server {
+    let mut command = Command::new(bin());
+    command
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--control-listen",
+            "127.0.0.1:0",
+        ])
+        .env("FERRY_HOME", &env.home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in vars {
+        command.env(k, v);
+    }
+    let mut server = Server {
+        child: command.spawn().expect("server starts"),
+        edge: String::new(),
+    };
+    wait_for("the server starts", Duration::from_secs(30), || {
+        let ready = std::os::unix::net::UnixStream::connect(env.home.join("ferry.sock")).is_ok();
+        let info: Option<Value> = std::fs::read_to_string(env.home.join("server.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        match (ready, info) {
+            (true, Some(info)) if info["pid"].as_u64() == Some(u64::from(server.child.id())) => {
+                server.edge = info["edge"].as_str().expect("edge").to_string();
+                true
+            }
+            _ => false,
+        }
+    });
+    server
+}
+
+#[test]
+fn a_release_dying_after_its_switch_is_rolled_back_automatically() {
+    if Command::new("node").arg("--version").output().is_err() {
+        panic!("the server-unit test needs node (Node.js 20)");
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let env = Env {
+        home: dir.path().join("home"),
+        app: dir.path().join("app"),
+        _dir: dir,
+    };
+    let server = serve_with(&env, &[("FERRY_WATCH_SECS", "30")]);
+    write_app(&env.app, "v1", false);
+    let v1 = env.deploy().expect("v1 deploys");
+    let v1_id = v1["release_id"].as_str().expect("id").to_string();
+    assert_eq!(server.get("/").2, "v1 / srv.localhost");
+
+    // v2 passes its health check, then exits 1 s after every start.
+    write_app(&env.app, "v2", false);
+    let healthy = std::fs::read_to_string(env.app.join("server.js")).expect("read");
+    std::fs::write(
+        env.app.join("server.js"),
+        format!("{healthy}setTimeout(() => process.exit(1), 1000);\n"),
+    )
+    .expect("write");
+    let v2 = env
+        .deploy()
+        .expect("v2 passes its health check and goes live");
+    let v2_id = v2["release_id"].as_str().expect("id").to_string();
+    let switched = Instant::now();
+    let (_, release, _) = server.get("/");
+    assert_eq!(release.as_deref(), Some(v2_id.as_str()), "v2 went live");
+
+    // Within the watch window, v1 serves again: a rollback by ferry, v2's processes gone.
+    let mut v2_pids = std::collections::BTreeSet::new();
+    wait_for("v1 is live again", Duration::from_secs(15), || {
+        v2_pids.extend(
+            env.recorded()
+                .into_iter()
+                .filter(|(r, _)| *r == v2_id)
+                .map(|(_, p)| p),
+        );
+        server.get("/").1.as_deref() == Some(v1_id.as_str())
+    });
+    let took = switched.elapsed();
+    assert!(
+        took < Duration::from_secs(15),
+        "rolled back {took:?} after the switch"
+    );
+    assert_eq!(server.get("/").2, "v1 / srv.localhost");
+    let (code, doc, err) = env.ferry(&["releases", "--json", "--app", "srv"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        doc["live"]["release_id"].as_str(),
+        Some(v1_id.as_str()),
+        "{doc}"
+    );
+    let last = &doc["activations"]
+        .as_array()
+        .expect("activations")
+        .iter()
+        .max_by_key(|a| a["at"].as_u64().unwrap_or(0))
+        .expect("an activation")
+        .clone();
+    assert_eq!(last["action"], "rollback", "{doc}");
+    assert_eq!(last["by"], "ferry", "{doc}");
+    assert_eq!(last["release_id"].as_str(), Some(v1_id.as_str()), "{doc}");
+    assert_eq!(
+        last["previous_release_id"].as_str(),
+        Some(v2_id.as_str()),
+        "{doc}"
+    );
+    wait_for(
+        "v2's processes are stopped",
+        Duration::from_secs(15),
+        || env.recorded().iter().all(|(r, _)| *r != v2_id) && v2_pids.iter().all(|p| !alive(*p)),
+    );
+    assert!(!v2_pids.is_empty(), "v2 ran");
+    // v1 keeps serving (it is not abandoned in turn).
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(server.get("/").2, "v1 / srv.localhost");
+
+    let live_pid = env
+        .recorded()
+        .into_iter()
+        .find(|(r, _)| *r == v1_id)
+        .map(|(_, p)| p)
+        .expect("v1 recorded");
+    let (code, _, err) = env.ferry(&["down"]);
+    assert_eq!(code, 0, "{err}");
+    wait_for(
+        "processes stop with the server",
+        Duration::from_secs(15),
+        || !alive(live_pid),
+    );
+    drop(server);
+}
