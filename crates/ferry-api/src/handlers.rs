@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::routing::{get, post, put};
 use ferry_control::{ActivationKind, DEFAULT_ENV, Mutation, NewRelease};
 use ferry_release::{BlobHash, ReleaseManifest};
@@ -45,6 +45,8 @@ pub fn router(state: Arc<ServerState>) -> axum::Router {
         )
         .route("/api/v1/apps/{app}/outbox", get(outbox))
         .route("/api/v1/apps/{app}/base44/role", post(set_role))
+        .route("/api/v1/apps/{app}/processes", get(processes))
+        .route("/api/v1/apps/{app}/logs", get(logs))
         .route("/api/v1/gc", post(gc))
         .route("/api/v1/shutdown", post(shutdown))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BLOB_BYTES))
@@ -407,6 +409,268 @@ async fn set_role(
     }
 }
 
+/// The app's live release id; 404 when there is no such app.
+fn live_release(s: &ServerState, app: &str) -> Result<Option<String>, ApiError> {
+    let control = s.control()?;
+    if control.app(app)?.is_none() {
+        return Err(ApiError::new(
+            404,
+            "app-not-found",
+            format!("no app `{app}`"),
+            "list apps with `ferry status`",
+        ));
+    }
+    Ok(control.live(app, DEFAULT_ENV)?.map(|l| l.release_id))
+}
+
+/// `ferry ps`: the app's supervised processes, each marked live or not (warm).
+async fn processes(State(s): Shared, Path(app): Path<String>) -> Answer {
+    let live = live_release(&s, &app)?;
+    let mut rows: Vec<(bool, String, String, Value)> = s
+        .processes
+        .ps()
+        .into_iter()
+        .filter(|p| p.app == app)
+        .map(|p| {
+            let is_live = live.as_deref() == Some(p.release.as_str());
+            let mut row = serde_json::to_value(&p).unwrap_or_default();
+            row["live"] = json!(is_live);
+            (!is_live, p.release, p.name, row)
+        })
+        .collect();
+    rows.sort_by(|a, b| (a.0, &a.1, &a.2).cmp(&(b.0, &b.1, &b.2)));
+    let processes: Vec<Value> = rows.into_iter().map(|r| r.3).collect();
+    Ok(Json(
+        json!({ "app": app, "live": live, "processes": processes }),
+    ))
+}
+
+/// Lines `logs` answers by default, and at most.
+const DEFAULT_LOG_LINES: usize = 200;
+const MAX_LOG_LINES: usize = 10_000;
+
+#[derive(Deserialize)]
+struct LogQuery {
+    process: Option<String>,
+    release: Option<String>,
+    lines: Option<String>,
+    /// The `cursor` of an earlier answer: only lines written since.
+    after: Option<String>,
+}
+
+/// A name that may become a file name: letters, digits, `-`, `_`, `.`, not starting with `.`.
+fn safe_name(what: &str, name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            400,
+            "bad-name",
+            format!("`{name}` is not a valid {what} name"),
+            "use letters, digits, `-`, `_` and `.` only",
+        ))
+    }
+}
+
+/// `ferry logs`: the last lines of a process's log (rotated files read oldest first), or with
+/// `after` only the lines written since that cursor.
+async fn logs(State(s): Shared, Path(app): Path<String>, Query(q): Query<LogQuery>) -> Answer {
+    safe_name("app", &app)?;
+    for (what, name) in [("process", &q.process), ("release", &q.release)] {
+        if let Some(name) = name {
+            safe_name(what, name)?;
+        }
+    }
+    let want = match q.lines.as_deref() {
+        None => DEFAULT_LOG_LINES,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=MAX_LOG_LINES).contains(&n) => n,
+            _ => {
+                return Err(ApiError::new(
+                    400,
+                    "bad-lines",
+                    format!("`lines={text}` is not a number between 1 and {MAX_LOG_LINES}"),
+                    "pass --lines N with 1 ≤ N ≤ 10000",
+                ));
+            }
+        },
+    };
+    let after = match q.after.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(parse_cursor(text).ok_or_else(|| {
+            ApiError::bad_request("bad-cursor", format!("`after={text}` is not a log cursor"))
+        })?),
+    };
+    let live = live_release(&s, &app)?;
+    let release = match q.release.clone().or_else(|| live.clone()) {
+        Some(r) => r,
+        None => {
+            return Err(ApiError::new(
+                404,
+                "no-live-release",
+                format!("`{app}` has no live release"),
+                "deploy it first, or name a release with --release",
+            ));
+        }
+    };
+    if s.control()?.release(&app, &release)?.is_none() {
+        return Err(ApiError::new(
+            404,
+            "release-not-found",
+            format!("`{app}` has no release `{release}`"),
+            "list them with `ferry releases`",
+        ));
+    }
+    let manifest = s.manifest(&release)?;
+    let names: Vec<String> = manifest
+        .backend
+        .as_ref()
+        .and_then(|b| b.processes())
+        .map(|b| b.processes.iter().map(|p| p.name.clone()).collect())
+        .unwrap_or_default();
+    let Some(first) = names.first() else {
+        return Err(ApiError::new(
+            404,
+            "no-processes",
+            format!("release `{release}` of `{app}` runs no processes"),
+            "only server units have process logs",
+        ));
+    };
+    let process = q.process.clone().unwrap_or_else(|| first.clone());
+    if !names.contains(&process) {
+        return Err(ApiError::new(
+            404,
+            "process-not-found",
+            format!("release `{release}` of `{app}` has no process `{process}`"),
+            format!("its processes: {}", names.join(", ")),
+        ));
+    }
+    let file = s
+        .home
+        .join("logs")
+        .join("apps")
+        .join(&app)
+        .join(&release)
+        .join(format!("{process}.log"));
+    let read = tokio::task::spawn_blocking(move || read_log(&file, after, want))
+        .await
+        .map_err(|e| ApiError::new(500, "logs", e.to_string(), "see the server log"))?
+        .map_err(|e| {
+            ApiError::new(
+                500,
+                "logs",
+                format!("cannot read the log: {e}"),
+                "check $FERRY_HOME/logs/apps",
+            )
+        })?;
+    Ok(Json(json!({
+        "app": app,
+        "release": release,
+        "process": process,
+        "live": live.as_deref() == Some(release.as_str()),
+        "lines": read.lines,
+        "cursor": format!("{}:{}", read.cursor.0, read.cursor.1),
+        "skipped": read.skipped,
+    })))
+}
+
+/// `<inode>:<offset>` of the current log file.
+fn parse_cursor(text: &str) -> Option<(u64, u64)> {
+    let (ino, offset) = text.split_once(':')?;
+    Some((ino.parse().ok()?, offset.parse().ok()?))
+}
+
+struct LogRead {
+    lines: Vec<String>,
+    /// Inode and offset (after its last complete line) of the current file.
+    cursor: (u64, u64),
+    /// Lines left out because more than the limit were there.
+    skipped: usize,
+}
+
+/// Reads `<name>.log` and its rotations (`.log.N` … `.log.1`, oldest first): the last `want`
+/// lines, or with `after` the lines written since that cursor (at most the last `want`). The
+/// current file is read up to its last newline, so a line being written is never cut.
+fn read_log(
+    current: &std::path::Path,
+    after: Option<(u64, u64)>,
+    want: usize,
+) -> std::io::Result<LogRead> {
+    use std::os::unix::fs::MetadataExt;
+    // Oldest first: `.log.N`, …, `.log.1`, then `.log`.
+    let mut files = Vec::new();
+    for i in 1..=64u32 {
+        let path = std::path::PathBuf::from(format!("{}.{i}", current.display()));
+        match std::fs::metadata(&path) {
+            Ok(m) => files.push((path, m.ino())),
+            Err(_) => break,
+        }
+    }
+    files.reverse();
+    let current_ino = std::fs::metadata(current).map(|m| m.ino()).ok();
+    if let Some(ino) = current_ino {
+        files.push((current.to_path_buf(), ino));
+    }
+    // Where reading starts: the cursor's file and offset, else everything.
+    let (start, offset) = match after {
+        Some((ino, off)) => match files.iter().position(|(_, i)| *i == ino) {
+            Some(at) => (at, off),
+            None => (0, 0),
+        },
+        None => (0, 0),
+    };
+    let mut cursor = (current_ino.unwrap_or(0), 0);
+    // Newest first, stopping once enough lines are in (without a cursor).
+    let mut chunks: Vec<Vec<String>> = Vec::new();
+    let mut count = 0;
+    for (index, (path, ino)) in files.iter().enumerate().skip(start).rev() {
+        let is_current = Some(*ino) == current_ino && index == files.len() - 1;
+        let mut bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        if is_current {
+            let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            bytes.truncate(end);
+            cursor = (*ino, end as u64);
+        }
+        let from = if index == start {
+            // A cursor past the end: the file was replaced; read it all.
+            let from = usize::try_from(offset).unwrap_or(usize::MAX);
+            if from > bytes.len() { 0 } else { from }
+        } else {
+            0
+        };
+        let mut lines: Vec<String> = bytes[from..]
+            .split(|&b| b == b'\n')
+            .map(|l| String::from_utf8_lossy(l.strip_suffix(b"\r").unwrap_or(l)).into_owned())
+            .collect();
+        if bytes[from..].ends_with(b"\n") || bytes.len() == from {
+            lines.pop();
+        }
+        count += lines.len();
+        chunks.push(lines);
+        if after.is_none() && count >= want {
+            break;
+        }
+    }
+    let mut lines: Vec<String> = chunks.into_iter().rev().flatten().collect();
+    let skipped = lines.len().saturating_sub(want);
+    lines.drain(..skipped);
+    Ok(LogRead {
+        lines,
+        cursor,
+        skipped: if after.is_some() { skipped } else { 0 },
+    })
+}
+
 async fn gc(State(s): Shared) -> Answer {
     let stats = s.gc()?;
     Ok(Json(
@@ -417,4 +681,50 @@ async fn gc(State(s): Shared) -> Answer {
 async fn shutdown(State(s): Shared) -> Answer {
     let _ = s.shutdown.send(true);
     Ok(Json(json!({ "stopping": true })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_reads_keep_order_across_rotations_and_follow_a_cursor() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let log = dir.path().join("web.log");
+        let write = |suffix: &str, text: &str| {
+            std::fs::write(dir.path().join(format!("web.log{suffix}")), text).expect("write")
+        };
+        write(".2", "a\nb\n");
+        write(".1", "c\nd\n");
+        write("", "e\nf\npartial");
+        let all = read_log(&log, None, 100).expect("read");
+        assert_eq!(all.lines, ["a", "b", "c", "d", "e", "f"]);
+        let last = read_log(&log, None, 3).expect("read");
+        assert_eq!(last.lines, ["d", "e", "f"]);
+        assert_eq!(last.cursor.1, 4, "after the last complete line");
+
+        // New lines in the same file, then a rotation: nothing is repeated or lost.
+        write("", "e\nf\npartial line\ng\n");
+        let next = read_log(&log, Some(last.cursor), 100).expect("read");
+        assert_eq!(next.lines, ["partial line", "g"]);
+        std::fs::rename(dir.path().join("web.log.1"), dir.path().join("web.log.2")).expect("mv");
+        std::fs::rename(&log, dir.path().join("web.log.1")).expect("mv");
+        std::fs::write(&log, "h\n").expect("write");
+        let after = read_log(&log, Some(next.cursor), 100).expect("read");
+        assert_eq!(after.lines, ["h"]);
+        // A cursor whose file is gone: everything there is, capped.
+        let lost = read_log(&log, Some((1, 7)), 2).expect("read");
+        assert_eq!(lost.lines, ["g", "h"]);
+        assert_eq!(lost.skipped, 5, "c d e f and the partial line");
+    }
+
+    #[test]
+    fn unsafe_names_are_refused() {
+        for bad in ["", "..", ".hidden", "a/b", "../web", "a b", "web%00"] {
+            assert!(safe_name("process", bad).is_err(), "{bad:?}");
+        }
+        for good in ["web", "r053056418901", "worker-2", "a_b.c"] {
+            assert!(safe_name("process", good).is_ok(), "{good:?}");
+        }
+    }
 }

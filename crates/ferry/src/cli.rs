@@ -46,6 +46,10 @@ pub enum Command {
     Promote(SwitchArgs),
     /// What the local server runs.
     Status,
+    /// An app's processes: release (live or warm), status, pid, port, restarts, uptime, memory.
+    Ps(PsArgs),
+    /// Print a process's log (secrets masked); --follow keeps printing new lines.
+    Logs(LogsArgs),
     /// Manage an app's secrets (values encrypted at rest; `list` shows names only).
     Env(EnvArgs),
     /// Remove releases and blobs no kept release needs (keeps the last 20 per app).
@@ -70,6 +74,38 @@ pub struct OutboxArgs {
     /// Show only the last N messages.
     #[arg(long, value_name = "N")]
     pub last: Option<usize>,
+}
+
+/// Arguments of `ferry ps`.
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// The app (default: from ./ferry.toml or the only app).
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+}
+
+/// Arguments of `ferry logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The app (default: from ./ferry.toml or the only app).
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+
+    /// The process (default: the release's first).
+    #[arg(long, value_name = "NAME")]
+    pub process: Option<String>,
+
+    /// The release (default: the live one).
+    #[arg(long, value_name = "ID")]
+    pub release: Option<String>,
+
+    /// How many of the last lines to print.
+    #[arg(long, default_value_t = 200, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub lines: u32,
+
+    /// Keep printing new lines until Ctrl-C (with --json: one JSON object per line).
+    #[arg(short, long)]
+    pub follow: bool,
 }
 
 /// Arguments of `ferry base44`.

@@ -439,3 +439,162 @@ fn a_release_dying_after_its_switch_is_rolled_back_automatically() {
     );
     drop(server);
 }
+
+/// An app that logs: a normal line and the secret `API_TOKEN` at start, then every request.
+fn write_logging_app(dir: &Path, version: &str) {
+    write_app(dir, version, false);
+    std::fs::write(
+        dir.join("server.js"),
+        format!(
+            "const http = require('http');\nconsole.log('starting {version}');\nconsole.log('token is ' + process.env.API_TOKEN);\nhttp.createServer((req, res) => {{\n  if (req.url !== '/healthz') console.log('hit ' + req.url);\n  res.end(req.url === '/healthz' ? 'ok' : '{version}');\n}}).listen(Number(process.env.PORT), '127.0.0.1');\n"
+        ),
+    )
+    .expect("write");
+}
+
+#[test]
+fn ps_and_logs_show_processes_and_masked_logs() {
+    if Command::new("node").arg("--version").output().is_err() {
+        panic!("the server-unit test needs node (Node.js 20)");
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let env = Env {
+        home: dir.path().join("home"),
+        app: dir.path().join("app"),
+        _dir: dir,
+    };
+    let server = env.serve();
+    // A secret needs the app: deploy once, set it, deploy the release that logs it.
+    write_logging_app(&env.app, "v1");
+    let v1 = env.deploy().expect("v1 deploys");
+    let v1_id = v1["release_id"].as_str().expect("id").to_string();
+    let secret = "tok-9f8e7d6c5b4a";
+    let (code, _, err) = env.ferry(&["env", "set", "--app", "srv", &format!("API_TOKEN={secret}")]);
+    assert_eq!(code, 0, "{err}");
+    write_logging_app(&env.app, "v2");
+    let v2 = env.deploy().expect("v2 deploys");
+    let v2_id = v2["release_id"].as_str().expect("id").to_string();
+    assert_eq!(server.get("/").2, "v2");
+
+    // ps: the live process healthy on its port, the previous release warm.
+    let (code, ps, err) = env.ferry(&["ps", "--json", "--app", "srv"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(ps["live"].as_str(), Some(v2_id.as_str()), "{ps}");
+    let rows = ps["processes"].as_array().expect("processes");
+    let live = rows
+        .iter()
+        .find(|p| p["release"].as_str() == Some(v2_id.as_str()))
+        .unwrap_or_else(|| panic!("the live process is listed: {ps}"));
+    assert_eq!(live["name"], "web", "{ps}");
+    assert_eq!(live["status"], "healthy", "{ps}");
+    assert_eq!(live["live"], true, "{ps}");
+    assert!(live["pid"].as_u64().unwrap_or(0) > 1, "{ps}");
+    let port = live["port"].as_u64().expect("port");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port as u16)).expect("its port answers");
+    write!(
+        s,
+        "GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.ends_with("ok"), "{answer}");
+    let warm = rows
+        .iter()
+        .find(|p| p["release"].as_str() == Some(v1_id.as_str()))
+        .unwrap_or_else(|| panic!("the warm process is listed: {ps}"));
+    assert_eq!(warm["live"], false, "{ps}");
+    let (code, table, err) = env.ferry(&["ps", "--app", "srv"]);
+    assert_eq!(code, 0, "{err}");
+    let table = table.as_str().map(str::to_string).unwrap_or_default();
+    assert!(
+        table.contains("live") && table.contains("warm") && table.contains("healthy"),
+        "{table}"
+    );
+
+    // logs: the normal line, the secret masked; the default is the live release.
+    let (code, logs, err) = env.ferry(&["logs", "--json", "--app", "srv"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = logs["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(lines.contains(&"starting v2"), "{logs}");
+    assert!(lines.contains(&"token is ***"), "{logs}");
+    assert!(!logs.to_string().contains(secret), "{logs}");
+    assert_eq!(logs["release"].as_str(), Some(v2_id.as_str()));
+    let (code, old, err) = env.ferry(&[
+        "logs",
+        "--json",
+        "--app",
+        "srv",
+        "--release",
+        &v1_id,
+        "--lines",
+        "3",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // The last 3 lines (with ferry's `[ferry] healthy` note): the deploy's probe was v1's
+    // first request.
+    let old: Vec<&str> = old["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(old.len(), 3, "{old:?}");
+    assert!(old.contains(&"token is undefined"), "{old:?}");
+    assert_eq!(old.last(), Some(&"hit /"), "{old:?}");
+
+    // --follow prints only the lines written since, one JSON object each.
+    let mut follow = Command::new(bin())
+        .args(["logs", "--json", "--follow", "--app", "srv", "--lines", "1"])
+        .env("FERRY_HOME", &env.home)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ferry logs --follow runs");
+    let stdout = follow.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the last line");
+    server.get("/followed");
+    let next = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a new line");
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let first: Value = serde_json::from_str(&first).expect("a JSON line");
+    let next: Value = serde_json::from_str(&next).expect("a JSON line");
+    assert_eq!(first["line"], "hit /", "{first}");
+    assert_eq!(next["line"], "hit /followed", "{next}");
+
+    // An unknown process (or an unsafe name) is bad input.
+    let (code, _, err) = env.ferry(&["logs", "--app", "srv", "--process", "nope"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("no process `nope`") && err.contains("web"),
+        "{err}"
+    );
+    let (code, _, err) = env.ferry(&["logs", "--app", "srv", "--process", "../web"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a valid process name"), "{err}");
+
+    let (code, _, err) = env.ferry(&["down"]);
+    assert_eq!(code, 0, "{err}");
+    drop(server);
+}

@@ -7,6 +7,7 @@ mod deploy_cmd;
 mod inspect;
 mod manage;
 mod plan;
+mod processes;
 mod serve;
 mod server;
 mod up;
@@ -33,6 +34,8 @@ pub fn run(cli: &Cli, out: &Output) -> Result<ExitCode, Failure> {
         Command::Rollback(args) => manage::switch(args, true, &home, out),
         Command::Promote(args) => manage::switch(args, false, &home, out),
         Command::Status => manage::status(&home, out),
+        Command::Ps(args) => processes::ps(args, &home, out),
+        Command::Logs(args) => processes::logs(args, &home, out),
         Command::Env(args) => manage::env(args, &home, out),
         Command::Gc => manage::gc(&home, out),
         Command::Serve(args) => serve::run(args, &home),
