@@ -185,3 +185,151 @@ fn base44_sign_in_pages_work_in_a_real_browser() {
     print!("{}", String::from_utf8_lossy(&plain.stdout));
     print!("{}", String::from_utf8_lossy(&verify.stdout));
 }
+
+/// The Replit-style Express example (`examples/express-app`, a server unit) through `ferry up`:
+/// `npm ci` installs express during the build, the release runs as a supervised `node` process
+/// behind the edge, and headless Chromium (`tests/browser/express.mjs`) sees the page render the
+/// items fetched from `/api/items` with no console error (screenshot in
+/// `<target>/tmp/browser-shots/express`). Then `APP_VERSION=v2` set and redeployed answers v2,
+/// and a rollback within the warm window switches back to v1 in under 50 ms on the server.
+#[test]
+fn the_express_example_serves_a_real_browser_and_rolls_back_warm() {
+    let root = ferry_test::workspace_root();
+    let browser_dir = root.join("tests/browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core").exists()
+            && std::path::Path::new("/usr/bin/chromium").exists(),
+        "the browser test needs chromium and playwright-core: run `scripts/test` (it installs both)"
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path().join("home");
+    let example = root.join("examples/express-app");
+    let example = example.to_str().expect("utf-8");
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-shots/express");
+    let _ = std::fs::remove_dir_all(&shots);
+    let ferry = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(args)
+            .env("FERRY_HOME", &home)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("ferry runs")
+    };
+    let report = |what: &str, out: &std::process::Output| {
+        format!(
+            "{what} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let json = |what: &str, out: &std::process::Output| -> Result<serde_json::Value, String> {
+        if !out.status.success() {
+            return Err(report(what, out));
+        }
+        serde_json::from_slice(&out.stdout).map_err(|_| report(what, out))
+    };
+
+    let up = ferry(&[
+        "up",
+        "--json",
+        example,
+        "--listen",
+        "127.0.0.1:0",
+        "--control-listen",
+        "127.0.0.1:0",
+    ]);
+    // Everything after `ferry up` runs in a closure so that `ferry down` always follows.
+    let checks = || -> Result<f64, String> {
+        let up = json("ferry up", &up)?;
+        if up["app"] != "express-app" {
+            return Err(format!("ferry up deployed another app: {up}"));
+        }
+        let v1 = up["release_id"].as_str().unwrap_or_default().to_string();
+        let url = up["url"].as_str().unwrap_or_default();
+        let port = url
+            .trim_end_matches('/')
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .ok_or_else(|| format!("no port in the report's url {url:?}"))?;
+        let edge = format!("127.0.0.1:{port}");
+
+        let node = Command::new("node")
+            .arg(browser_dir.join("express.mjs"))
+            .arg(format!("http://{edge}"))
+            .arg(&shots)
+            .current_dir(&browser_dir)
+            .output()
+            .expect("node runs");
+        if !node.status.success() {
+            return Err(report("the browser check", &node));
+        }
+        print!("{}", String::from_utf8_lossy(&node.stdout));
+        let (release, body) = get_items(&edge);
+        if release.as_deref() != Some(v1.as_str()) || !body.contains(r#""release":"v1""#) {
+            return Err(format!("v1's /api/items came from {release:?}: {body}"));
+        }
+
+        // A second release: the env names are part of the release, so this one differs.
+        let set = ferry(&["env", "set", "APP_VERSION=v2"]);
+        if !set.status.success() {
+            return Err(report("ferry env set", &set));
+        }
+        let v2 = json("ferry deploy", &ferry(&["deploy", "--json", example]))?;
+        let v2 = v2["release_id"].as_str().unwrap_or_default().to_string();
+        if v2.is_empty() || v2 == v1 {
+            return Err(format!("the second deploy is not a new release: {v2:?}"));
+        }
+        let (release, body) = get_items(&edge);
+        if release.as_deref() != Some(v2.as_str()) || !body.contains(r#""release":"v2""#) {
+            return Err(format!("v2's /api/items came from {release:?}: {body}"));
+        }
+
+        // v1 is still warm: the rollback is a pointer move, and v1 answers right after.
+        let rollback = json(
+            "ferry rollback",
+            &ferry(&["rollback", "--json", "--app", "express-app"]),
+        )?;
+        let (release, body) = get_items(&edge);
+        if rollback["release_id"] != v1.as_str() {
+            return Err(format!("rolled back to another release: {rollback}"));
+        }
+        if release.as_deref() != Some(v1.as_str()) || !body.contains(r#""release":"v1""#) {
+            return Err(format!(
+                "after the rollback /api/items came from {release:?}: {body}"
+            ));
+        }
+        rollback["server_micros"]
+            .as_f64()
+            .map(|micros| micros / 1000.0)
+            .ok_or_else(|| format!("no server_micros in {rollback}"))
+    };
+    let outcome = checks();
+    let down = ferry(&["down"]);
+    let switch_ms = outcome.unwrap_or_else(|e| panic!("{e}"));
+    println!("rollback of the Express example: switched in {switch_ms:.3} ms on the server");
+    assert!(
+        switch_ms < 50.0,
+        "the warm rollback took {switch_ms} ms on the server"
+    );
+    assert!(down.status.success(), "{}", report("ferry down", &down));
+}
+
+/// `GET /api/items` on the edge: (x-ferry-release, body).
+fn get_items(edge: &str) -> (Option<String>, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(edge).expect("edge answers");
+    write!(
+        s,
+        "GET /api/items HTTP/1.1\r\nhost: {edge}\r\nconnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let release = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("x-ferry-release")
+            .then(|| value.trim().to_string())
+    });
+    (release, body.to_string())
+}
