@@ -188,7 +188,7 @@ pub fn deploy(
     };
     let env_names: Vec<String> = env.keys().cloned().collect();
     let backend = if server {
-        Some(super::server::processes_backend(picked)?)
+        Some(super::server::processes_backend(picked, &source.root)?)
     } else {
         wiring.map(|w| {
             ferry_release::Backend::Base44(ferry_release::Base44Backend {
@@ -247,12 +247,18 @@ pub fn deploy(
         else {
             continue;
         };
-        let body = std::fs::read(path).map_err(|err| Failure {
-            code: "io",
-            message: format!("cannot read `{}`: {err}", path.display()),
-            hint: "the build output changed while deploying; run `ferry deploy` again".into(),
-            exit: EXIT_FAILED,
-        })?;
+        // A link's blob is the empty content (the link itself is in the manifest): never
+        // read through it.
+        let body = if entry.link.is_some() {
+            Vec::new()
+        } else {
+            std::fs::read(path).map_err(|err| Failure {
+                code: "io",
+                message: format!("cannot read `{}`: {err}", path.display()),
+                hint: "the build output changed while deploying; run `ferry deploy` again".into(),
+                exit: EXIT_FAILED,
+            })?
+        };
         api.put_bytes(&format!("/api/v1/blobs/{hash}"), &body)?;
         new_bytes += entry.size;
     }

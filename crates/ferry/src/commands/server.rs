@@ -2,6 +2,8 @@
 //! unit folder (the server runs from it, with its `node_modules`), and the processes the
 //! release asks the server to run.
 
+use std::path::Path;
+
 use ferry_inspect::BuildPlan;
 use ferry_release::{Backend, ProcessEntry, ProcessesBackend};
 
@@ -29,7 +31,9 @@ pub(super) fn runnable_plan(plan: &BuildPlan) -> Result<BuildPlan, Failure> {
 }
 
 /// The processes of a server unit, as the release records them (cwd relative to the unit).
-pub(super) fn processes_backend(plan: &BuildPlan) -> Result<Backend, Failure> {
+/// A port detection found (`port`) is kept as a fixed port only when the unit's code never
+/// reads the port variable: `process.env.PORT || 3000` honours `PORT`, so it runs blue/green.
+pub(super) fn processes_backend(plan: &BuildPlan, source_root: &Path) -> Result<Backend, Failure> {
     if plan.processes.is_empty() {
         return Err(Failure {
             code: "no-start-command",
@@ -48,7 +52,9 @@ pub(super) fn processes_backend(plan: &BuildPlan) -> Result<Backend, Failure> {
             command: p.command.run.clone(),
             cwd: relative_to_unit(&p.command.cwd, &plan.path),
             port_env: p.port_env.clone(),
-            fixed_port: p.port,
+            fixed_port: p
+                .port
+                .filter(|_| !reads_port_env(&source_root.join(&plan.path), &p.port_env)),
             health: p.health.clone(),
         })
         .collect();
@@ -57,6 +63,65 @@ pub(super) fn processes_backend(plan: &BuildPlan) -> Result<Backend, Failure> {
         processes,
         runtime_env: plan.env.runtime.clone(),
     }))
+}
+
+/// Whether some source file of the unit (JS/TS/Python, outside dependencies and build output,
+/// at most 2,000 files of 1 MiB) reads the variable `name` from the environment.
+fn reads_port_env(unit: &Path, name: &str) -> bool {
+    let needles = [
+        format!("env.{name}"),
+        format!("env[\"{name}\"]"),
+        format!("env['{name}']"),
+        format!("getenv(\"{name}\""),
+        format!("getenv('{name}'"),
+        format!("environ.get(\"{name}\""),
+        format!("environ.get('{name}'"),
+        format!("environ[\"{name}\"]"),
+        format!("environ['{name}']"),
+    ];
+    let mut stack = vec![unit.to_path_buf()];
+    let mut seen = 0usize;
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let file_name = entry.file_name();
+            let n = file_name.to_string_lossy();
+            if n.starts_with('.')
+                || matches!(
+                    n.as_ref(),
+                    "node_modules" | "dist" | "build" | "__pycache__" | "venv"
+                )
+            {
+                continue;
+            }
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                stack.push(entry.path());
+                continue;
+            }
+            let code = [".js", ".mjs", ".cjs", ".ts", ".mts", ".py"]
+                .iter()
+                .any(|e| n.ends_with(e));
+            if !kind.is_file() || !code {
+                continue;
+            }
+            seen += 1;
+            if seen > 2000 {
+                return false;
+            }
+            if entry.metadata().is_ok_and(|m| m.len() <= 1 << 20)
+                && let Ok(text) = std::fs::read_to_string(entry.path())
+                && needles.iter().any(|needle| text.contains(needle.as_str()))
+            {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// `cwd` (relative to the source root) relative to the unit folder `unit`.
@@ -80,6 +145,28 @@ fn relative_to_unit(cwd: &str, unit: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_port_default_is_not_a_fixed_port() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dir.path().join("server")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("server/index.ts"),
+            "const port = 5000;\napp.listen(port);\n",
+        )
+        .expect("write");
+        assert!(
+            !reads_port_env(dir.path(), "PORT"),
+            "the Replit template ignores PORT"
+        );
+        std::fs::write(
+            dir.path().join("server.js"),
+            "app.listen(process.env.PORT || 3000);\n",
+        )
+        .expect("write");
+        assert!(reads_port_env(dir.path(), "PORT"));
+        assert!(!reads_port_env(dir.path(), "APP_PORT"));
+    }
 
     #[test]
     fn cwd_is_relative_to_the_unit() {
