@@ -20,9 +20,8 @@ app.get("/api/items", (_req, res) => {
 });
 app.use(express.static(path.join(here, "public")));
 
-// ferry (like Replit) sets PORT; 3000 when run by hand. Number(...) first: ferry's detection
-// reads the usual "PORT or-literal" fallback as a fixed port, and then deploys stop-start.
-const port = Number(process.env.PORT) || 3000;
+// ferry (like Replit) sets PORT; 3000 when run by hand.
+const port = process.env.PORT || 3000;
 const host = process.env.HOST || "0.0.0.0";
 app.listen(port, host, () => {
   console.log(`express-app listening on http://${host}:${port}`);
