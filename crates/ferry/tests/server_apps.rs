@@ -49,7 +49,21 @@ struct Server {
 }
 
 impl Drop for Server {
+    /// A graceful stop first (SIGTERM: the server stops its apps' processes, so no test leaves
+    /// any running), SIGKILL after 15 s. The crash test kills the server itself beforehand.
     fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-s", "TERM", "--", &self.child.id().to_string()])
+                .status();
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(15) {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
