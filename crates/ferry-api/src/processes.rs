@@ -151,7 +151,7 @@ impl ProcessHosts {
             return Ok(Some(mounts(&r.proxy)));
         }
         if let Some(stale) = running.remove(&manifest.id) {
-            self.stop(&stale).await;
+            self.drain_and_stop(&stale).await;
         }
         // A code bound to a fixed port cannot run beside its previous release.
         if backend.processes.iter().any(|p| p.fixed_port.is_some()) {
@@ -163,18 +163,14 @@ impl ProcessHosts {
             for id in same_app {
                 if let Some(old) = running.remove(&id) {
                     tracing::warn!(%app, release = %id, "fixed port: stopping the previous release before starting the new one");
-                    self.stop(&old).await;
+                    self.drain_and_stop(&old).await;
                 }
             }
         }
         let handles = self.start(state, app, env, manifest, backend).await?;
-        let first = handles.first().map_or(0, Handle::port);
         let proxy = Arc::new(
-            Proxy::new(
-                SocketAddr::from(([127, 0, 0, 1], first)),
-                ProxyLimits::default(),
-            )
-            .map_err(|e| ApiError::new(500, "proxy", e.to_string(), "see the server log"))?,
+            proxy_to(&handles)
+                .map_err(|e| ApiError::new(500, "proxy", e.to_string(), "see the server log"))?,
         );
         let m = mounts(&proxy);
         running.insert(
@@ -199,8 +195,7 @@ impl ProcessHosts {
         manifest: &ReleaseManifest,
         backend: &ProcessesBackend,
     ) -> Result<Vec<Handle>, ApiError> {
-        let run = state.home.join("run");
-        let tree = ferry_release::materialize(&state.blobs, manifest, &run.join("trees"))
+        let tree = ferry_release::materialize(&state.blobs, manifest, &trees_dir(&state.home))
             .map_err(|e| ApiError::new(500, e.code(), e.to_string(), e.hint()))?;
         let secrets: BTreeMap<String, String> = state.control()?.secret_values(app, env)?;
         let mut handles = Vec::new();
@@ -452,16 +447,9 @@ impl ProcessHosts {
 
     /// Waits for in-flight requests (at most [`DRAIN`]), ends streams, stops the processes.
     async fn drain_and_stop(&self, r: &Running) {
-        let deadline = Instant::now() + DRAIN;
-        while r.proxy.in_flight() > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let _ = tokio::time::timeout(DRAIN, r.proxy.idle()).await;
         r.proxy.close_streams();
         self.stop_handles(&r.handles).await;
-    }
-
-    async fn stop(&self, r: &Running) {
-        self.drain_and_stop(r).await;
     }
 
     async fn stop_handles(&self, handles: &[Handle]) {
@@ -497,11 +485,9 @@ impl ProcessHosts {
             let Some(backend) = manifest.backend.as_ref().and_then(|b| b.processes()) else {
                 continue;
             };
-            let Ok(tree) = ferry_release::materialize(
-                &state.blobs,
-                &manifest,
-                &state.home.join("run").join("trees"),
-            ) else {
+            let Ok(tree) =
+                ferry_release::materialize(&state.blobs, &manifest, &trees_dir(&state.home))
+            else {
                 continue;
             };
             let secrets = state
@@ -532,11 +518,7 @@ impl ProcessHosts {
                 }
             }
             if handles.len() == backend.processes.len()
-                && let Some(first) = handles.first()
-                && let Ok(proxy) = Proxy::new(
-                    SocketAddr::from(([127, 0, 0, 1], first.port())),
-                    ProxyLimits::default(),
-                )
+                && let Ok(proxy) = proxy_to(&handles)
             {
                 running.insert(
                     release.clone(),
@@ -574,7 +556,16 @@ fn mounts(proxy: &Arc<Proxy>) -> Vec<Mounted> {
     vec![Mounted::new("/", handler)]
 }
 
-/// Where a release's processes run from.
-pub fn trees_dir(home: &std::path::Path) -> PathBuf {
+/// The proxy to a release's first process, which answers the app's requests.
+fn proxy_to(handles: &[Handle]) -> Result<Proxy, ferry_edge::proxy::ProxyError> {
+    let port = handles.first().map_or(0, Handle::port);
+    Proxy::new(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        ProxyLimits::default(),
+    )
+}
+
+/// Where the releases' materialised trees live.
+fn trees_dir(home: &std::path::Path) -> PathBuf {
     home.join("run").join("trees")
 }

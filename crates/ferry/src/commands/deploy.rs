@@ -241,10 +241,15 @@ pub fn deploy(
     )?;
     let missing: Vec<String> =
         serde_json::from_value(missing["missing"].clone()).unwrap_or_default();
+    // One file per content, found by hash once (a server release holds thousands).
+    let by_hash: BTreeMap<&str, &(std::path::PathBuf, ferry_release::FileEntry)> = scanned
+        .values()
+        .map(|f| (f.1.hash.as_str(), f))
+        .rev()
+        .collect();
     let mut new_bytes = 0;
     for hash in &missing {
-        let Some((_, (path, entry))) = scanned.iter().find(|(_, (_, e))| e.hash.as_str() == hash)
-        else {
+        let Some((path, entry)) = by_hash.get(hash.as_str()).copied() else {
             continue;
         };
         // A link's blob is the empty content (the link itself is in the manifest): never
