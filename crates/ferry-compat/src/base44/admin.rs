@@ -6,27 +6,16 @@ use serde_json::Value;
 
 use crate::base44::model::{Dialect, Entity, USER_ENTITY};
 use crate::base44::query::{Sql, SqlValue};
-use crate::base44::record::{public_columns, row_to_record};
+use crate::base44::record::{ident, now, public_columns, row_to_record};
 use crate::base44::store::{Db, StoreError};
 
 /// The roles a Base44 user can have.
 pub const ROLES: [&str; 2] = ["admin", "user"];
 
-fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 fn placeholder(dialect: Dialect, n: usize) -> String {
     match dialect {
         Dialect::Postgres => format!("${n}::text"),
         Dialect::Sqlite => format!("?{n}"),
-    }
-}
-
-fn now(dialect: Dialect) -> &'static str {
-    match dialect {
-        Dialect::Postgres => "date_trunc('milliseconds', statement_timestamp())",
-        Dialect::Sqlite => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
     }
 }
 

@@ -401,7 +401,7 @@ impl Binder {
 }
 
 /// The database's "now" in UTC to the millisecond, the same for every row of a statement.
-fn now(dialect: Dialect) -> String {
+pub(crate) fn now(dialect: Dialect) -> String {
     match dialect {
         Dialect::Postgres => "date_trunc('milliseconds', statement_timestamp())".into(),
         Dialect::Sqlite => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')".into(),
@@ -414,7 +414,7 @@ fn returning(entity: &Entity) -> String {
 }
 
 /// A double-quoted identifier (names come from the entity, never from the client).
-fn ident(name: &str) -> String {
+pub(crate) fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
