@@ -261,7 +261,7 @@ impl ProcessHosts {
         // The app's secrets (never ferry's own `FERRY_*`), production mode.
         spec.env = secrets
             .iter()
-            .filter(|(k, _)| !k.starts_with("FERRY_"))
+            .filter(|(k, _)| !ferry_control::is_ferry_setting(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         spec.env

@@ -30,7 +30,7 @@ pub use jobs::{JOBS_FILE, JobDb};
 pub use model::{
     Activation, ActivationKind, App, Applied, Live, Mutation, NewRelease, ReleaseRecord,
 };
-pub use validate::{is_release_id, is_secret_name, is_slug};
+pub use validate::{is_ferry_setting, is_release_id, is_secret_name, is_slug};
 
 /// The organisation every app belongs to until organisations can be created.
 pub const DEFAULT_ORG: &str = "default";

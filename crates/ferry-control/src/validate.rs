@@ -37,6 +37,12 @@ pub fn is_secret_name(text: &str) -> bool {
         && bytes.all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
+/// Whether a secret configures ferry itself (`FERRY_*`: the Base44 backend's database, mail,
+/// signing key…) rather than the app: such values never reach a build or an app's processes.
+pub fn is_ferry_setting(name: &str) -> bool {
+    name.starts_with("FERRY_")
+}
+
 /// Whether `text` is a valid release id.
 pub fn is_release_id(text: &str) -> bool {
     !text.is_empty()

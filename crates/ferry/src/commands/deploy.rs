@@ -102,7 +102,7 @@ pub fn deploy(
     // reach a build.
     let mut env: BTreeMap<String, String> = secrets
         .into_iter()
-        .filter(|(name, _)| !name.starts_with("FERRY_"))
+        .filter(|(name, _)| !ferry_control::is_ferry_setting(name))
         .collect();
     let mut warnings = Vec::new();
     if let Some(m) = &inspection.manifest {
