@@ -4,16 +4,15 @@
 //! release that fails its health check never receiving traffic, a killed backend restarted, and
 //! ferry itself killed with SIGKILL and restarted adopting the live processes.
 
+mod common;
+
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Env, alive, bin, need_node, wait_for};
 use serde_json::Value;
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_ferry")
-}
 
 /// The app: `server.js` answers `<version> <path>` and `/healthz`; `broken` exits at once.
 fn write_app(dir: &Path, version: &str, broken: bool) {
@@ -43,175 +42,10 @@ fn write_app(dir: &Path, version: &str, broken: bool) {
     .expect("write");
 }
 
-struct Server {
-    child: Child,
-    edge: String,
-}
-
-impl Drop for Server {
-    /// A graceful stop first (SIGTERM: the server stops its apps' processes, so no test leaves
-    /// any running), SIGKILL after 15 s. The crash test kills the server itself beforehand.
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-s", "TERM", "--", &self.child.id().to_string()])
-                .status();
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(15) {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn get(&self, path: &str) -> (u16, Option<String>, String) {
-        let mut s = std::net::TcpStream::connect(&self.edge).expect("edge answers");
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nhost: srv.localhost\r\nconnection: close\r\n\r\n"
-        )
-        .expect("write");
-        let mut raw = String::new();
-        let _ = s.read_to_string(&mut raw);
-        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-        let lower = head.to_ascii_lowercase();
-        (
-            head.split_whitespace()
-                .nth(1)
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0),
-            lower.lines().find_map(|l| {
-                l.strip_prefix("x-ferry-release:")
-                    .map(|v| v.trim().to_string())
-            }),
-            body.to_string(),
-        )
-    }
-}
-
-struct Env {
-    _dir: tempfile::TempDir,
-    home: PathBuf,
-    app: PathBuf,
-}
-
-impl Env {
-    fn ferry(&self, args: &[&str]) -> (i32, Value, String) {
-        let out = Command::new(bin())
-            .args(args)
-            .env("FERRY_HOME", &self.home)
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("ferry runs");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        (
-            out.status.code().unwrap_or(-1),
-            serde_json::from_str(&stdout).unwrap_or(Value::String(stdout)),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn deploy(&self) -> Result<Value, String> {
-        let (code, doc, err) = self.ferry(&["deploy", "--json", self.app.to_str().expect("utf-8")]);
-        if code == 0 {
-            Ok(doc)
-        } else {
-            Err(format!("{err}\n{doc}"))
-        }
-    }
-
-    fn serve(&self) -> Server {
-        let mut server = Server {
-            child: Command::new(bin())
-                .args([
-                    "serve",
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--control-listen",
-                    "127.0.0.1:0",
-                ])
-                .env("FERRY_HOME", &self.home)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("server starts"),
-            edge: String::new(),
-        };
-        let started = Instant::now();
-        loop {
-            let ready =
-                std::os::unix::net::UnixStream::connect(self.home.join("ferry.sock")).is_ok();
-            let info: Option<Value> = std::fs::read_to_string(self.home.join("server.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str(&t).ok());
-            if let (true, Some(info)) = (ready, info)
-                && info["pid"].as_u64() == Some(u64::from(server.child.id()))
-            {
-                server.edge = info["edge"].as_str().expect("edge").to_string();
-                return server;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// The recorded processes: (release, pid).
-    fn recorded(&self) -> Vec<(String, u32)> {
-        let dir = self.home.join("run/state");
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            // Only the records: the folder also holds each process's log pipe.
-            if entry.path().extension().is_none_or(|e| e != "json") {
-                continue;
-            }
-            if let Ok(text) = std::fs::read_to_string(entry.path())
-                && let Ok(v) = serde_json::from_str::<Value>(&text)
-                && let (Some(r), Some(p)) = (v["release"].as_str(), v["pid"].as_u64())
-            {
-                out.push((r.to_string(), p as u32));
-            }
-        }
-        out.sort();
-        out
-    }
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        !s.rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-    })
-}
-
-fn wait_for(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !ok() {
-        assert!(started.elapsed() < within, "{what} within {within:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn server_units_run_switch_roll_back_recover() {
-    if Command::new("node").arg("--version").output().is_err() {
-        panic!("the server-unit test needs node (Node.js 20)");
-    }
-    let dir = tempfile::tempdir().expect("tmp");
-    let env = Env {
-        home: dir.path().join("home"),
-        app: dir.path().join("app"),
-        _dir: dir,
-    };
+    need_node();
+    let env = Env::new();
     write_app(&env.app, "v1", false);
     let server = env.serve();
     let v1 = env.deploy().expect("v1 deploys");
@@ -323,56 +157,11 @@ fn server_units_run_switch_roll_back_recover() {
     drop(server);
 }
 
-/// `ferry serve` with extra environment (the watch and warm windows), ready to answer.
-fn serve_with(env: &Env, vars: &[(&str, &str)]) -> Server {
-    let mut command = Command::new(bin());
-    command
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--control-listen",
-            "127.0.0.1:0",
-        ])
-        .env("FERRY_HOME", &env.home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in vars {
-        command.env(k, v);
-    }
-    let mut server = Server {
-        child: command.spawn().expect("server starts"),
-        edge: String::new(),
-    };
-    wait_for("the server starts", Duration::from_secs(30), || {
-        let ready = std::os::unix::net::UnixStream::connect(env.home.join("ferry.sock")).is_ok();
-        let info: Option<Value> = std::fs::read_to_string(env.home.join("server.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
-        match (ready, info) {
-            (true, Some(info)) if info["pid"].as_u64() == Some(u64::from(server.child.id())) => {
-                server.edge = info["edge"].as_str().expect("edge").to_string();
-                true
-            }
-            _ => false,
-        }
-    });
-    server
-}
-
 #[test]
 fn a_release_dying_after_its_switch_is_rolled_back_automatically() {
-    if Command::new("node").arg("--version").output().is_err() {
-        panic!("the server-unit test needs node (Node.js 20)");
-    }
-    let dir = tempfile::tempdir().expect("tmp");
-    let env = Env {
-        home: dir.path().join("home"),
-        app: dir.path().join("app"),
-        _dir: dir,
-    };
-    let server = serve_with(&env, &[("FERRY_WATCH_SECS", "30")]);
+    need_node();
+    let env = Env::new();
+    let server = env.serve_with(&[("FERRY_WATCH_SECS", "30")]);
     write_app(&env.app, "v1", false);
     let v1 = env.deploy().expect("v1 deploys");
     let v1_id = v1["release_id"].as_str().expect("id").to_string();
@@ -473,15 +262,8 @@ fn write_logging_app(dir: &Path, version: &str) {
 
 #[test]
 fn ps_and_logs_show_processes_and_masked_logs() {
-    if Command::new("node").arg("--version").output().is_err() {
-        panic!("the server-unit test needs node (Node.js 20)");
-    }
-    let dir = tempfile::tempdir().expect("tmp");
-    let env = Env {
-        home: dir.path().join("home"),
-        app: dir.path().join("app"),
-        _dir: dir,
-    };
+    need_node();
+    let env = Env::new();
     let server = env.serve();
     // A secret needs the app: deploy once, set it, deploy the release that logs it.
     write_logging_app(&env.app, "v1");
