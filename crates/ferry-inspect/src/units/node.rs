@@ -17,7 +17,17 @@ struct Framework {
     output: String,
     spa: bool,
     why: String,
+    /// Next.js with `output: 'standalone'`: it runs `.next/standalone/server.js`.
+    standalone: bool,
 }
+
+/// The standalone server of a Next.js build, which reads `PORT` and `HOSTNAME` (a container
+/// often sets `HOSTNAME` to its own name, and the server would listen on that address only).
+const NEXT_STANDALONE_START: &str = "HOSTNAME=0.0.0.0 node .next/standalone/server.js";
+
+/// What Next's docs ask after a standalone build: the browser assets and `public/` beside the
+/// server, which does not copy them itself.
+const NEXT_STANDALONE_COPY: &str = "cp -R .next/static .next/standalone/.next/ && if [ -d public ]; then cp -R public .next/standalone/; fi";
 
 /// Analyzes the package at `path`. `ws_root` is the workspace root when `path` is a member.
 pub(super) fn analyze(
@@ -55,9 +65,19 @@ pub(super) fn analyze(
         None => (UnitKind::Static, "dist".to_string(), false, None),
     };
     let install = command(install_command(ctx, install_dir, pm), install_dir);
-    let build = pkg
-        .has_script("build")
-        .then(|| command(format!("{} run build", pm.as_str()), path));
+    let standalone = framework.as_ref().is_some_and(|f| f.standalone);
+    let build_script = match pkg.has_script("build") {
+        true => Some(format!("{} run build", pm.as_str())),
+        // A Next.js server cannot start without a build.
+        false if fw_id.as_deref() == Some("nextjs") && kind == UnitKind::Server => {
+            Some("node_modules/.bin/next build".into())
+        }
+        false => None,
+    };
+    let build = build_script.map(|b| match standalone {
+        true => command(format!("{b} && {NEXT_STANDALONE_COPY}"), path),
+        false => command(b, path),
+    });
     if build.is_none() && kind == UnitKind::Static {
         ctx.warn(format!(
             "{}: no build script; `{}` would be served as is",
@@ -67,15 +87,15 @@ pub(super) fn analyze(
     }
     let mut processes = Vec::new();
     if kind == UnitKind::Server {
-        match pkg.has_script("start") {
-            true => processes.push(Process {
+        match start(ctx, path, pkg, pm, fw_id.as_deref(), standalone) {
+            Some((run, port)) => processes.push(Process {
                 name: "web".into(),
-                command: command(format!("{} run start", pm.as_str()), path),
+                command: command(run, path),
                 port_env: "PORT".into(),
-                port: runtime::node_port(ctx, path, pkg),
+                port,
                 health: None,
             }),
-            false => ctx.warn(format!(
+            None => ctx.warn(format!(
                 "{}: a server unit without a start script",
                 pkg.file
             )),
@@ -110,6 +130,7 @@ fn framework(ctx: &Ctx, path: &str, pkg: &PackageJson) -> Result<Option<Framewor
         output: output.into(),
         spa,
         why: format!("{}: `{dep}`", pkg.file),
+        standalone: false,
     };
     let read_config = |names: &[&str]| -> String {
         ctx.tree
@@ -124,13 +145,12 @@ fn framework(ctx: &Ctx, path: &str, pkg: &PackageJson) -> Result<Option<Framewor
             "next.config.ts",
             "next.config.cjs",
         ]);
-        return Ok(Some(
-            if re(r#"output\s*:\s*["']export["']"#).is_match(&config) {
-                fw("nextjs", UnitKind::Static, "out", false, "next")
-            } else {
-                fw("nextjs", UnitKind::Server, ".next", false, "next")
-            },
-        ));
+        if re(r#"output\s*:\s*["']export["']"#).is_match(&config) {
+            return Ok(Some(fw("nextjs", UnitKind::Static, "out", false, "next")));
+        }
+        let mut f = fw("nextjs", UnitKind::Server, ".next", false, "next");
+        f.standalone = re(r#"output\s*:\s*["']standalone["']"#).is_match(&config);
+        return Ok(Some(f));
     }
     if let Some(dep) = pkg.dep_with_prefix("@remix-run/") {
         return Ok(Some(fw("remix", UnitKind::Server, "build", false, dep)));
@@ -249,6 +269,70 @@ fn framework(ctx: &Ctx, path: &str, pkg: &PackageJson) -> Result<Option<Framewor
         return Ok(Some(f));
     }
     Ok(None)
+}
+
+/// How a server unit starts, and the port it fixes if any (docs/detection.md, "Start
+/// commands"). The package's `start` script when there is one, run by its package manager;
+/// Next.js adjusted so it always takes the assigned port; without a script, the framework's
+/// own production server when it has one.
+fn start(
+    ctx: &Ctx,
+    path: &str,
+    pkg: &PackageJson,
+    pm: PackageManager,
+    framework: Option<&str>,
+    standalone: bool,
+) -> Option<(String, Option<u16>)> {
+    let script = pkg.scripts.get("start");
+    let run_start = format!("{} run start", pm.as_str());
+    if framework == Some("nextjs") {
+        if standalone {
+            // `next start` refuses to serve a standalone build as it should be served.
+            return Some((NEXT_STANDALONE_START.into(), None));
+        }
+        return Some(match script {
+            // `next start` reads `PORT`, unless a flag fixes the port (`next start -p 3000`):
+            // then a second `--port`, which wins in Next's command line, overrides it.
+            Some(s) if s.contains("next start") => match runtime::script_port(s) {
+                Some(_) => {
+                    let pass = match pm {
+                        PackageManager::Npm => " --",
+                        _ => "",
+                    };
+                    (format!("{run_start}{pass} --port $PORT"), None)
+                }
+                None => (run_start, None),
+            },
+            // A custom server (`node server.js`): whatever its code does with the port.
+            Some(_) => (run_start, runtime::node_port(ctx, path, pkg)),
+            None => ("node_modules/.bin/next start".into(), None),
+        });
+    }
+    if script.is_some() {
+        return Some((run_start, runtime::node_port(ctx, path, pkg)));
+    }
+    let vite = vite_config(ctx, path).is_some();
+    let default = match framework? {
+        "remix" if pkg.has_dep("@remix-run/serve") => match vite {
+            true => "node_modules/.bin/remix-serve ./build/server/index.js",
+            false => "node_modules/.bin/remix-serve ./build/index.js",
+        },
+        "react-router" if pkg.has_dep("@react-router/serve") => {
+            "node_modules/.bin/react-router-serve ./build/server/index.js"
+        }
+        "sveltekit" if pkg.has_dep("@sveltejs/adapter-node") => "node build",
+        "sveltekit" => {
+            ctx.warn(format!(
+                "{}: SvelteKit without `@sveltejs/adapter-node` builds no server ferry can run; add the adapter",
+                pkg.file
+            ));
+            return None;
+        }
+        "nuxt" => "node .output/server/index.mjs",
+        "astro" if pkg.has_dep("@astrojs/node") => "node ./dist/server/entry.mjs",
+        _ => return None,
+    };
+    Some((default.into(), None))
 }
 
 /// `build.outDir` from the Vite config: a string literal, or the last string literal inside a
@@ -405,6 +489,230 @@ fn install_command(ctx: &Ctx, dir: &str, pm: PackageManager) -> String {
 #[cfg(test)]
 mod tests {
     use super::expression;
+    use crate::context::Ctx;
+    use crate::profile::{Unit, UnitKind};
+    use crate::tree::Tree;
+
+    /// The unit detected at the root of an app made of `files`, and the warnings.
+    fn unit_of(files: &[(&str, &str)]) -> (Option<Unit>, Vec<String>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (path, text) in files {
+            let file = dir.path().join(path);
+            std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+            std::fs::write(file, text).expect("write");
+        }
+        let tree = Tree::walk(dir.path()).expect("walk");
+        let ctx = Ctx::new(&tree, None, "app").expect("ctx");
+        let unit = super::analyze(&ctx, ".", None).expect("analyze");
+        (unit, ctx.take_warnings())
+    }
+
+    /// (build, start, fixed port) of a unit.
+    fn commands(unit: &Unit) -> (String, String, Option<u16>) {
+        let p = unit.processes.first();
+        (
+            unit.build
+                .as_ref()
+                .map(|c| c.run.clone())
+                .unwrap_or_default(),
+            p.map(|p| p.command.run.clone()).unwrap_or_default(),
+            p.and_then(|p| p.port),
+        )
+    }
+
+    fn package(deps: &str, scripts: &str) -> String {
+        format!("{{\"name\":\"x\",\"scripts\":{{{scripts}}},\"dependencies\":{{{deps}}}}}")
+    }
+
+    #[test]
+    fn next_start_takes_the_assigned_port() {
+        let next = "\"next\":\"15.5.29\"";
+        let (unit, _) = unit_of(&[(
+            "package.json",
+            &package(next, "\"build\":\"next build\",\"start\":\"next start\""),
+        )]);
+        let unit = unit.expect("unit");
+        assert_eq!(unit.kind, UnitKind::Server);
+        assert_eq!(
+            commands(&unit),
+            ("npm run build".into(), "npm run start".into(), None)
+        );
+        // A port fixed in the script: a later `--port` overrides it, per package manager.
+        let script = "\"build\":\"next build\",\"start\":\"next start -p 3000\"";
+        let (unit, _) = unit_of(&[
+            ("package.json", &package(next, script)),
+            ("package-lock.json", "{}"),
+        ]);
+        assert_eq!(
+            commands(&unit.expect("unit")).1,
+            "npm run start -- --port $PORT"
+        );
+        let (unit, _) = unit_of(&[
+            ("package.json", &package(next, script)),
+            ("pnpm-lock.yaml", "lockfileVersion: '9.0'\n"),
+        ]);
+        let (_, start, port) = commands(&unit.expect("unit"));
+        assert_eq!(
+            (start.as_str(), port),
+            ("pnpm run start --port $PORT", None)
+        );
+        // A Replit port is not Next's port: `next start` reads PORT.
+        let (unit, _) = unit_of(&[
+            (
+                "package.json",
+                &package(next, "\"build\":\"next build\",\"start\":\"next start\""),
+            ),
+            (".replit", "[[ports]]\nlocalPort = 3000\n"),
+        ]);
+        assert_eq!(commands(&unit.expect("unit")).2, None);
+        // No scripts at all: Next's own commands.
+        let (unit, _) = unit_of(&[("package.json", &package(next, ""))]);
+        assert_eq!(
+            commands(&unit.expect("unit")),
+            (
+                "node_modules/.bin/next build".into(),
+                "node_modules/.bin/next start".into(),
+                None
+            )
+        );
+        // A custom server keeps its script and its port detection.
+        let (unit, _) = unit_of(&[
+            (
+                "package.json",
+                &package(
+                    next,
+                    "\"build\":\"next build\",\"start\":\"node server.js\"",
+                ),
+            ),
+            ("server.js", "app.listen(4000)\n"),
+        ]);
+        assert_eq!(
+            commands(&unit.expect("unit")),
+            ("npm run build".into(), "npm run start".into(), Some(4000))
+        );
+    }
+
+    #[test]
+    fn next_standalone_runs_its_server_with_its_assets() {
+        let (unit, _) = unit_of(&[
+            (
+                "package.json",
+                &package(
+                    "\"next\":\"15.5.29\"",
+                    "\"build\":\"next build\",\"start\":\"next start -p 3000\"",
+                ),
+            ),
+            (
+                "next.config.mjs",
+                "const nextConfig = { output: 'standalone' };\nexport default nextConfig;\n",
+            ),
+        ]);
+        let unit = unit.expect("unit");
+        assert_eq!(unit.kind, UnitKind::Server);
+        assert_eq!(unit.output, ".next");
+        let (build, start, port) = commands(&unit);
+        assert_eq!(
+            build,
+            "npm run build && cp -R .next/static .next/standalone/.next/ && if [ -d public ]; then cp -R public .next/standalone/; fi"
+        );
+        assert_eq!(start, "HOSTNAME=0.0.0.0 node .next/standalone/server.js");
+        assert_eq!(port, None);
+        // `output: 'export'` stays a static site.
+        let (unit, _) = unit_of(&[
+            (
+                "package.json",
+                &package("\"next\":\"15.5.29\"", "\"build\":\"next build\""),
+            ),
+            (
+                "next.config.js",
+                "module.exports = { output: \"export\" };\n",
+            ),
+        ]);
+        let unit = unit.expect("unit");
+        assert_eq!((unit.kind, unit.output.as_str()), (UnitKind::Static, "out"));
+        assert!(unit.processes.is_empty());
+    }
+
+    #[test]
+    fn frameworks_without_a_start_script_get_their_own_server() {
+        let build = "\"build\":\"x build\"";
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("package.json", &package("\"nuxt\":\"^3\"", build))],
+                "node .output/server/index.mjs",
+            ),
+            (
+                &[(
+                    "package.json",
+                    &package(
+                        "\"@sveltejs/kit\":\"^2\",\"@sveltejs/adapter-node\":\"^5\"",
+                        build,
+                    ),
+                )],
+                "node build",
+            ),
+            (
+                &[
+                    (
+                        "package.json",
+                        &package(
+                            "\"@remix-run/node\":\"^2\",\"@remix-run/serve\":\"^2\"",
+                            build,
+                        ),
+                    ),
+                    ("vite.config.ts", "export default {}\n"),
+                ],
+                "node_modules/.bin/remix-serve ./build/server/index.js",
+            ),
+            (
+                &[(
+                    "package.json",
+                    &package(
+                        "\"@remix-run/node\":\"^2\",\"@remix-run/serve\":\"^2\"",
+                        build,
+                    ),
+                )],
+                "node_modules/.bin/remix-serve ./build/index.js",
+            ),
+            (
+                &[(
+                    "package.json",
+                    &package(
+                        "\"@react-router/dev\":\"^7\",\"@react-router/serve\":\"^7\"",
+                        build,
+                    ),
+                )],
+                "node_modules/.bin/react-router-serve ./build/server/index.js",
+            ),
+            (
+                &[(
+                    "package.json",
+                    &package("\"astro\":\"^5\",\"@astrojs/node\":\"^9\"", build),
+                )],
+                "node ./dist/server/entry.mjs",
+            ),
+        ];
+        for (files, want) in cases {
+            let (unit, warnings) = unit_of(files);
+            let unit = unit.expect("unit");
+            assert_eq!(unit.kind, UnitKind::Server, "{want}");
+            assert_eq!(commands(&unit).1, *want, "{warnings:?}");
+            assert_eq!(commands(&unit).2, None, "{want}");
+        }
+        // SvelteKit with adapter-auto builds nothing to run: a warning says so.
+        let (unit, warnings) = unit_of(&[(
+            "package.json",
+            &package(
+                "\"@sveltejs/kit\":\"^2\",\"@sveltejs/adapter-auto\":\"^6\"",
+                build,
+            ),
+        )]);
+        assert!(unit.expect("unit").processes.is_empty());
+        assert!(
+            warnings.iter().any(|w| w.contains("adapter-node")),
+            "{warnings:?}"
+        );
+    }
 
     #[test]
     fn expressions_end_at_the_top_level_comma() {

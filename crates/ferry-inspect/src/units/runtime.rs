@@ -110,12 +110,16 @@ const SERVER_ENTRIES: &[&str] = &[
     "app.ts",
 ];
 
+/// The port a command line fixes with `--port N`, `--port=N` or `-p N`, if any.
+pub(super) fn script_port(script: &str) -> Option<u16> {
+    re(r"(?:--port[= ]|-p )(\d{2,5})\b")
+        .captures(script)
+        .and_then(|c| c[1].parse().ok())
+}
+
 /// The port a Node server listens on, if the code or config fixes one.
 pub(super) fn node_port(ctx: &Ctx, path: &str, pkg: &PackageJson) -> Option<u16> {
-    let flag = re(r"(?:--port[= ]|-p )(\d{2,5})\b");
-    if let Some(start) = pkg.scripts.get("start")
-        && let Some(p) = flag.captures(start).and_then(|c| c[1].parse().ok())
-    {
+    if let Some(p) = pkg.scripts.get("start").and_then(|s| script_port(s)) {
         return Some(p);
     }
     if path == "."
