@@ -2,3 +2,4 @@
 //! owner's own database, so the app runs unchanged. Base44 first (`base44`).
 
 pub mod base44;
+pub mod port;

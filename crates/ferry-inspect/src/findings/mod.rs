@@ -2,6 +2,7 @@
 //! (docs/findings.md, "Findings").
 
 mod lockin;
+pub mod port;
 mod production;
 mod security;
 

@@ -1,7 +1,9 @@
 //! What stands between the app and production: lockfiles, start commands, tests.
 
+use super::port::{self, PortUse};
 use super::{Facts, finding};
 use crate::builder::re;
+use crate::profile::{Process, Unit, UnitKind};
 use crate::report::{Finding, FindingCategory::Production, Severity};
 use crate::tree::join;
 
@@ -16,6 +18,7 @@ const NODE_LOCKFILES: &[&str] = &[
 pub(super) fn findings(f: &Facts, out: &mut Vec<Finding>) {
     lockfiles(f, out);
     dev_server(f, out);
+    fixed_port(f, out);
     tests(f, out);
 }
 
@@ -119,6 +122,145 @@ fn dev_server(f: &Facts, out: &mut Vec<Finding>) {
             None,
         ));
     }
+}
+
+/// A server process whose code binds a fixed port and never reads its port variable: ferry
+/// patches the build copy when one literal binding can be rewritten (`ferry_compat::port`),
+/// else each deploy is stop-start (docs/server-apps.md, "Apps that ignore PORT").
+fn fixed_port(f: &Facts, out: &mut Vec<Finding>) {
+    for unit in f.units.iter().filter(|u| u.kind == UnitKind::Server) {
+        let prefix = format!("{}/", unit.path.trim_end_matches('/'));
+        let files: Vec<(&str, &str)> = f
+            .sources
+            .code()
+            .filter(|s| unit.path == "." || s.path.starts_with(&prefix))
+            .map(|s| (s.path.as_str(), s.text.as_str()))
+            .collect();
+        for process in &unit.processes {
+            if start_reads_env(f, process) {
+                continue;
+            }
+            let env = &process.port_env;
+            match port::analyse(files.iter().copied(), env) {
+                PortUse::ReadsEnv(_) => {}
+                PortUse::Fixed { file, binding } if process.port == Some(binding.port) => {
+                    let text = files.iter().find(|(p, _)| *p == file).map_or("", |(_, t)| t);
+                    let reuse = if port::reuse_port_true(text).is_empty() {
+                        ""
+                    } else {
+                        " and turns `reusePort` off (two releases never share a port)"
+                    };
+                    out.push(finding(
+                        "fixed-port",
+                        Production,
+                        Severity::Low,
+                        title(unit, process, binding.port),
+                        vec![format!("{file}:{}", binding.line)],
+                        fix(env, binding.port),
+                        Some(&format!(
+                            "ferry patches the build copy of `{file}` (never your repository) so the port comes from ${env} ({} only when it is unset){reuse}: each release gets its own port and deploys stay zero-downtime (blue/green)",
+                            binding.port
+                        )),
+                    ));
+                }
+                PortUse::Fixed { file, binding } => out.push(finding(
+                    "fixed-port",
+                    Production,
+                    Severity::Medium,
+                    title(unit, process, binding.port),
+                    vec![format!("{file}:{}", binding.line)],
+                    fix(env, binding.port),
+                    Some(&match process.port {
+                        Some(p) => format!(
+                            "the code binds {} but the unit's port is {p}, so ferry does not patch it; {}",
+                            binding.port,
+                            stop_start()
+                        ),
+                        None => format!(
+                            "ferry did not detect {} as the unit's port, so a deploy waits for ${env} and fails its health check; read ${env}, or declare the process in ferry.toml",
+                            binding.port
+                        ),
+                    }),
+                )),
+                PortUse::Ambiguous(sites) => {
+                    let Some(p) = process.port else {
+                        continue;
+                    };
+                    out.push(finding(
+                        "fixed-port",
+                        Production,
+                        Severity::Medium,
+                        title(unit, process, p),
+                        sites,
+                        fix(env, p),
+                        Some(&format!(
+                            "several fixed ports are bound, so ferry patches none; {}",
+                            stop_start()
+                        )),
+                    ));
+                }
+                PortUse::Unknown => {
+                    let Some(p) = process.port else {
+                        continue;
+                    };
+                    out.push(finding(
+                        "fixed-port",
+                        Production,
+                        Severity::Medium,
+                        title(unit, process, p),
+                        vec![format!(
+                            "{}: port {p} detected, no file reads ${env}",
+                            unit.path
+                        )],
+                        format!(
+                            "Hand ${env} to the server in its start command (`--port ${env}`), or read it in code (`process.env.{env}`)"
+                        ),
+                        Some(&format!(
+                            "ferry finds no binding it can patch safely; {}",
+                            stop_start()
+                        )),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn title(unit: &Unit, process: &Process, port: u16) -> String {
+    format!(
+        "Process `{}` of unit `{}` listens on port {port} whatever ${} says",
+        process.name, unit.name, process.port_env
+    )
+}
+
+fn fix(env: &str, port: u16) -> String {
+    format!(
+        "Listen on the port in the environment: `const port = Number(process.env.{env}) || {port};` (and drop `reusePort: true`)"
+    )
+}
+
+fn stop_start() -> &'static str {
+    "each deploy is stop-start: the live release stops before the new one starts, so the app is down for about its start-to-healthy time (measured at each deploy and shown by `ferry deploy`)"
+}
+
+/// Whether the process's start command (or the package script it runs) passes the port
+/// variable to the program (`--port $PORT`).
+fn start_reads_env(f: &Facts, process: &Process) -> bool {
+    let run = &process.command.run;
+    if port::command_reads_env(run, &process.port_env) {
+        return true;
+    }
+    let script = re(r"^(?:npm|yarn|pnpm|bun)\s+(?:run\s+)?([\w:.-]+)\s*$")
+        .captures(run.trim())
+        .map(|c| c[1].to_string());
+    script.is_some_and(|name| {
+        f.ctx
+            .package_json(&process.command.cwd)
+            .ok()
+            .flatten()
+            .and_then(|pkg| pkg.scripts.get(&name).cloned())
+            .is_some_and(|s| port::command_reads_env(&s, &process.port_env))
+    })
 }
 
 fn tests(f: &Facts, out: &mut Vec<Finding>) {
