@@ -1,8 +1,10 @@
 //! The process supervisor: runs a release's server processes, each in its own process group,
-//! with an assigned port, a writable folder, resource limits and captured, rotated, redacted
-//! logs; checks their health over HTTP; restarts crashes with exponential backoff until a crash
-//! loop; stops them with SIGTERM then SIGKILL; and records them in a state folder so a ferry
-//! restarted after a crash adopts the live ones or kills the orphans.
+//! with an assigned port, a writable folder, resource limits (rlimits, and a cgroup v2 of its
+//! own when the machine offers one: see [`Supervisor::cgroup_support`]) and captured, rotated,
+//! redacted, rate-limited logs; checks their health over HTTP; restarts crashes with
+//! exponential backoff until a crash loop; stops them with SIGTERM then SIGKILL; and records
+//! them in a state folder so a ferry restarted after a crash adopts the live ones or kills the
+//! orphans.
 //!
 //! It knows nothing of routing or of which release is live: the server decides, this crate
 //! runs what it is told.
@@ -24,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+mod cgroup;
 mod error;
 mod health;
 mod logs;
@@ -36,10 +39,11 @@ mod supervisor;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+pub use cgroup::CgroupSupport;
 pub use error::RunError;
 pub use spec::{HealthCheck, Limits, LogPolicy, MIN_REDACTED_LEN, ProcessSpec, RestartPolicy};
 pub use state::{Liveness, Recorded, STATE_VERSION};
-pub use supervisor::{Handle, Orphan, ProcessInfo, Status, Supervisor};
+pub use supervisor::{Handle, Orphan, ProcessInfo, Status, StopReport, Supervisor};
 
 /// Locks a mutex, ignoring poisoning (no critical section here leaves data half-changed).
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

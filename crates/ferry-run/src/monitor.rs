@@ -10,11 +10,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::logs::{EofCounter, LogSink};
-use crate::process::{Instance, record_of, spawn_instance, terminate_group};
+use crate::process::{Ended, Instance, record_of, spawn_instance, terminate_group};
 use crate::spec::ProcessSpec;
 use crate::state;
-use crate::supervisor::Status;
-use crate::{RunError, health, lock};
+use crate::supervisor::{Status, StopReport};
+use crate::{RunError, cgroup, health, lock};
 
 /// Health checks before a process is first healthy run this often (or at the spec's interval
 /// when that is shorter).
@@ -28,7 +28,7 @@ const DRAIN_WAIT: Duration = Duration::from_millis(300);
 pub(crate) enum Command {
     Stop {
         grace: Duration,
-        reply: oneshot::Sender<Result<(), RunError>>,
+        reply: oneshot::Sender<Result<StopReport, RunError>>,
     },
 }
 
@@ -42,6 +42,8 @@ pub(crate) struct Entry {
     pub(crate) details: Mutex<Details>,
     pub(crate) sink: Arc<Mutex<LogSink>>,
     pub(crate) eofs: EofCounter,
+    /// The process's cgroup, when cgroup v2 limits apply.
+    pub(crate) cgroup: Option<PathBuf>,
     pub(crate) commands: mpsc::UnboundedSender<Command>,
     pub(crate) task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -99,11 +101,33 @@ impl Drop for AbortOnDrop {
 
 /// How one run of a process ended.
 pub(crate) enum Outcome {
-    Exited(String),
+    /// It exited on its own: how, and whether it had passed a health check in this run.
+    Exited { how: String, was_healthy: bool },
     Stop {
         grace: Duration,
-        reply: oneshot::Sender<Result<(), RunError>>,
+        reply: oneshot::Sender<Result<StopReport, RunError>>,
     },
+}
+
+/// `0.4 s`, `10 s`, `1 min`, `3 min 5 s`, `2 h 10 min`.
+pub(crate) fn human(d: Duration) -> String {
+    let secs = d.as_secs();
+    let unit = |big: u64, big_name: &str, small: u64, small_name: &str| {
+        if small == 0 {
+            format!("{big} {big_name}")
+        } else {
+            format!("{big} {big_name} {small} {small_name}")
+        }
+    };
+    if secs >= 3600 {
+        unit(secs / 3600, "h", secs % 3600 / 60, "min")
+    } else if secs >= 60 {
+        unit(secs / 60, "min", secs % 60, "s")
+    } else if d.subsec_millis() == 0 && secs > 0 {
+        format!("{secs} s")
+    } else {
+        format!("{:.1} s", d.as_secs_f32())
+    }
 }
 
 /// Watches one process for its whole supervised life: health checks, restarts, stop.
@@ -120,16 +144,39 @@ pub(crate) async fn monitor(
     let mut attempt = 0u32;
     let mut recent_exits: VecDeque<Instant> = VecDeque::new();
     loop {
-        let how = match run(&entry, &mut instance, &mut commands).await {
+        let (how, was_healthy) = match run(&entry, &mut instance, &mut commands).await {
             Outcome::Stop { grace, reply } => {
+                let asked = Instant::now();
                 let result = stop_instance(&entry, &mut instance, grace).await;
                 let removed = state::remove(&state_dir, &entry.base);
-                entry.note("stopped");
+                if let Some(dir) = &entry.cgroup {
+                    cgroup::remove(dir).await;
+                }
+                let report = result.map(|ended| StopReport {
+                    was_running: ended != Ended::AlreadyGone,
+                    forced: ended == Ended::OnKill,
+                    took: asked.elapsed(),
+                });
+                match &report {
+                    Ok(r) if r.forced => entry.note(&format!(
+                        "stopped with SIGKILL: SIGTERM was ignored for {}",
+                        human(grace)
+                    )),
+                    _ => entry.note("stopped"),
+                }
                 entry.set_status(Status::Stopped);
-                let _ = reply.send(result.and(removed));
+                let _ = reply.send(report.and_then(|r| removed.map(|()| r)));
                 return;
             }
-            Outcome::Exited(how) => how,
+            Outcome::Exited { how, was_healthy } => (how, was_healthy),
+        };
+        let ran_for = SystemTime::now()
+            .duration_since(lock(&entry.details).started_at)
+            .unwrap_or_default();
+        let how = if was_healthy {
+            format!("{how} after {}", human(ran_for))
+        } else {
+            format!("{how} at start")
         };
 
         // An unexpected exit: clear what is left of the group (never two owners of a port),
@@ -138,14 +185,38 @@ pub(crate) async fn monitor(
         let mut ran = true;
         loop {
             if ran {
-                let _ = terminate_group(&entry.label, instance.pgid, REMNANT_GRACE).await;
+                let _ = terminate_group(
+                    &entry.label,
+                    instance.pgid,
+                    REMNANT_GRACE,
+                    entry.cgroup.as_deref(),
+                )
+                .await;
                 instance.reap().await;
                 drain_logs(&entry).await;
             }
+            let now = Instant::now();
+            recent_exits.push_back(now);
+            while recent_exits
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > policy.crash_loop_window)
+            {
+                recent_exits.pop_front();
+            }
+            // "exited with code 3 at start (3 times in 10 s)": how, and how often lately.
+            let last_exit = if recent_exits.len() > 1 {
+                format!(
+                    "{how} ({} times in {})",
+                    recent_exits.len(),
+                    human(policy.crash_loop_window)
+                )
+            } else {
+                how.clone()
+            };
             let healthy_long = {
                 let mut d = lock(&entry.details);
                 d.exits += 1;
-                d.last_exit = Some(how.clone());
+                d.last_exit = Some(last_exit.clone());
                 d.last_exit_tail = lock(&entry.sink).tail();
                 let long = d
                     .healthy_since
@@ -156,33 +227,24 @@ pub(crate) async fn monitor(
             if healthy_long {
                 attempt = 0;
             }
-            let now = Instant::now();
-            recent_exits.push_back(now);
-            while recent_exits
-                .front()
-                .is_some_and(|t| now.duration_since(*t) > policy.crash_loop_window)
-            {
-                recent_exits.pop_front();
-            }
             if recent_exits.len() >= policy.crash_loop_exits as usize {
-                entry.note(&format!(
-                    "{how}; crash loop: {} exits within {} s, not restarting",
-                    recent_exits.len(),
-                    policy.crash_loop_window.as_secs()
-                ));
+                entry.note(&format!("{last_exit}; crash loop, not restarting"));
                 let _ = state::remove(&state_dir, &entry.base);
+                if let Some(dir) = &entry.cgroup {
+                    cgroup::remove(dir).await;
+                }
                 entry.set_status(Status::CrashLoop);
                 // Nothing runs; wait for the stop that retires the entry.
                 if let Some(Command::Stop { reply, .. }) = commands.recv().await {
                     entry.set_status(Status::Stopped);
-                    let _ = reply.send(Ok(()));
+                    let _ = reply.send(Ok(StopReport::not_running()));
                 }
                 return;
             }
             attempt += 1;
             let delay = policy.backoff(attempt);
             entry.note(&format!(
-                "{how}; restarting in {:.1} s (attempt {attempt})",
+                "{last_exit}; restarting in {:.1} s (attempt {attempt})",
                 delay.as_secs_f32()
             ));
             entry.set_status(Status::Restarting { attempt });
@@ -191,14 +253,17 @@ pub(crate) async fn monitor(
                 command = commands.recv() => {
                     if let Some(Command::Stop { reply, .. }) = command {
                         let removed = state::remove(&state_dir, &entry.base);
+                        if let Some(dir) = &entry.cgroup {
+                            cgroup::remove(dir).await;
+                        }
                         entry.note("stopped");
                         entry.set_status(Status::Stopped);
-                        let _ = reply.send(removed);
+                        let _ = reply.send(removed.map(|()| StopReport::not_running()));
                     }
                     return;
                 }
             }
-            match spawn_instance(spec, &fifo) {
+            match spawn_instance(spec, &fifo, entry.cgroup.as_deref()) {
                 Ok(new) => {
                     instance = new;
                     let started_at = SystemTime::now();
@@ -243,7 +308,7 @@ pub(crate) async fn run(
     let mut next_check = tokio::time::Instant::now() + STARTUP_POLL.min(health.interval);
     loop {
         tokio::select! {
-            how = instance.wait_exit() => return Outcome::Exited(how),
+            how = instance.wait_exit() => return Outcome::Exited { how, was_healthy: healthy_once },
             command = commands.recv() => match command {
                 Some(Command::Stop { grace, reply }) => return Outcome::Stop { grace, reply },
                 // The supervisor is gone with every handle: stop watching, leave it running.
@@ -293,8 +358,8 @@ pub(crate) async fn stop_instance(
     entry: &Entry,
     instance: &mut Instance,
     grace: Duration,
-) -> Result<(), RunError> {
-    let result = terminate_group(&entry.label, instance.pgid, grace).await;
+) -> Result<Ended, RunError> {
+    let result = terminate_group(&entry.label, instance.pgid, grace, entry.cgroup.as_deref()).await;
     instance.reap().await;
     drain_logs(entry).await;
     result

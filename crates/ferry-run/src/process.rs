@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::spec::ProcessSpec;
 use crate::state::{self, Recorded};
-use crate::{RunError, logs, procfs};
+use crate::{RunError, cgroup, logs, procfs};
 
 /// How often an adopted process (not ferry's child, so it cannot be waited for) is looked up.
 const ADOPTED_POLL: Duration = Duration::from_millis(100);
@@ -52,10 +52,16 @@ impl Instance {
     }
 }
 
-/// `exit status 1`, `killed by SIGKILL`.
+/// `exited with code 1`, `exited with code 127 (command not found)`, `killed by SIGKILL`.
 pub(crate) fn describe_exit(status: std::process::ExitStatus) -> String {
     if let Some(code) = status.code() {
-        return format!("exit status {code}");
+        // What `sh` means by them.
+        let meaning = match code {
+            126 => " (not executable)",
+            127 => " (command not found)",
+            _ => "",
+        };
+        return format!("exited with code {code}{meaning}");
     }
     match status.signal() {
         Some(sig) => {
@@ -74,29 +80,75 @@ pub(crate) fn describe_exit(status: std::process::ExitStatus) -> String {
         None => "exited".into(),
     }
 }
+
+/// How [`terminate_group`] ended a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// Nothing of it was running.
+    AlreadyGone,
+    /// It exited after SIGTERM, within the grace.
+    OnTerm,
+    /// It was still there after the grace: SIGKILL ended it.
+    OnKill,
+}
+
 /// SIGTERM to the group, SIGKILL to what is left after `grace`; done when no live member
-/// remains. An empty group is fine.
+/// remains. An empty group is fine. With a cgroup, its members are signalled too (a process
+/// that left the group with `setsid` is still in the cgroup), and SIGKILL is `cgroup.kill`.
 pub(crate) async fn terminate_group(
     label: &str,
     pgid: u32,
     grace: Duration,
-) -> Result<(), RunError> {
-    if group_gone(pgid) {
-        return Ok(());
+    cgroup: Option<&Path>,
+) -> Result<Ended, RunError> {
+    if all_gone(pgid, cgroup) {
+        return Ok(Ended::AlreadyGone);
     }
     signal_group(pgid, rustix::process::Signal::TERM)?;
-    if wait_group_gone(pgid, grace).await {
-        return Ok(());
+    if let Some(dir) = cgroup {
+        for pid in cgroup::members(dir) {
+            cgroup::signal(pid, rustix::process::Signal::TERM);
+        }
+    }
+    if wait_all_gone(pgid, cgroup, grace).await {
+        return Ok(Ended::OnTerm);
     }
     signal_group(pgid, rustix::process::Signal::KILL)?;
-    if wait_group_gone(pgid, KILL_WAIT).await {
-        return Ok(());
+    if let Some(dir) = cgroup {
+        cgroup::kill_all(dir);
+    }
+    if wait_all_gone(pgid, cgroup, KILL_WAIT).await {
+        return Ok(Ended::OnKill);
+    }
+    let mut remaining = procfs::group_members(pgid);
+    if let Some(dir) = cgroup {
+        remaining.extend(cgroup::members(dir));
+        remaining.sort_unstable();
+        remaining.dedup();
     }
     Err(RunError::StopTimeout {
         process: label.to_owned(),
         pgid,
-        remaining: procfs::group_members(pgid),
+        remaining,
     })
+}
+
+/// Whether nothing is left of the group, nor of the cgroup.
+fn all_gone(pgid: u32, cgroup: Option<&Path>) -> bool {
+    group_gone(pgid) && cgroup.is_none_or(|dir| cgroup::members(dir).is_empty())
+}
+
+async fn wait_all_gone(pgid: u32, cgroup: Option<&Path>, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if all_gone(pgid, cgroup) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(GROUP_POLL).await;
+    }
 }
 
 /// Whether no live (non-zombie) process is left in the group.
@@ -109,19 +161,6 @@ pub(crate) fn group_gone(pgid: u32) -> bool {
         return true;
     }
     procfs::group_members(pgid).is_empty()
-}
-
-pub(crate) async fn wait_group_gone(pgid: u32, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if group_gone(pgid) {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(GROUP_POLL).await;
-    }
 }
 
 /// Sends a signal to a whole group; a group that no longer exists is fine.
@@ -142,13 +181,16 @@ pub(crate) fn signal_group(pgid: u32, signal: rustix::process::Signal) -> Result
 }
 
 /// Refuses a port something listens on (checked by binding it briefly, on every IPv4
-/// address, then IPv6 where the machine has it).
+/// address, then IPv6 where the machine has it), naming its owner when ferry can see it.
 pub(crate) fn check_port_free(port: u16) -> Result<(), RunError> {
     for host in ["0.0.0.0", "::"] {
         match std::net::TcpListener::bind((host, port)) {
             Ok(listener) => drop(listener),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                return Err(RunError::PortTaken { port, by: None });
+                return Err(RunError::PortTaken {
+                    port,
+                    by: procfs::port_owner(port),
+                });
             }
             // No IPv6 on this machine, or similar: nothing to learn from this address.
             Err(_) => {}
@@ -168,10 +210,20 @@ pub(crate) fn private_dir(dir: &Path) -> Result<(), RunError> {
         .map_err(|e| RunError::io(dir, e))
 }
 
-/// The shell script run: limits first (`ulimit` sets them with `setrlimit` in the shell that
-/// then runs the command, so they bind the command and everything it starts), then the command.
-pub(crate) fn script(spec: &ProcessSpec) -> String {
-    let mut s = String::from("ulimit -c 0 2>/dev/null\n");
+/// The shell script run: the cgroup first (the shell writes its own pid into the cgroup's
+/// `cgroup.procs`, so everything it starts later is inside), then limits (`ulimit` sets them
+/// with `setrlimit` in the shell that then runs the command, so they bind the command and
+/// everything it starts), then the command. A step that fails exits 125 with a line saying why.
+pub(crate) fn script(spec: &ProcessSpec, cgroup: Option<&Path>) -> String {
+    let mut s = String::new();
+    if let Some(dir) = cgroup {
+        let procs = shell_quote(&dir.join("cgroup.procs").to_string_lossy());
+        let shown = shell_quote(&format!("ferry: cannot join the cgroup {}", dir.display()));
+        s.push_str(&format!(
+            "echo $$ > {procs} || {{ echo {shown} >&2; exit 125; }}\n"
+        ));
+    }
+    s.push_str("ulimit -c 0 2>/dev/null\n");
     let limits = &spec.limits;
     let mut set = |flag: &str, value: u64| {
         s.push_str(&format!(
@@ -181,7 +233,10 @@ pub(crate) fn script(spec: &ProcessSpec) -> String {
     if let Some(n) = limits.open_files {
         set("n", n);
     }
-    if let Some(bytes) = limits.memory_bytes {
+    // In a cgroup, memory is its `memory.max` (the whole group), not a per-process rlimit.
+    if let Some(bytes) = limits.memory_bytes
+        && cgroup.is_none()
+    {
         set("d", bytes.div_ceil(1024).max(1));
     }
     if let Some(secs) = limits.cpu_seconds {
@@ -192,12 +247,21 @@ pub(crate) fn script(spec: &ProcessSpec) -> String {
     s
 }
 
+/// `'text'` for `sh`, single quotes inside escaped.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
 /// Spawns the group leader `sh -c <script>` with the spec's environment.
-pub(crate) fn spawn_instance(spec: &ProcessSpec, fifo: &Path) -> Result<Instance, RunError> {
+pub(crate) fn spawn_instance(
+    spec: &ProcessSpec,
+    fifo: &Path,
+    cgroup: Option<&Path>,
+) -> Result<Instance, RunError> {
     let (out, err) = logs::child_stdio(fifo).map_err(|e| RunError::io(fifo, e))?;
     let mut cmd = tokio::process::Command::new("sh");
     cmd.arg("-c")
-        .arg(script(spec))
+        .arg(script(spec, cgroup))
         .current_dir(&spec.cwd)
         .env_clear();
     for var in ["PATH", "LANG", "LC_ALL", "TZ"] {
@@ -276,17 +340,29 @@ mod tests {
         );
         spec.limits.open_files = Some(256);
         spec.limits.memory_bytes = Some(1 << 30);
-        let s = script(&spec);
+        let s = script(&spec, None);
         assert!(s.contains("ulimit -n 256 ||"));
         assert!(s.contains("ulimit -d 1048576 ||"));
         assert!(s.ends_with("exec server\n"));
+        // In a cgroup: joined first, memory left to `memory.max`.
+        let s = script(&spec, Some(Path::new("/sys/fs/cgroup/x/it's")));
+        assert!(
+            s.starts_with("echo $$ > '/sys/fs/cgroup/x/it'\\''s/cgroup.procs' || {"),
+            "{s}"
+        );
+        assert!(s.contains("ulimit -n 256 ||"));
+        assert!(!s.contains("ulimit -d"));
     }
 
     #[test]
     fn exits_are_described() {
         assert_eq!(
             describe_exit(std::process::ExitStatus::from_raw(1 << 8)),
-            "exit status 1"
+            "exited with code 1"
+        );
+        assert_eq!(
+            describe_exit(std::process::ExitStatus::from_raw(127 << 8)),
+            "exited with code 127 (command not found)"
         );
         assert_eq!(
             describe_exit(std::process::ExitStatus::from_raw(9)),

@@ -102,9 +102,99 @@ pub(crate) fn group_rss_bytes(pgid: u32) -> Option<u64> {
     Some(members.iter().filter_map(|&p| rss_bytes(p)).sum())
 }
 
+/// Who listens on a TCP port, best effort: `pid 1234 (node)`, or `a process of uid 1000` when
+/// the socket is listed in `/proc/net/tcp{,6}` but its process is not visible to ferry (another
+/// user's, when ferry is not root), or `None` when not even the socket is found.
+pub(crate) fn port_owner(port: u16) -> Option<String> {
+    let mut sockets = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        if let Ok(text) = fs::read_to_string(table) {
+            sockets.extend(listening_sockets(&text, port));
+        }
+    }
+    let (_, uid) = *sockets.first()?;
+    let wanted: Vec<String> = sockets
+        .iter()
+        .map(|(inode, _)| format!("socket:[{inode}]"))
+        .collect();
+    for entry in fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = fs::read_link(fd.path()) else {
+                continue;
+            };
+            if wanted.iter().any(|w| target.as_os_str() == w.as_str()) {
+                let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                return Some(format!("pid {pid} ({})", comm.trim()));
+            }
+        }
+    }
+    Some(format!("a process of uid {uid}"))
+}
+
+/// The (inode, uid) of each socket listening on `port` in a `/proc/net/tcp` table.
+fn listening_sockets(table: &str, port: u16) -> Vec<(u64, u32)> {
+    const LISTEN: &str = "0A";
+    let mut out = Vec::new();
+    for line in table.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (Some(local), Some(state), Some(uid), Some(inode)) =
+            (fields.get(1), fields.get(3), fields.get(7), fields.get(9))
+        else {
+            continue;
+        };
+        let local_port = local
+            .rsplit_once(':')
+            .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+        if local_port != Some(port) || *state != LISTEN {
+            continue;
+        }
+        if let (Ok(inode), Ok(uid)) = (inode.parse::<u64>(), uid.parse::<u32>())
+            && inode != 0
+        {
+            out.push((inode, uid));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listening_sockets_are_found_by_port() {
+        let table = "\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 51234 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:1F90 0100007F:D2A4 01 00000000:00000000 00:00000000 00000000  1000        0 51299 1 0000000000000000 20 4 30 10 -1
+   2: 00000000:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 777 1 0000000000000000 100 0 0 10 0
+";
+        assert_eq!(listening_sockets(table, 8080), vec![(51234, 1000)]);
+        assert_eq!(listening_sockets(table, 80), vec![(777, 0)]);
+        assert!(listening_sockets(table, 81).is_empty());
+        assert!(listening_sockets("header only\n", 80).is_empty());
+    }
+
+    #[test]
+    fn the_owner_of_a_port_is_named() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let owner = port_owner(port).expect("found");
+        assert!(
+            owner.starts_with(&format!("pid {} (", std::process::id())),
+            "{owner}"
+        );
+    }
 
     #[test]
     fn parses_stat_with_odd_names() {

@@ -154,6 +154,25 @@ impl ProcessSpec {
                 detail: "needs at least one file of at least 1 KiB".into(),
             });
         }
+        if self.log.max_bytes_per_sec == Some(0) {
+            return Err(RunError::InvalidSpec {
+                field: "log.max_bytes_per_sec",
+                detail: "is 0; use None for no limit".into(),
+            });
+        }
+        for (field, zero) in [
+            ("limits.memory_bytes", self.limits.memory_bytes == Some(0)),
+            ("limits.open_files", self.limits.open_files == Some(0)),
+            ("limits.processes", self.limits.processes == Some(0)),
+            ("limits.cpu_percent", self.limits.cpu_percent == Some(0)),
+        ] {
+            if zero {
+                return Err(RunError::InvalidSpec {
+                    field,
+                    detail: "is 0; use None for no limit".into(),
+                });
+            }
+        }
         if self.restart.crash_loop_exits == 0 {
             return Err(RunError::InvalidSpec {
                 field: "restart.crash_loop_exits",
@@ -206,25 +225,56 @@ impl Default for HealthCheck {
     }
 }
 
-/// Resource limits, set (soft and hard) before the command runs; `None` leaves ferry's own.
+/// Resource limits, applied before the command runs; `None` leaves the limit unset.
+///
+/// Where the machine offers cgroup v2 (see [`crate::Supervisor::cgroup_support`]), each process
+/// runs in a cgroup of its own: `memory_bytes` becomes its `memory.max` (the whole group,
+/// children and page cache included), `processes` its `pids.max`, `cpu_percent` its `cpu.max`.
+/// Elsewhere `memory_bytes` is `RLIMIT_DATA` (per process) and `processes` and `cpu_percent`
+/// cannot be enforced (the process's log says so). `open_files` and `cpu_seconds` are rlimits
+/// (soft and hard) in both cases.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Limits {
-    /// `RLIMIT_DATA` in bytes: heap and private writable mappings. (Not `RLIMIT_AS`, which
-    /// breaks runtimes that reserve large address ranges, such as V8 and Go.)
+    /// Memory in bytes: `memory.max` of the process's cgroup, or else `RLIMIT_DATA` (heap and
+    /// private writable mappings; not `RLIMIT_AS`, which breaks runtimes that reserve large
+    /// address ranges, such as V8 and Go).
     pub memory_bytes: Option<u64>,
     /// `RLIMIT_NOFILE`.
     pub open_files: Option<u64>,
     /// `RLIMIT_CPU` in seconds of CPU time.
     pub cpu_seconds: Option<u64>,
+    /// Processes and threads in the group at once (`pids.max`; cgroup v2 only, because
+    /// `RLIMIT_NPROC` counts every process of the user, ferry's own included).
+    pub processes: Option<u64>,
+    /// CPU time as a share of one CPU in percent, `200` for two CPUs (`cpu.max`; cgroup v2 only).
+    pub cpu_percent: Option<u32>,
 }
 
-/// Size caps of a process's log: at most `files` files of `max_file_bytes` each.
+impl Limits {
+    /// Whether any limit is set.
+    pub fn any(&self) -> bool {
+        self.memory_bytes.is_some()
+            || self.open_files.is_some()
+            || self.cpu_seconds.is_some()
+            || self.processes.is_some()
+            || self.cpu_percent.is_some()
+    }
+}
+
+/// Size caps of a process's log: at most `files` files of `max_file_bytes` each, fed at most
+/// `max_bytes_per_sec`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogPolicy {
-    /// The size at which `<name>.log` is rotated to `<name>.log.1` (default 10 MiB).
+    /// The size at which `<name>.log` is rotated to `<name>.log.1` (default 10 MiB). Files are
+    /// cut at a line end when the line fits, and never exceed this size.
     pub max_file_bytes: u64,
     /// Files kept, the current one included (default 3).
     pub files: u32,
+    /// Output accepted per second, on average (default 1 MiB/s; a burst of four seconds' worth
+    /// passes at once). Output beyond it is read and dropped — the process never blocks on its
+    /// log — and the log says how many bytes were dropped, at most once a second. `None` keeps
+    /// everything (rotation still caps the files).
+    pub max_bytes_per_sec: Option<u64>,
 }
 
 impl Default for LogPolicy {
@@ -232,6 +282,7 @@ impl Default for LogPolicy {
         Self {
             max_file_bytes: 10 << 20,
             files: 3,
+            max_bytes_per_sec: Some(1 << 20),
         }
     }
 }

@@ -8,12 +8,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::cgroup::{self, CgroupSupport, Cgroups};
 use crate::logs::{self, EofCounter, LogSink};
 use crate::monitor::{AbortOnDrop, Command, Details, Entry, monitor};
 use crate::process::{
-    Instance, check_port_free, private_dir, record_of, spawn_instance, terminate_group,
+    Ended, Instance, check_port_free, private_dir, record_of, spawn_instance, terminate_group,
 };
-use crate::spec::ProcessSpec;
+use crate::spec::{Limits, ProcessSpec};
 use crate::state::{self, Liveness, Recorded};
 use crate::{RunError, lock, procfs};
 
@@ -93,12 +94,43 @@ pub struct ProcessInfo {
     pub restarts: u32,
     /// Seconds since the current process was spawned (0 when nothing runs).
     pub uptime_secs: u64,
-    /// Resident memory summed over the live members of its group, when it runs.
+    /// Memory in bytes, when it runs: its cgroup's `memory.current` (page cache included) when
+    /// it runs in one, else resident memory summed over the live members of its group.
     pub rss_bytes: Option<u64>,
     /// Whether it was adopted from a previous ferry rather than spawned by this one.
     pub adopted: bool,
     /// The current log file.
     pub log_file: PathBuf,
+    /// How its last exit ended, e.g. `exited with code 3 at start (3 times in 1 min)`.
+    pub last_exit: Option<String>,
+    /// Its cgroup, when cgroup v2 limits apply to it.
+    pub cgroup: Option<PathBuf>,
+    /// Bytes of output it wrote since it was started or adopted.
+    pub log_bytes: u64,
+    /// Of those, bytes dropped for going over [`crate::LogPolicy::max_bytes_per_sec`].
+    pub log_dropped_bytes: u64,
+}
+
+/// What [`Supervisor::stop_and_report`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StopReport {
+    /// Whether anything of the process was running when the stop began.
+    pub was_running: bool,
+    /// Whether SIGKILL was needed: something was still there when the grace ended.
+    pub forced: bool,
+    /// How long the stop took.
+    pub took: Duration,
+}
+
+impl StopReport {
+    /// A stop that found nothing running.
+    pub(crate) fn not_running() -> Self {
+        Self {
+            was_running: false,
+            forced: false,
+            took: Duration::ZERO,
+        }
+    }
 }
 
 /// What [`Supervisor::kill_orphan`] did.
@@ -210,6 +242,8 @@ impl Drop for Reservation<'_> {
 /// them or kills them. Call [`Supervisor::stop`] (or [`Supervisor::stop_all`]) to stop them.
 pub struct Supervisor {
     shared: Arc<Shared>,
+    /// Whether cgroup v2 limits are used when the machine offers them.
+    use_cgroups: bool,
 }
 
 impl Drop for Supervisor {
@@ -224,6 +258,8 @@ impl Drop for Supervisor {
 
 impl Supervisor {
     /// A supervisor recording its processes in `state_dir` (created 0700 at the first start).
+    /// Its processes run in cgroups of their own when the machine offers cgroup v2 (see
+    /// [`Self::cgroup_support`]), else under rlimits only.
     pub fn new(state_dir: PathBuf) -> Self {
         Self {
             shared: Arc::new(Shared {
@@ -231,6 +267,39 @@ impl Supervisor {
                 entries: Mutex::new(HashMap::new()),
                 reserved: Mutex::new((HashSet::new(), HashSet::new())),
             }),
+            use_cgroups: true,
+        }
+    }
+
+    /// A supervisor that never uses cgroups: rlimits only, and ferry's own process is never
+    /// moved into another cgroup.
+    pub fn without_cgroups(state_dir: PathBuf) -> Self {
+        let mut supervisor = Self::new(state_dir);
+        supervisor.use_cgroups = false;
+        supervisor
+    }
+
+    /// Whether cgroup v2 limits apply to the processes this supervisor starts, and why (or why
+    /// not): `cgroup v2 at <folder> (memory, pids, cpu)` or `not usable: <why>`. The first call
+    /// in a ferry process detects (and, when usable, prepares `<ferry's cgroup>/ferry`, which
+    /// may move ferry itself into `<ferry's cgroup>/supervisor`; see the crate's docs).
+    pub fn cgroup_support(&self) -> CgroupSupport {
+        if !self.use_cgroups {
+            return CgroupSupport {
+                usable: false,
+                reason: "not usable: turned off for this supervisor (Supervisor::without_cgroups)"
+                    .into(),
+            };
+        }
+        cgroup::support(cgroup::detected())
+    }
+
+    /// The cgroups to use, when usable.
+    fn cgroups(&self) -> Option<&'static Cgroups> {
+        if self.use_cgroups {
+            cgroup::detected().as_ref().ok()
+        } else {
+            None
         }
     }
 
@@ -261,21 +330,40 @@ impl Supervisor {
         let fifo = state::fifo_path(&self.shared.state_dir, &base);
         logs::make_fifo(&fifo).map_err(|e| RunError::io(&fifo, e))?;
         let reader = logs::open_reader(&fifo).map_err(|e| RunError::io(&fifo, e))?;
-        let instance = match spawn_instance(&spec, &fifo) {
+        let cgroup = match self.cgroups().map(|c| c.create(&base, &spec.limits)) {
+            None => None,
+            Some(Ok(dir)) => Some(dir),
+            Some(Err(e)) => {
+                let _ = state::remove(&self.shared.state_dir, &base);
+                return Err(e);
+            }
+        };
+        let instance = match spawn_instance(&spec, &fifo, cgroup.as_deref()) {
             Ok(instance) => instance,
             Err(e) => {
                 let _ = state::remove(&self.shared.state_dir, &base);
+                if let Some(dir) = &cgroup {
+                    cgroup::remove(dir).await;
+                }
                 return Err(e);
             }
         };
         let started_at = SystemTime::now();
         let record = record_of(&spec, &instance, started_at);
         if let Err(e) = state::write(&self.shared.state_dir, &record) {
-            let _ = terminate_group(&spec.label(), instance.pgid, Duration::ZERO).await;
+            let _ = terminate_group(
+                &spec.label(),
+                instance.pgid,
+                Duration::ZERO,
+                cgroup.as_deref(),
+            )
+            .await;
             let _ = state::remove(&self.shared.state_dir, &base);
+            if let Some(dir) = &cgroup {
+                cgroup::remove(dir).await;
+            }
             return Err(e);
         }
-        let sink = LogSink::new(&spec.log_dir, &spec.name, spec.log, &spec.redact);
         let details = Details {
             pid: instance.pid,
             pgid: instance.pgid,
@@ -290,13 +378,20 @@ impl Supervisor {
             last_check: "not checked yet".into(),
             adopted: false,
         };
-        let entry = self.install(spec, base, details, sink, Some(reader), instance);
+        let entry = self.install(spec, base, details, Some(reader), instance, cgroup);
         entry.note(&format!(
             "started pid {} on port {}: {}",
             entry.details_pid(),
             entry.spec.port,
             entry.spec.command
         ));
+        if let Some(note) = limits_note(
+            &entry.spec.limits,
+            entry.cgroup.as_deref(),
+            &self.cgroup_support(),
+        ) {
+            entry.note(&note);
+        }
         Ok(Handle { entry })
     }
 
@@ -363,9 +458,20 @@ impl Supervisor {
     }
 
     /// Stops a process: SIGTERM to its whole group, SIGKILL to what is left after `grace`;
-    /// reaps it, removes its state files, and sets `Stopped`. Stopping a stopped process is a
-    /// no-op.
+    /// reaps it, removes its state files (and its cgroup), and sets `Stopped`. Stopping a
+    /// stopped process is a no-op. [`Self::stop_and_report`] says whether SIGKILL was needed.
     pub async fn stop(&self, handle: &Handle, grace: Duration) -> Result<(), RunError> {
+        self.stop_and_report(handle, grace).await.map(|_| ())
+    }
+
+    /// [`Self::stop`], saying whether anything ran, whether SIGKILL was needed (the process
+    /// ignored SIGTERM for the whole grace) and how long the stop took. The process's log
+    /// says it too (`[ferry] stopped with SIGKILL: SIGTERM was ignored for 10 s`).
+    pub async fn stop_and_report(
+        &self,
+        handle: &Handle,
+        grace: Duration,
+    ) -> Result<StopReport, RunError> {
         let entry = &handle.entry;
         let (reply, answer) = oneshot::channel();
         let sent = entry.commands.send(Command::Stop { grace, reply }).is_ok();
@@ -418,6 +524,7 @@ impl Supervisor {
                 let entry = &h.entry;
                 let status = h.status();
                 let d = lock(&entry.details);
+                let sink = lock(&entry.sink);
                 let running = !matches!(status, Status::Stopped | Status::CrashLoop);
                 let running = running && !matches!(status, Status::Restarting { .. });
                 ProcessInfo {
@@ -436,13 +543,19 @@ impl Supervisor {
                     } else {
                         0
                     },
-                    rss_bytes: if running {
-                        procfs::group_rss_bytes(d.pgid)
-                    } else {
+                    rss_bytes: if !running {
                         None
+                    } else if let Some(dir) = &entry.cgroup {
+                        cgroup::memory_current(dir).or_else(|| procfs::group_rss_bytes(d.pgid))
+                    } else {
+                        procfs::group_rss_bytes(d.pgid)
                     },
                     adopted: d.adopted,
-                    log_file: lock(&entry.sink).path().to_path_buf(),
+                    last_exit: d.last_exit.clone(),
+                    cgroup: entry.cgroup.clone(),
+                    log_file: sink.path().to_path_buf(),
+                    log_bytes: sink.received(),
+                    log_dropped_bytes: sink.dropped(),
                 }
             })
             .collect()
@@ -523,8 +636,12 @@ impl Supervisor {
             last_check: "not checked yet".into(),
             adopted: true,
         };
-        let sink = LogSink::new(&spec.log_dir, &spec.name, spec.log, &spec.redact);
-        let entry = self.install(spec, base, details, sink, reader, instance);
+        // Its cgroup, if the earlier ferry put it in one (and it is still there).
+        let cgroup = self
+            .cgroups()
+            .map(|c| c.dir_for(&base))
+            .filter(|dir| cgroup::contains(dir, recorded.pid));
+        let entry = self.install(spec, base, details, reader, instance, cgroup);
         entry.note(&format!(
             "adopted pid {} after a restart of ferry",
             recorded.pid
@@ -548,23 +665,36 @@ impl Supervisor {
                 process: recorded.label(),
             });
         }
+        // Its cgroup, if the earlier ferry put it in one: everything in it is the orphan's.
+        let cgroup = self
+            .cgroups()
+            .map(|c| c.dir_for(&base))
+            .filter(|dir| dir.is_dir());
+        let cgroup = cgroup.as_deref();
         let outcome = match recorded.liveness() {
             Liveness::Alive => {
-                terminate_group(&recorded.label(), recorded.pgid, grace).await?;
+                terminate_group(&recorded.label(), recorded.pgid, grace, cgroup).await?;
                 Orphan::Killed
             }
             Liveness::Gone => {
                 // The pid is unused (or ours, unreaped), so it cannot have been reused as a new
                 // group's id: whatever is left in the group is the orphan's.
-                if procfs::group_members(recorded.pgid).is_empty() {
-                    Orphan::AlreadyGone
-                } else {
-                    terminate_group(&recorded.label(), recorded.pgid, grace).await?;
+                let left = !procfs::group_members(recorded.pgid).is_empty()
+                    || cgroup.is_some_and(|dir| !cgroup::members(dir).is_empty());
+                if left {
+                    terminate_group(&recorded.label(), recorded.pgid, grace, cgroup).await?;
                     Orphan::Killed
+                } else {
+                    Orphan::AlreadyGone
                 }
             }
             Liveness::Reused(_) => Orphan::PidReused,
         };
+        if let Some(dir) = cgroup
+            && cgroup::members(dir).is_empty()
+        {
+            cgroup::remove(dir).await;
+        }
         state::remove(&self.shared.state_dir, &base)?;
         Ok(outcome)
     }
@@ -615,10 +745,11 @@ impl Supervisor {
         spec: ProcessSpec,
         base: String,
         details: Details,
-        sink: LogSink,
         reader: Option<tokio::net::unix::pipe::Receiver>,
         instance: Instance,
+        cgroup: Option<PathBuf>,
     ) -> Arc<Entry> {
+        let sink = LogSink::new(&spec.log_dir, &spec.name, spec.log, &spec.redact);
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (status, _) = watch::channel(Status::Starting);
         let entry = Arc::new(Entry {
@@ -629,6 +760,7 @@ impl Supervisor {
             details: Mutex::new(details),
             sink: Arc::new(Mutex::new(sink)),
             eofs: EofCounter::default(),
+            cgroup,
             commands,
             task: Mutex::new(None),
         });
@@ -659,10 +791,15 @@ impl Supervisor {
 
     /// Stops a process whose monitor task is gone: kills its group if the recorded leader (or
     /// its group) is still there, removes its state files.
-    async fn stop_unmonitored(&self, entry: &Entry, grace: Duration) -> Result<(), RunError> {
+    async fn stop_unmonitored(
+        &self,
+        entry: &Entry,
+        grace: Duration,
+    ) -> Result<StopReport, RunError> {
         if *entry.status.borrow() == Status::Stopped {
-            return Ok(());
+            return Ok(StopReport::not_running());
         }
+        let asked = std::time::Instant::now();
         let (pid, pgid, start_ticks) = {
             let d = lock(&entry.details);
             (d.pid, d.pgid, d.start_ticks)
@@ -672,10 +809,13 @@ impl Supervisor {
             Some(s) => s.start_ticks == start_ticks,
         };
         let result = if ours {
-            terminate_group(&entry.label, pgid, grace).await
+            terminate_group(&entry.label, pgid, grace, entry.cgroup.as_deref()).await
         } else {
-            Ok(())
+            Ok(Ended::AlreadyGone)
         };
+        if let Some(dir) = &entry.cgroup {
+            cgroup::remove(dir).await;
+        }
         // The record is this process's only if no later start of the same process replaced it.
         if state::read(&self.shared.state_dir, &entry.base)
             .is_some_and(|r| r.pid == pid && r.start_ticks == start_ticks)
@@ -683,8 +823,65 @@ impl Supervisor {
             state::remove(&self.shared.state_dir, &entry.base)?;
         }
         entry.set_status(Status::Stopped);
-        result
+        result.map(|ended| StopReport {
+            was_running: ended != Ended::AlreadyGone,
+            forced: ended == Ended::OnKill,
+            took: asked.elapsed(),
+        })
     }
+}
+
+/// The log line saying which limits bind a process, when it has any.
+fn limits_note(limits: &Limits, cgroup: Option<&Path>, support: &CgroupSupport) -> Option<String> {
+    if !limits.any() {
+        return None;
+    }
+    let mut rlimits = Vec::new();
+    if let Some(n) = limits.open_files {
+        rlimits.push(format!("open files {n}"));
+    }
+    if let Some(s) = limits.cpu_seconds {
+        rlimits.push(format!("cpu time {s} s"));
+    }
+    let mut parts = Vec::new();
+    match cgroup {
+        Some(dir) => {
+            let mut set = Vec::new();
+            if let Some(b) = limits.memory_bytes {
+                set.push(format!("memory.max {b}"));
+            }
+            if let Some(n) = limits.processes {
+                set.push(format!("pids.max {n}"));
+            }
+            if let Some(p) = limits.cpu_percent {
+                set.push(format!("cpu.max {}", cgroup::cpu_max(Some(p))));
+            }
+            parts.push(format!("cgroup {} ({})", dir.display(), set.join(", ")));
+        }
+        None => {
+            if let Some(b) = limits.memory_bytes {
+                rlimits.push(format!("data {b} bytes"));
+            }
+            let mut unenforced = Vec::new();
+            if limits.processes.is_some() {
+                unenforced.push("processes");
+            }
+            if limits.cpu_percent.is_some() {
+                unenforced.push("cpu_percent");
+            }
+            if !unenforced.is_empty() {
+                parts.push(format!(
+                    "{} not enforced without cgroup v2 (cgroup {})",
+                    unenforced.join(" and "),
+                    support.reason
+                ));
+            }
+        }
+    }
+    if !rlimits.is_empty() {
+        parts.insert(0, format!("rlimits: {}", rlimits.join(", ")));
+    }
+    Some(format!("limits: {}", parts.join("; ")))
 }
 
 /// Awaits futures concurrently and returns their outputs in order (a small `join_all`, so

@@ -259,7 +259,7 @@ async fn exiting_at_once_is_exited_early_with_the_log_tail() {
         ferry_run::RunError::ExitedEarly {
             status, log_tail, ..
         } => {
-            assert_eq!(status, "exit status 3");
+            assert_eq!(status, "exited with code 3 at start");
             assert!(
                 log_tail
                     .iter()
@@ -311,11 +311,18 @@ async fn sigkilled_process_is_restarted_and_healthy_within_two_seconds() {
     assert_eq!(get(port, "/").0, 200);
     assert_ne!(handle.pid(), old);
     assert_eq!(handle.restarts(), 1);
-    assert_eq!(handle.last_exit().as_deref(), Some("killed by SIGKILL"));
-    assert_eq!(sup.recorded()[0].pid, handle.pid());
+    let last_exit = handle.last_exit().expect("last exit");
     assert!(
-        env.log_text("web")
-            .contains("killed by SIGKILL; restarting in 0.5 s")
+        last_exit.starts_with("killed by SIGKILL after "),
+        "{last_exit}"
+    );
+    assert_eq!(sup.recorded()[0].pid, handle.pid());
+    let log = env.log_text("web");
+    assert!(
+        log.contains(&format!(
+            "[ferry] {last_exit}; restarting in 0.5 s (attempt 1)"
+        )),
+        "{log}"
     );
 
     // Healthy for longer than `reset_after`: the next crash starts the backoff afresh.
@@ -357,7 +364,10 @@ async fn crash_loop_is_detected_and_not_restarted() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(handle.status(), Status::CrashLoop);
     assert_eq!(handle.restarts(), 3);
-    assert!(env.log_text("web").contains("crash loop: 4 exits"));
+    assert!(
+        env.log_text("web")
+            .contains("[ferry] exited with code 1 at start (4 times in 30 s); crash loop")
+    );
     assert_eq!(sup.ps()[0].status, Status::CrashLoop);
     // The port is free for another process once the loop is declared.
     sup.stop(&handle, Duration::from_secs(1))
@@ -446,6 +456,7 @@ async fn endless_output_stays_under_the_log_cap_with_secrets_masked() {
     spec.log = LogPolicy {
         max_file_bytes: 64 * 1024,
         files: 3,
+        ..LogPolicy::default()
     };
     spec.redact = vec!["hunter2-secret-value".into()];
     let handle = sup.start(spec).await.expect("start");
@@ -719,7 +730,7 @@ async fn limits_bind_the_command_and_a_limit_that_cannot_be_set_fails_clearly() 
         .expect_err("limit refused");
     assert_eq!(err.code(), "exited-early");
     let text = err.to_string();
-    assert!(text.contains("exit status 125"), "{text}");
+    assert!(text.contains("exited with code 125 at start"), "{text}");
     assert!(text.contains("ferry: cannot set ulimit -n"), "{text}");
 }
 
