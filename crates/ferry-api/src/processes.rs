@@ -70,11 +70,15 @@ pub struct AutoRollback {
     pub reason: String,
 }
 
-/// The processes of one release and the proxy to them.
+/// The path prefixes a process answers and the proxy to it.
+type Routed = (Vec<String>, Arc<Proxy>);
+
+/// The processes of one release and the proxies to those that answer requests.
 struct Running {
     app: String,
     handles: Vec<Handle>,
-    proxy: Arc<Proxy>,
+    /// Each routed process's proxy and the path prefixes it answers.
+    proxies: Vec<Routed>,
     /// When the release stopped being live (None while live or not yet routed).
     retired_at: Option<Instant>,
 }
@@ -148,7 +152,7 @@ impl ProcessHosts {
             && r.handles.iter().all(|h| h.status().is_live())
         {
             r.retired_at = None;
-            return Ok(Some(mounts(&r.proxy)));
+            return Ok(Some(mounts(&r.proxies)));
         }
         if let Some(stale) = running.remove(&manifest.id) {
             self.drain_and_stop(&stale).await;
@@ -168,17 +172,25 @@ impl ProcessHosts {
             }
         }
         let handles = self.start(state, app, env, manifest, backend).await?;
-        let proxy = Arc::new(
-            proxy_to(&handles)
-                .map_err(|e| ApiError::new(500, "proxy", e.to_string(), "see the server log"))?,
-        );
-        let m = mounts(&proxy);
+        let proxies = match proxies_to(backend, &handles) {
+            Ok(p) => p,
+            Err(e) => {
+                self.stop_handles(&handles).await;
+                return Err(ApiError::new(
+                    500,
+                    "proxy",
+                    e.to_string(),
+                    "see the server log",
+                ));
+            }
+        };
+        let m = mounts(&proxies);
         running.insert(
             manifest.id.clone(),
             Running {
                 app: app.to_string(),
                 handles,
-                proxy,
+                proxies,
                 retired_at: None,
             },
         );
@@ -267,6 +279,7 @@ impl ProcessHosts {
         spec.env
             .entry("NODE_ENV".into())
             .or_insert_with(|| "production".into());
+        runtime_env(&mut spec.env, &tree.join(&entry.cwd), &spec.writable_dir);
         spec.redact = spec.env.values().cloned().collect();
         spec.health = HealthCheck {
             path: entry.health.clone().unwrap_or_else(|| "/".into()),
@@ -447,8 +460,15 @@ impl ProcessHosts {
 
     /// Waits for in-flight requests (at most [`DRAIN`]), ends streams, stops the processes.
     async fn drain_and_stop(&self, r: &Running) {
-        let _ = tokio::time::timeout(DRAIN, r.proxy.idle()).await;
-        r.proxy.close_streams();
+        let idle = async {
+            for (_, proxy) in &r.proxies {
+                proxy.idle().await;
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN, idle).await;
+        for (_, proxy) in &r.proxies {
+            proxy.close_streams();
+        }
         self.stop_handles(&r.handles).await;
     }
 
@@ -518,14 +538,14 @@ impl ProcessHosts {
                 }
             }
             if handles.len() == backend.processes.len()
-                && let Ok(proxy) = proxy_to(&handles)
+                && let Ok(proxies) = proxies_to(backend, &handles)
             {
                 running.insert(
                     release.clone(),
                     Running {
                         app: manifest.app.clone(),
                         handles,
-                        proxy: Arc::new(proxy),
+                        proxies,
                         retired_at: None,
                     },
                 );
@@ -550,19 +570,72 @@ impl ProcessHosts {
     }
 }
 
-/// The edge mounts of a server release: every path to its proxy.
-fn mounts(proxy: &Arc<Proxy>) -> Vec<Mounted> {
-    let handler: Arc<dyn Mount> = proxy.clone();
-    vec![Mounted::new("/", handler)]
+/// The edge mounts of a server release: each routed process's prefixes to its proxy.
+fn mounts(proxies: &[Routed]) -> Vec<Mounted> {
+    let mut out = Vec::new();
+    for (prefixes, proxy) in proxies {
+        let handler: Arc<dyn Mount> = proxy.clone();
+        for prefix in prefixes {
+            out.push(Mounted::new(prefix, handler.clone()));
+        }
+    }
+    out
 }
 
-/// The proxy to a release's first process, which answers the app's requests.
-fn proxy_to(handles: &[Handle]) -> Result<Proxy, ferry_edge::proxy::ProxyError> {
-    let port = handles.first().map_or(0, Handle::port);
-    Proxy::new(
-        SocketAddr::from(([127, 0, 0, 1], port)),
-        ProxyLimits::default(),
-    )
+/// A proxy to each process that answers requests (see [`ProcessesBackend::routed`]), found
+/// among `handles` by name.
+fn proxies_to(
+    backend: &ProcessesBackend,
+    handles: &[Handle],
+) -> Result<Vec<Routed>, ferry_edge::proxy::ProxyError> {
+    let mut out = Vec::new();
+    for (entry, prefixes) in backend.routed() {
+        let port = handles
+            .iter()
+            .find(|h| h.spec().name == entry.name)
+            .map_or(0, Handle::port);
+        let proxy = Proxy::new(
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            ProxyLimits::default(),
+        )?;
+        out.push((prefixes, Arc::new(proxy)));
+    }
+    Ok(out)
+}
+
+/// What a process finds in its folder `cwd` of the release: a virtualenv (`.venv`, made
+/// relocatable by the build) and `node_modules/.bin` come first on `PATH` so a start command
+/// such as `uvicorn server:app` or `next start` runs the release's own copy; Python writes its
+/// bytecode cache into the process's own writable folder (the tree is read-only) and its
+/// output unbuffered (logs arrive as they are written). An owner's value always wins.
+fn runtime_env(
+    env: &mut BTreeMap<String, String>,
+    cwd: &std::path::Path,
+    writable: &std::path::Path,
+) {
+    let mut first = Vec::new();
+    let venv = cwd.join(".venv");
+    let python = venv.join("bin").join("python");
+    if python.exists() {
+        first.push(venv.join("bin"));
+        env.entry("VIRTUAL_ENV".into())
+            .or_insert_with(|| venv.display().to_string());
+        env.entry("PYTHONPYCACHEPREFIX".into())
+            .or_insert_with(|| writable.join("pycache").display().to_string());
+        env.entry("PYTHONUNBUFFERED".into())
+            .or_insert_with(|| "1".into());
+    }
+    let bin = cwd.join("node_modules").join(".bin");
+    if bin.is_dir() {
+        first.push(bin);
+    }
+    if first.is_empty() || env.contains_key("PATH") {
+        return;
+    }
+    let inherited = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+    let mut path: Vec<String> = first.iter().map(|p| p.display().to_string()).collect();
+    path.push(inherited);
+    env.insert("PATH".into(), path.join(":"));
 }
 
 /// Where the releases' materialised trees live.

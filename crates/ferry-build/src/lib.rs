@@ -19,6 +19,7 @@ mod key;
 mod log;
 mod step;
 mod tree;
+mod venv;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -122,7 +123,7 @@ pub fn cache_key(
 ) -> Result<String, BuildError> {
     check_env(env)?;
     let output = tree::relative("the output folder", &plan.output)?;
-    let listing = tree::list(source_root, output.as_deref(), true)?;
+    let listing = tree::list(source_root, excluded(plan, output.as_deref()), true)?;
     key::output_key(source_root, &listing, plan, env, &BTreeMap::new())
 }
 
@@ -154,7 +155,7 @@ pub fn build(
         .collect::<Result<Vec<_>, _>>()?;
 
     let started = Instant::now();
-    let listing = tree::list(source_root, output_rel.as_deref(), true)?;
+    let listing = tree::list(source_root, excluded(plan, output_rel.as_deref()), true)?;
     for rel in opts.patches.keys() {
         let ok = tree::relative("a patched file", rel)?.is_some_and(|r| {
             listing
@@ -349,6 +350,18 @@ impl Run<'_, '_> {
             if let (true, Some(entry)) = (is_install, &deps_entry) {
                 deps_staging = self.stage_deps(&deps_dir, entry, &install_dir);
             }
+        }
+
+        // A Python server unit's virtualenv runs from the release tree, not from here.
+        let unit_dir = match tree::relative("the unit folder", &plan.path)? {
+            Some(rel) => work.join(rel),
+            None => work.clone(),
+        };
+        let scripts = venv::relocate(&unit_dir.join(".venv"))?;
+        if scripts > 0 {
+            self.log.line(&format!(
+                "made the virtualenv relocatable ({scripts} console scripts run the `python` beside them)"
+            ));
         }
 
         let t = Instant::now();
@@ -579,6 +592,16 @@ fn collect(work: &Path, output: Option<&Path>, to: &Path) -> Result<bool, BuildE
     let listing = tree::list(&source, None, false)?;
     tree::copy_listing(&source, to, &listing)?;
     Ok(true)
+}
+
+/// The folder a build's copy leaves out: a static unit's output (a stale `dist/` must not leak
+/// into the build), never a server unit's, whose output is its own source folder.
+fn excluded<'p>(plan: &BuildPlan, output: Option<&'p Path>) -> Option<&'p Path> {
+    if plan.kind == UnitKind::Server {
+        None
+    } else {
+        output
+    }
 }
 
 /// Refuses plans this crate does not understand.

@@ -137,9 +137,19 @@ pub fn resolve_query(
         return Resolved::BadRequest;
     };
     let live = &route.live;
+    // `_ferry/` holds ferry's own parts of a release (server units' trees): never a file, nor
+    // a client route.
+    let private = |p: &str| p.starts_with(ferry_release::PRIVATE_DIR);
+    if private(&path) {
+        return Resolved::NotFound(live.id.clone());
+    }
     // `resolve` follows links inside the release (file and folder links).
     let file = |release: &Arc<ReleaseManifest>, p: &str, skew: bool, fallback: bool| {
-        release.resolve(p).map(|(path, entry)| Resolved::File {
+        if private(p) {
+            return None;
+        }
+        let found = release.resolve(p).filter(|(path, _)| !private(path));
+        found.map(|(path, entry)| Resolved::File {
             release: release.clone(),
             path,
             entry: entry.clone(),

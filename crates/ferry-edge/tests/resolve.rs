@@ -227,3 +227,32 @@ fn a_snapshot_outlives_the_swap() {
     edge.remove_app("shop");
     assert_eq!(edge.routing().default_app, None);
 }
+
+#[test]
+fn server_unit_trees_under_ferry_are_never_files() {
+    let live = release(
+        "r1",
+        &[
+            ("index.html", "<h1>app</h1>"),
+            ("_ferry/units/backend/server.py", "SECRET = 1"),
+            ("_ferry/units/backend/.env", "KEY=x"),
+        ],
+        true,
+    );
+    let r = routing(live, Vec::new());
+    for path in [
+        "/_ferry/units/backend/server.py",
+        "/%5Fferry/units/backend/server.py",
+        "/_ferry/units/backend/.env",
+        "/_ferry//units/backend/server.py",
+        "/./_ferry/units/backend/server.py",
+    ] {
+        match resolve(&r, Some("shop.localhost"), path) {
+            Resolved::NotFound(_) => {}
+            other => panic!("{path} must not be served: {other:?}"),
+        }
+    }
+    // Client routes still fall back to the page.
+    let (_, path, _, fallback) = served(&resolve(&r, Some("shop.localhost"), "/settings"));
+    assert_eq!((path.as_str(), fallback), ("index.html", true));
+}

@@ -10,6 +10,7 @@ pub mod error;
 pub mod findings;
 pub mod history;
 pub mod jsonc;
+mod layout;
 pub mod manifest;
 pub mod naming;
 pub mod package_json;
@@ -107,7 +108,8 @@ pub fn inspect_tree(tree: &Tree, input: Input<'_>) -> Result<Inspection, Inspect
         .and_then(|m| m.builder.as_deref())
         .and_then(BuilderId::parse);
     let (builder, candidates) = builder::detect(&ctx, declared_builder)?;
-    let units = units::discover(&ctx, manifest.as_ref())?;
+    let mut units = units::discover(&ctx, manifest.as_ref())?;
+    layout::infer_proxies(&ctx, &mut units);
     let name = app_name(&ctx, manifest.as_ref(), &input.source_name);
 
     let audit = match input.scope {

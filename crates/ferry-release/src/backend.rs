@@ -26,7 +26,11 @@ pub enum Backend {
     Processes(ProcessesBackend),
 }
 
-/// The processes of a server unit, run from the materialised release.
+/// The processes of a release's server units, run from the materialised release. A release
+/// of one server unit holds its tree at the root and its first process answers every path; a
+/// release with a static front end holds the front end's files at the root, each server
+/// unit's tree under [`UNITS_DIR`] (never served as files), and its processes answer the path
+/// prefixes in their `routes`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessesBackend {
@@ -59,6 +63,38 @@ pub struct ProcessEntry {
     /// The health check path (`GET` answering below 500), default `/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<String>,
+    /// The path prefixes this process answers (`/api`), longest match first; when no process
+    /// of the release has any, the first process answers every path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<String>,
+}
+
+/// Where a release with a static front end keeps its server units' trees
+/// (`_ferry/units/<unit>/`): the edge never serves a path under [`PRIVATE_DIR`] as a file.
+pub const UNITS_DIR: &str = "_ferry/units";
+
+/// Release paths under this folder are ferry's, never served as files.
+pub const PRIVATE_DIR: &str = "_ferry/";
+
+impl ProcessesBackend {
+    /// The processes answering requests and their path prefixes: those with `routes`, or the
+    /// first process at `/` when none has any.
+    pub fn routed(&self) -> Vec<(&ProcessEntry, Vec<String>)> {
+        let with_routes: Vec<_> = self
+            .processes
+            .iter()
+            .filter(|p| !p.routes.is_empty())
+            .map(|p| (p, p.routes.clone()))
+            .collect();
+        if with_routes.is_empty() {
+            self.processes
+                .first()
+                .map(|p| vec![(p, vec!["/".to_string()])])
+                .unwrap_or_default()
+        } else {
+            with_routes
+        }
+    }
 }
 
 fn dot() -> String {
@@ -140,6 +176,20 @@ impl Backend {
                             "process `{}` runs outside the release",
                             preview(&proc.name)
                         ));
+                    }
+                    for route in &proc.routes {
+                        let plain = route.starts_with('/')
+                            && route.len() <= 200
+                            && !route.contains(['?', '#', '\\', '%'])
+                            && !route.split('/').any(|s| s == ".." || s == ".")
+                            && !route.chars().any(|c| c.is_control() || c == ' ');
+                        if !plain {
+                            return Err(format!(
+                                "process `{}` routes `{}`, which is not a plain path prefix",
+                                preview(&proc.name),
+                                preview(route)
+                            ));
+                        }
                     }
                 }
                 Ok(())

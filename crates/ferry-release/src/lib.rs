@@ -44,7 +44,9 @@ pub mod rules;
 mod scan;
 mod store;
 
-pub use backend::{Backend, Base44Backend, MAX_PROCESSES, ProcessEntry, ProcessesBackend};
+pub use backend::{
+    Backend, Base44Backend, MAX_PROCESSES, PRIVATE_DIR, ProcessEntry, ProcessesBackend, UNITS_DIR,
+};
 pub use blob::{BlobStore, Put};
 pub use error::ReleaseError;
 pub use gc::{DEFAULT_KEEP_LAST, GcStats, gc, retention, verify_release};

@@ -238,6 +238,20 @@ impl ReleaseManifest {
         self
     }
 
+    /// Whether the edge may serve release path `path` as a file: never under
+    /// [`crate::PRIVATE_DIR`] (server units' trees), and nothing at all when the release's
+    /// processes answer every path (a server unit alone).
+    pub fn serves_files(&self, path: &str) -> bool {
+        if path.starts_with(crate::PRIVATE_DIR) {
+            return false;
+        }
+        !self
+            .backend
+            .as_ref()
+            .and_then(|b| b.processes())
+            .is_some_and(|p| p.routed().iter().any(|(_, r)| r.iter().any(|x| x == "/")))
+    }
+
     /// The file served for the release path `path`, following links (a link to a file, or a
     /// link to a folder anywhere along the path) for at most 16 hops. Returns the final path
     /// and its entry, or `None` when nothing (or a link loop) is there. Pure map lookups.

@@ -77,9 +77,15 @@ pub fn deploy(
     let plans = inspection.plans();
     let picked = super::pick_plan(&plans, args.unit.as_deref(), &profile.name, true)?;
     let server = picked.kind == UnitKind::Server;
+    // A static front end that routes path prefixes to server units deploys with them.
+    let linked = if server {
+        Vec::new()
+    } else {
+        super::server::linked_servers(&plans, picked)?
+    };
     let server_plan;
     let plan = if server {
-        server_plan = super::server::runnable_plan(picked)?;
+        server_plan = super::server::runnable_plan(picked, &source.root);
         &server_plan
     } else {
         picked
@@ -112,6 +118,15 @@ pub fn deploy(
             ));
         }
     }
+    if !linked.is_empty() {
+        // Which variables the front end reads (the unit-scope inspection skips the env scan).
+        let vars = ferry_inspect::Tree::walk(&source.root)
+            .map(|tree| ferry_inspect::env::scan(&ferry_inspect::scan::Sources::load(&tree)).vars)
+            .unwrap_or_default();
+        let (same_origin, notes) = super::server::same_origin_env(&vars, &plan.path, &env);
+        env.extend(same_origin);
+        warnings.extend(notes);
+    }
     let unit_root = source.root.join(&plan.path);
     let declared_id = inspection
         .manifest
@@ -121,6 +136,16 @@ pub fn deploy(
     let is_base44 = declared_id.is_some()
         || profile.builder.id == ferry_inspect::BuilderId::Base44
         || unit_root.join("base44").join("entities").is_dir();
+    if is_base44 && !linked.is_empty() {
+        return Err(Failure {
+            code: "base44-with-server-units",
+            message: format!(
+                "`{app}` is a Base44 app whose front end also routes to server units; ferry serves one of the two for now"
+            ),
+            hint: "deploy one unit with `--unit`, or remove the `[[unit.proxy]]` entries".into(),
+            exit: EXIT_BAD_INPUT,
+        });
+    }
     let wiring = if is_base44 {
         let w = ferry_compat::base44::wiring::wire(
             &unit_root,
@@ -160,10 +185,27 @@ pub fn deploy(
     }
     let built = ferry_build::build(&source.root, plan, &opts).map_err(build_failure)?;
     warnings.extend(built.warnings.iter().cloned());
+    let mut build_cached = built.cached;
+    let mut build_ms: u64 = built.phases.iter().map(|(_, d)| ms(*d)).sum();
+    let mut server_builds = Vec::new();
+    for (server_plan, routes) in &linked {
+        let runnable = super::server::runnable_plan(server_plan, &source.root);
+        reporter.message(&format!("building unit `{}`", runnable.unit));
+        let opts = build_options(home, env.clone(), args.no_cache, &on_line);
+        let out = ferry_build::build(&source.root, &runnable, &opts).map_err(build_failure)?;
+        warnings.extend(out.warnings.iter().cloned());
+        build_cached &= out.cached;
+        build_ms += out.phases.iter().map(|(_, d)| ms(*d)).sum::<u64>();
+        server_builds.push((*server_plan, routes.clone(), out));
+    }
     mark("build", &mut t);
 
     reporter.message("hashing");
-    let scanned = ferry_release::scan_dir(&built.output_dir).map_err(release_failure)?;
+    let mut scanned = ferry_release::scan_dir(&built.output_dir).map_err(release_failure)?;
+    for (server_plan, _, out) in &server_builds {
+        let tree = ferry_release::scan_dir(&out.output_dir).map_err(release_failure)?;
+        super::server::add_unit_tree(&mut scanned, &server_plan.unit, tree)?;
+    }
     // `_redirects` and `_headers` become rules, not files anyone can download.
     let files: BTreeMap<String, ferry_release::FileEntry> = scanned
         .iter()
@@ -189,6 +231,12 @@ pub fn deploy(
     let env_names: Vec<String> = env.keys().cloned().collect();
     let backend = if server {
         Some(super::server::processes_backend(picked, &source.root)?)
+    } else if !server_builds.is_empty() {
+        let units: Vec<(&ferry_inspect::BuildPlan, Vec<String>)> = server_builds
+            .iter()
+            .map(|(p, routes, _)| (*p, routes.clone()))
+            .collect();
+        Some(super::server::units_backend(&units, &source.root)?)
     } else {
         wiring.map(|w| {
             ferry_release::Backend::Base44(ferry_release::Base44Backend {
@@ -220,7 +268,7 @@ pub fn deploy(
         build: BuildInfo {
             framework: plan.framework.clone(),
             unit: plan.unit.clone(),
-            duration_ms: built.phases.iter().map(|(_, d)| ms(*d)).sum(),
+            duration_ms: build_ms,
         },
         backend,
     };
@@ -303,7 +351,7 @@ pub fn deploy(
         new_blobs: missing.len(),
         new_bytes,
         dedup_bytes: bytes.saturating_sub(new_bytes),
-        build_cached: built.cached,
+        build_cached,
         phases,
         total_ms: ms(started.elapsed()),
         warnings,
