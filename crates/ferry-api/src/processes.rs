@@ -90,6 +90,16 @@ pub struct ProcessHosts {
     warm: Duration,
     /// The watch window after a switch (zero: no automatic rollback).
     watch: Duration,
+    /// Stop-start activations under way: new release → (the stopped release, when it stopped).
+    outages: std::sync::Mutex<HashMap<String, (String, Instant)>>,
+    /// Releases whose processes the last `prepare` had to start (not warm): how long the start
+    /// and health checks took.
+    cold_starts: std::sync::Mutex<HashMap<String, Duration>>,
+}
+
+/// The guarded value, even after a panic elsewhere poisoned the lock.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl std::fmt::Debug for ProcessHosts {
@@ -132,6 +142,8 @@ impl ProcessHosts {
             running: tokio::sync::Mutex::new(HashMap::new()),
             warm: secs("FERRY_WARM_SECS", DEFAULT_WARM),
             watch: secs("FERRY_WATCH_SECS", DEFAULT_WATCH),
+            outages: std::sync::Mutex::new(HashMap::new()),
+            cold_starts: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -157,8 +169,11 @@ impl ProcessHosts {
         if let Some(stale) = running.remove(&manifest.id) {
             self.drain_and_stop(&stale).await;
         }
-        // A code bound to a fixed port cannot run beside its previous release.
+        // A code bound to a fixed port cannot run beside its previous release: stop-start. The
+        // outage runs from the old processes' stop to the switch (see `take_outage`).
+        let mut stopped_live = None;
         if backend.processes.iter().any(|p| p.fixed_port.is_some()) {
+            let live = state.edge.live_release(app);
             let same_app: Vec<String> = running
                 .iter()
                 .filter(|(_, r)| r.app == app)
@@ -168,10 +183,47 @@ impl ProcessHosts {
                 if let Some(old) = running.remove(&id) {
                     tracing::warn!(%app, release = %id, "fixed port: stopping the previous release before starting the new one");
                     self.drain_and_stop(&old).await;
+                    if live.as_deref() == Some(id.as_str()) {
+                        stopped_live = Some(id);
+                    }
                 }
             }
+            if let Some(id) = &stopped_live {
+                lock(&self.outages).insert(manifest.id.clone(), (id.clone(), Instant::now()));
+            }
         }
-        let handles = self.start(state, app, env, manifest, backend).await?;
+        // A retired copy of this release may still be stopping (its warm window just ended):
+        // its processes own their names until they are gone.
+        self.wait_stopped(&manifest.id, STOP_GRACE + DRAIN).await;
+        let starting = Instant::now();
+        let handles = match self.start(state, app, env, manifest, backend).await {
+            Ok(h) => {
+                lock(&self.cold_starts).insert(manifest.id.clone(), starting.elapsed());
+                h
+            }
+            Err(err) => {
+                // Stop-start failed: the live release comes back (on its fixed port, so the
+                // route's proxies reach it again), and the outage is reported.
+                if let Some(id) = stopped_live {
+                    let outage = lock(&self.outages).remove(&manifest.id);
+                    let restarted = self.restart_live(state, app, env, &id, &mut running).await;
+                    let down = outage.map_or(0, |(_, t)| t.elapsed().as_millis());
+                    return Err(ApiError {
+                        message: format!(
+                            "{} — stop-start: the live release {id} {} after {down} ms down",
+                            err.message,
+                            if restarted {
+                                "was restarted"
+                            } else {
+                                "could NOT be restarted"
+                            }
+                        ),
+                        ..err
+                    });
+                }
+                return Err(err);
+            }
+        };
         let proxies = match proxies_to(backend, &handles) {
             Ok(p) => p,
             Err(e) => {
@@ -195,6 +247,74 @@ impl ProcessHosts {
             },
         );
         Ok(Some(m))
+    }
+
+    /// Starts the processes of `release` (the live release a failed stop-start deploy stopped)
+    /// again; whether they are healthy.
+    async fn restart_live(
+        &self,
+        state: &ServerState,
+        app: &str,
+        env: &str,
+        release: &str,
+        running: &mut HashMap<String, Running>,
+    ) -> bool {
+        let Ok(manifest) = state.manifest(release) else {
+            return false;
+        };
+        let Some(backend) = manifest.backend.as_ref().and_then(|b| b.processes()) else {
+            return false;
+        };
+        let Ok(handles) = self.start(state, app, env, &manifest, backend).await else {
+            return false;
+        };
+        match proxies_to(backend, &handles) {
+            Ok(proxies) => {
+                running.insert(
+                    release.to_string(),
+                    Running {
+                        app: app.to_string(),
+                        handles,
+                        proxies,
+                        retired_at: None,
+                    },
+                );
+                true
+            }
+            Err(_) => {
+                self.stop_handles(&handles).await;
+                false
+            }
+        }
+    }
+
+    /// The outage of a stop-start activation of `release` (its previous release's processes
+    /// stopped before it could start), ended now that the edge routes to it: how long the app
+    /// was down. `None` for a blue/green activation.
+    pub fn take_outage(&self, release: &str) -> Option<Duration> {
+        lock(&self.outages)
+            .remove(release)
+            .map(|(_, since)| since.elapsed())
+    }
+
+    /// Waits (at most `within`) until the supervisor runs no process of `release`.
+    async fn wait_stopped(&self, release: &str, within: Duration) {
+        let until = Instant::now() + within;
+        while self
+            .supervisor
+            .ps()
+            .iter()
+            .any(|p| p.release == release && p.status.is_live())
+            && Instant::now() < until
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// How long the last activation of `release` spent starting its processes and waiting for
+    /// their health checks; `None` when they were warm (a pointer move).
+    pub fn take_cold_start(&self, release: &str) -> Option<Duration> {
+        lock(&self.cold_starts).remove(release)
     }
 
     /// Starts every process of the release and waits for each to be healthy; on failure the

@@ -95,6 +95,14 @@ pub struct ActivateOutcome {
     pub switched: bool,
     /// Time from the request reaching the server to the pointer move, in microseconds.
     pub server_micros: u64,
+    /// A stop-start activation (the app binds a fixed port): how long it was down, from the
+    /// previous release's stop to the switch, in milliseconds. Absent for blue/green.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downtime_ms: Option<u64>,
+    /// A server release whose processes were not running (not warm): milliseconds spent
+    /// starting them and waiting for their health checks. Absent for a warm release or files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_start_ms: Option<u64>,
 }
 
 impl ServerState {
@@ -346,6 +354,14 @@ impl ServerState {
                 previous: current,
                 switched: false,
                 server_micros: started.elapsed().as_micros() as u64,
+                downtime_ms: self
+                    .processes
+                    .take_outage(release_id)
+                    .map(|d| d.as_millis() as u64),
+                cold_start_ms: self
+                    .processes
+                    .take_cold_start(release_id)
+                    .map(|d| d.as_millis() as u64),
             });
         }
         let applied = self.control()?.apply(
@@ -365,6 +381,14 @@ impl ServerState {
         let route = self.route_for(app, env, release_id, mounts)?;
         self.edge.set_app(app, route);
         let server_micros = started.elapsed().as_micros() as u64;
+        let downtime_ms = self
+            .processes
+            .take_outage(release_id)
+            .map(|d| d.as_millis() as u64);
+        let cold_start_ms = self
+            .processes
+            .take_cold_start(release_id)
+            .map(|d| d.as_millis() as u64);
         // The previous release's processes stay warm (unrouted) for the window, then stop; the
         // new one is watched and rolled back automatically if it fails soon after the switch.
         self.processes.retire_others(app, release_id).await;
@@ -385,6 +409,8 @@ impl ServerState {
             previous,
             switched: true,
             server_micros,
+            downtime_ms,
+            cold_start_ms,
         })
     }
 

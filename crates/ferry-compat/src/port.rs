@@ -106,6 +106,18 @@ pub fn honour_port(
     Ok(Some(PortPatch { file, text, note }))
 }
 
+/// What the code of the unit at `unit_root` does with `$port_env` (the same analysis as the
+/// `fixed-port` finding); `None` past [`MAX_FILES`] code files, when nothing can be told.
+pub fn port_use(unit_root: &Path, port_env: &str) -> Result<Option<PortUse>, PortError> {
+    let Some(files) = code_files(unit_root)? else {
+        return Ok(None);
+    };
+    Ok(Some(detect::analyse(
+        files.iter().map(|(p, t)| (p.as_str(), t.as_str())),
+        port_env,
+    )))
+}
+
 /// `Number(process.env.PORT) || 5000`, with `process.env["…"]` for a name that is not an
 /// identifier.
 fn env_expression(name: &str, port: u16) -> String {

@@ -77,6 +77,7 @@ fn server_units_run_switch_roll_back_recover() {
     let (_, release, body) = server.get("/");
     let took = started.elapsed();
     assert_eq!(release.as_deref(), Some(v1_id.as_str()), "{doc}");
+    assert!(doc.get("cold_start_ms").is_none(), "v1 was warm: {doc}");
     assert_eq!(body, "v1 / srv.localhost");
     assert!(
         took < Duration::from_secs(2),
@@ -398,4 +399,122 @@ fn ps_and_logs_show_processes_and_masked_logs() {
     let (code, _, err) = env.ferry(&["down"]);
     assert_eq!(code, 0, "{err}");
     drop(server);
+}
+
+/// An app bound to `port` whatever `PORT` says, in two places (so no single binding can be
+/// patched), its port also named by `.replit`.
+fn write_fixed_port_app(dir: &Path, version: &str, port: u16) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    std::fs::write(
+        dir.join("package.json"),
+        "{\"name\":\"srv\",\"private\":true,\"scripts\":{\"start\":\"node server.js\"}}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("server.js"),
+        format!(
+            "const http = require('http');\nconst port = {port};\nhttp.createServer((req, res) => res.end('{version} ' + req.url)).listen(port, '127.0.0.1');\n"
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("admin.js"),
+        format!("require('http').createServer((q, s) => s.end('admin')).listen({port});\n"),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join(".replit"),
+        format!("run = \"npm start\"\n\n[[ports]]\nlocalPort = {port}\nexternalPort = 80\n"),
+    )
+    .expect("write");
+}
+
+#[test]
+fn a_fixed_port_app_deploys_stop_start_with_its_downtime_measured() {
+    need_node();
+    let env = Env::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    write_fixed_port_app(&env.app, "v1", port);
+    // inspect says what the deploy will do before anything runs.
+    let (code, report, err) = env.ferry(&["inspect", "--json", env.app.to_str().expect("utf-8")]);
+    assert_eq!(code, 0, "{err}");
+    let finding = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["id"] == "fixed-port")
+        .unwrap_or_else(|| panic!("a fixed-port finding: {report}"))
+        .clone();
+    assert!(
+        finding.to_string().contains("stop-start"),
+        "it says the deploy is stop-start: {finding}"
+    );
+
+    let server = env.serve();
+    let v1 = env.deploy().expect("v1 deploys");
+    assert!(
+        v1.get("downtime_ms").is_none(),
+        "a first deploy stops nothing: {v1}"
+    );
+    assert_eq!(server.get("/").2, "v1 /");
+    write_fixed_port_app(&env.app, "v2", port);
+    let v2 = env.deploy().expect("v2 deploys stop-start");
+    let down = v2["downtime_ms"].as_u64().unwrap_or_else(|| panic!("{v2}"));
+    assert!(down > 0 && down < 30_000, "{v2}");
+    assert!(
+        v2["warnings"].to_string().contains("stop-start"),
+        "the deploy says why: {v2}"
+    );
+    assert_eq!(server.get("/").2, "v2 /");
+    // Never two owners of the port: v1 is gone, not warm.
+    let v1_id = v1["release_id"].as_str().expect("id");
+    let v2_id = v2["release_id"].as_str().expect("id");
+    let recorded = env.recorded();
+    assert!(recorded.iter().all(|(r, _)| r != v1_id), "{recorded:?}");
+    let (code, ps, err) = env.ferry(&["ps", "--json", "--app", "srv"]);
+    assert_eq!(code, 0, "{err}");
+    let rows = ps["processes"].as_array().expect("processes");
+    assert!(
+        rows.iter()
+            .all(|p| p["release"] == v2_id && p["port"].as_u64() == Some(u64::from(port))),
+        "{ps}"
+    );
+    let (code, _, err) = env.ferry(&["down"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_rollback_outside_the_warm_window_is_a_timed_health_gated_start() {
+    need_node();
+    let env = Env::new();
+    let server = env.serve_with(&[("FERRY_WARM_SECS", "0")]);
+    write_app(&env.app, "v1", false);
+    let v1 = env.deploy().expect("v1 deploys");
+    let v1_id = v1["release_id"].as_str().expect("id").to_string();
+    write_app(&env.app, "v2", false);
+    env.deploy().expect("v2 deploys");
+    wait_for(
+        "v1's processes stop (no warm window)",
+        Duration::from_secs(45),
+        || env.recorded().iter().all(|(r, _)| *r != v1_id),
+    );
+    let (code, doc, err) = env.ferry(&["rollback", "--json", "--app", "srv"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(doc["release_id"].as_str(), Some(v1_id.as_str()), "{doc}");
+    let cold = doc["cold_start_ms"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert!(cold > 0 && cold < 60_000, "{doc}");
+    assert_eq!(server.get("/").2, "v1 / srv.localhost");
+    let (code, text, err) = env.ferry(&["rollback", "--app", "srv"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        text.as_str().is_some_and(|t| t.contains("not warm")),
+        "the human output says so: {text}"
+    );
+    let (code, _, err) = env.ferry(&["down"]);
+    assert_eq!(code, 0, "{err}");
 }

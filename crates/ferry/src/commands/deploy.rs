@@ -41,6 +41,10 @@ pub struct DeployReport {
     pub dedup_bytes: u64,
     /// The build came from the cache.
     pub build_cached: bool,
+    /// A stop-start deploy (the app binds a fixed port): milliseconds the app was down, from the
+    /// previous release's stop to the switch. Absent for a blue/green deploy (no downtime).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downtime_ms: Option<u64>,
     /// Milliseconds per phase.
     pub phases: Vec<(String, u64)>,
     /// Total milliseconds.
@@ -183,6 +187,14 @@ pub fn deploy(
             })
             .collect();
     }
+    // A server that ignores its port variable: a patch of the build copy, or stop-start.
+    let ports = if server {
+        super::server::port_plan(picked, &source.root)?
+    } else {
+        super::server::PortPlan::default()
+    };
+    opts.patches.extend(ports.patches.clone());
+    warnings.extend(ports.notes.iter().cloned());
     let built = ferry_build::build(&source.root, plan, &opts).map_err(build_failure)?;
     warnings.extend(built.warnings.iter().cloned());
     let mut build_cached = built.cached;
@@ -191,18 +203,21 @@ pub fn deploy(
     for (server_plan, routes) in &linked {
         let runnable = super::server::runnable_plan(server_plan, &source.root);
         reporter.message(&format!("building unit `{}`", runnable.unit));
-        let opts = build_options(home, env.clone(), args.no_cache, &on_line);
+        let mut opts = build_options(home, env.clone(), args.no_cache, &on_line);
+        let ports = super::server::port_plan(server_plan, &source.root)?;
+        opts.patches.extend(ports.patches.clone());
+        warnings.extend(ports.notes.iter().cloned());
         let out = ferry_build::build(&source.root, &runnable, &opts).map_err(build_failure)?;
         warnings.extend(out.warnings.iter().cloned());
         build_cached &= out.cached;
         build_ms += out.phases.iter().map(|(_, d)| ms(*d)).sum::<u64>();
-        server_builds.push((*server_plan, routes.clone(), out));
+        server_builds.push((*server_plan, routes.clone(), out, ports.fixed));
     }
     mark("build", &mut t);
 
     reporter.message("hashing");
     let mut scanned = ferry_release::scan_dir(&built.output_dir).map_err(release_failure)?;
-    for (server_plan, _, out) in &server_builds {
+    for (server_plan, _, out, _) in &server_builds {
         let tree = ferry_release::scan_dir(&out.output_dir).map_err(release_failure)?;
         super::server::add_unit_tree(&mut scanned, &server_plan.unit, tree)?;
     }
@@ -230,13 +245,13 @@ pub fn deploy(
     };
     let env_names: Vec<String> = env.keys().cloned().collect();
     let backend = if server {
-        Some(super::server::processes_backend(picked, &source.root)?)
+        Some(super::server::processes_backend(picked, &ports.fixed)?)
     } else if !server_builds.is_empty() {
-        let units: Vec<(&ferry_inspect::BuildPlan, Vec<String>)> = server_builds
+        let units: Vec<_> = server_builds
             .iter()
-            .map(|(p, routes, _)| (*p, routes.clone()))
+            .map(|(p, routes, _, fixed)| (*p, routes.clone(), fixed))
             .collect();
-        Some(super::server::units_backend(&units, &source.root)?)
+        Some(super::server::units_backend(&units)?)
     } else {
         wiring.map(|w| {
             ferry_release::Backend::Base44(ferry_release::Base44Backend {
@@ -346,6 +361,7 @@ pub fn deploy(
         release_id: id,
         previous: outcome["previous"].as_str().map(str::to_string),
         switched: outcome["switched"].as_bool().unwrap_or(true),
+        downtime_ms: outcome["downtime_ms"].as_u64(),
         files: manifest.files.len(),
         bytes,
         new_blobs: missing.len(),
@@ -512,6 +528,11 @@ pub fn print(report: &DeployReport, out: &crate::output::Output) {
         && report.switched
     {
         s.push_str(&format!("  previous  {prev}  (undo: ferry rollback)\n"));
+    }
+    if let Some(down) = report.downtime_ms {
+        s.push_str(&format!(
+            "  downtime  {down} ms (stop-start: the app binds a fixed port; see the note below)\n"
+        ));
     }
     for w in &report.warnings {
         s.push_str(&format!("  {} {w}\n", out.paint("!", "33")));

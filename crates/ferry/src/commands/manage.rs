@@ -184,8 +184,19 @@ pub fn switch(
         } else {
             "already live"
         };
+        let mut notes = String::new();
+        if let Some(ms) = outcome["cold_start_ms"].as_u64() {
+            notes.push_str(&format!(
+                "\n  its processes were not warm: started and health-checked in {ms} ms"
+            ));
+        }
+        if let Some(ms) = outcome["downtime_ms"].as_u64() {
+            notes.push_str(&format!(
+                "\n  stop-start (the app binds a fixed port): down for {ms} ms"
+            ));
+        }
         out.print(&format!(
-            "{app}: {id} {verb} in {:.1} ms (server {:.2} ms){}\n",
+            "{app}: {id} {verb} in {:.1} ms (server {:.2} ms){}{notes}\n",
             elapsed.as_secs_f64() * 1000.0,
             outcome["server_micros"].as_f64().unwrap_or(0.0) / 1000.0,
             outcome["previous"]

@@ -76,11 +76,11 @@ fn python_install(unit_dir: &Path) -> Option<String> {
 /// The processes of a server unit, as the release records them: their folder relative to the
 /// release root (the unit's tree sits at `tree_prefix`, `""` for a release of this unit alone),
 /// named `<unit>.<name>` when `qualify` (several units in one release), answering `routes`.
-/// A port detection found (`port`) is kept as a fixed port only when the unit's code never
-/// reads the port variable: `process.env.PORT || 3000` honours `PORT`, so it runs blue/green.
+/// `fixed` names the processes bound to a port whatever their port variable says (see
+/// [`port_plan`]): they deploy stop-start.
 pub(super) fn process_entries(
     plan: &BuildPlan,
-    source_root: &Path,
+    fixed: &BTreeMap<String, u16>,
     tree_prefix: &str,
     qualify: bool,
     routes: &[String],
@@ -115,9 +115,7 @@ pub(super) fn process_entries(
                 command: p.command.run.clone(),
                 cwd,
                 port_env: p.port_env.clone(),
-                fixed_port: p
-                    .port
-                    .filter(|_| !reads_port_env(&source_root.join(&plan.path), &p.port_env)),
+                fixed_port: fixed.get(&p.name).copied(),
                 health: p.health.clone(),
                 // The unit's first process answers its prefixes.
                 routes: if i == 0 { routes.to_vec() } else { Vec::new() },
@@ -128,12 +126,73 @@ pub(super) fn process_entries(
 
 /// The backend of a release made of `plan`'s server unit alone: its processes answer every
 /// path.
-pub(super) fn processes_backend(plan: &BuildPlan, source_root: &Path) -> Result<Backend, Failure> {
+pub(super) fn processes_backend(
+    plan: &BuildPlan,
+    fixed: &BTreeMap<String, u16>,
+) -> Result<Backend, Failure> {
     Ok(Backend::Processes(ProcessesBackend {
         unit: plan.unit.clone(),
-        processes: process_entries(plan, source_root, "", false, &[])?,
+        processes: process_entries(plan, fixed, "", false, &[])?,
         runtime_env: plan.env.runtime.clone(),
     }))
+}
+
+/// How the processes of a server unit get their port.
+#[derive(Debug, Default)]
+pub(super) struct PortPlan {
+    /// Files replaced in the build copy (path relative to the source root → text) so the server
+    /// listens on its port variable.
+    pub patches: BTreeMap<String, String>,
+    /// One line each for the deploy's output.
+    pub notes: Vec<String>,
+    /// Processes bound to a port whatever their variable says, which no patch fixes: they
+    /// deploy stop-start.
+    pub fixed: BTreeMap<String, u16>,
+}
+
+/// For each process bound to a known port (`port` from detection, else the code's one literal
+/// binding): nothing when the unit's code reads the port variable (`process.env.PORT || 3000` runs blue/green as it is); else the patch of
+/// the one binding ferry can rewrite ([`ferry_compat::port::honour_port`]); else a fixed port,
+/// and a note that the deploy is stop-start.
+pub(super) fn port_plan(plan: &BuildPlan, source_root: &Path) -> Result<PortPlan, Failure> {
+    use ferry_compat::port;
+    use ferry_inspect::findings::port::PortUse;
+    let unit_dir = source_root.join(&plan.path);
+    let failure = |err: port::PortError| Failure {
+        code: err.code(),
+        message: format!("cannot read the code of unit `{}`: {err}", plan.unit),
+        hint: "check the files' permissions".into(),
+        exit: EXIT_BAD_INPUT,
+    };
+    let mut out = PortPlan::default();
+    for p in &plan.processes {
+        // The port detection found (`.replit`), else the one literal binding in the code.
+        let found = port::port_use(&unit_dir, &p.port_env).map_err(failure)?;
+        let fixed = match (&found, p.port) {
+            (Some(PortUse::ReadsEnv(_)), _) => continue,
+            (_, Some(port)) => port,
+            (Some(PortUse::Fixed { binding, .. }), None) => binding.port,
+            _ => continue,
+        };
+        let patch = port::honour_port(&unit_dir, &p.port_env, fixed).map_err(failure)?;
+        match patch {
+            Some(patch) => {
+                let path = Path::new(&plan.path).join(&patch.file);
+                let path = path.to_string_lossy().trim_start_matches("./").to_string();
+                if out.patches.insert(path, patch.text).is_none() {
+                    out.notes.push(patch.note);
+                }
+            }
+            None => {
+                out.fixed.insert(p.name.clone(), fixed);
+                out.notes.push(format!(
+                    "process `{}` of unit `{}` listens on port {fixed} whatever ${} says and ferry found no binding it can patch: this deploy is stop-start (the app is down from the old release's stop to the new one's health check; the time is measured and shown)",
+                    p.name, plan.unit, p.port_env
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The server units `front` routes path prefixes to (its `proxies`), each with its prefixes,
@@ -248,14 +307,13 @@ pub(super) fn add_unit_tree(
 /// each unit's processes run from its tree under `_ferry/units/<unit>/`, named
 /// `<unit>.<process>`; each unit's first process answers its prefixes.
 pub(super) fn units_backend(
-    units: &[(&BuildPlan, Vec<String>)],
-    source_root: &Path,
+    units: &[(&BuildPlan, Vec<String>, &BTreeMap<String, u16>)],
 ) -> Result<Backend, Failure> {
     let mut processes = Vec::new();
     let mut runtime_env: Vec<String> = Vec::new();
-    for (plan, routes) in units {
+    for (plan, routes, fixed) in units {
         let prefix = format!("{}/{}", ferry_release::UNITS_DIR, plan.unit);
-        processes.extend(process_entries(plan, source_root, &prefix, true, routes)?);
+        processes.extend(process_entries(plan, fixed, &prefix, true, routes)?);
         runtime_env.extend(plan.env.runtime.iter().cloned());
     }
     runtime_env.sort();
@@ -275,70 +333,11 @@ pub(super) fn units_backend(
     Ok(Backend::Processes(ProcessesBackend {
         unit: units
             .first()
-            .map(|(p, _)| p.unit.clone())
+            .map(|(p, _, _)| p.unit.clone())
             .unwrap_or_default(),
         processes,
         runtime_env,
     }))
-}
-
-/// Whether some source file of the unit (JS/TS/Python, outside dependencies and build output,
-/// at most 2,000 files of 1 MiB) reads the variable `name` from the environment.
-fn reads_port_env(unit: &Path, name: &str) -> bool {
-    let needles = [
-        format!("env.{name}"),
-        format!("env[\"{name}\"]"),
-        format!("env['{name}']"),
-        format!("getenv(\"{name}\""),
-        format!("getenv('{name}'"),
-        format!("environ.get(\"{name}\""),
-        format!("environ.get('{name}'"),
-        format!("environ[\"{name}\"]"),
-        format!("environ['{name}']"),
-    ];
-    let mut stack = vec![unit.to_path_buf()];
-    let mut seen = 0usize;
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let file_name = entry.file_name();
-            let n = file_name.to_string_lossy();
-            if n.starts_with('.')
-                || matches!(
-                    n.as_ref(),
-                    "node_modules" | "dist" | "build" | "__pycache__" | "venv"
-                )
-            {
-                continue;
-            }
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
-                stack.push(entry.path());
-                continue;
-            }
-            let code = [".js", ".mjs", ".cjs", ".ts", ".mts", ".py"]
-                .iter()
-                .any(|e| n.ends_with(e));
-            if !kind.is_file() || !code {
-                continue;
-            }
-            seen += 1;
-            if seen > 2000 {
-                return false;
-            }
-            if entry.metadata().is_ok_and(|m| m.len() <= 1 << 20)
-                && let Ok(text) = std::fs::read_to_string(entry.path())
-                && needles.iter().any(|needle| text.contains(needle.as_str()))
-            {
-                return true;
-            }
-        }
-    }
-    false
 }
 
 /// `cwd` (relative to the source root) relative to the unit folder `unit`.
@@ -362,28 +361,6 @@ fn relative_to_unit(cwd: &str, unit: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_port_default_is_not_a_fixed_port() {
-        let dir = tempfile::tempdir().expect("tmp");
-        std::fs::create_dir_all(dir.path().join("server")).expect("mkdir");
-        std::fs::write(
-            dir.path().join("server/index.ts"),
-            "const port = 5000;\napp.listen(port);\n",
-        )
-        .expect("write");
-        assert!(
-            !reads_port_env(dir.path(), "PORT"),
-            "the Replit template ignores PORT"
-        );
-        std::fs::write(
-            dir.path().join("server.js"),
-            "app.listen(process.env.PORT || 3000);\n",
-        )
-        .expect("write");
-        assert!(reads_port_env(dir.path(), "PORT"));
-        assert!(!reads_port_env(dir.path(), "APP_PORT"));
-    }
 
     #[test]
     fn cwd_is_relative_to_the_unit() {
