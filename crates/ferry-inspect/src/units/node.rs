@@ -287,7 +287,7 @@ fn start(
     let run_start = format!("{} run start", pm.as_str());
     if framework == Some("nextjs") {
         if standalone {
-            // `next start` refuses to serve a standalone build as it should be served.
+            // Next itself says `next start` does not work with a standalone build.
             return Some((NEXT_STANDALONE_START.into(), None));
         }
         return Some(match script {
