@@ -727,7 +727,8 @@ fn proxies_to(
 /// relocatable by the build) and `node_modules/.bin` come first on `PATH` so a start command
 /// such as `uvicorn server:app` or `next start` runs the release's own copy; Python writes its
 /// bytecode cache into the process's own writable folder (the tree is read-only) and its
-/// output unbuffered (logs arrive as they are written). An owner's value always wins.
+/// output unbuffered (logs arrive as they are written); npm skips its update check and Next.js
+/// its telemetry. An owner's value always wins.
 fn runtime_env(
     env: &mut BTreeMap<String, String>,
     cwd: &std::path::Path,
@@ -748,6 +749,12 @@ fn runtime_env(
     let bin = cwd.join("node_modules").join(".bin");
     if bin.is_dir() {
         first.push(bin);
+        // `npm run start` would ask the registry for a newer npm at every start (each process
+        // has a fresh HOME), and Next.js would report telemetry.
+        env.entry("npm_config_update_notifier".into())
+            .or_insert_with(|| "false".into());
+        env.entry("NEXT_TELEMETRY_DISABLED".into())
+            .or_insert_with(|| "1".into());
     }
     if first.is_empty() || env.contains_key("PATH") {
         return;

@@ -357,6 +357,17 @@ impl Run<'_, '_> {
             Some(rel) => work.join(rel),
             None => work.clone(),
         };
+        // A server unit's `.next/cache` (webpack's, tens of MB) is build-time only: the release
+        // gets a writable one of its own (ferry-release's materialize).
+        if plan.kind == UnitKind::Server {
+            for cache in next_caches(&unit_dir) {
+                fs::remove_dir_all(&cache).map_err(io(&cache))?;
+                self.log.line(&format!(
+                    "left `{}` out of the output (a build cache)",
+                    cache.strip_prefix(&work).unwrap_or(&cache).display()
+                ));
+            }
+        }
         let scripts = venv::relocate(&unit_dir.join(".venv"))?;
         if scripts > 0 {
             self.log.line(&format!(
@@ -592,6 +603,34 @@ fn collect(work: &Path, output: Option<&Path>, to: &Path) -> Result<bool, BuildE
     let listing = tree::list(&source, None, false)?;
     tree::copy_listing(&source, to, &listing)?;
     Ok(true)
+}
+
+/// The `.next/cache` folders below `dir` (Next.js build caches; `.next/standalone/.next/cache`
+/// too), outside `node_modules`; links are not followed.
+fn next_caches(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let name = entry.file_name();
+            if name == "node_modules" || name == ".git" || name == ".venv" {
+                continue;
+            }
+            let path = entry.path();
+            if name == "cache" && d.file_name().is_some_and(|n| n == ".next") {
+                found.push(path);
+            } else {
+                stack.push(path);
+            }
+        }
+    }
+    found
 }
 
 /// The folder a build's copy leaves out: a static unit's output (a stale `dist/` must not leak

@@ -771,3 +771,27 @@ fn patches_change_the_build_copy_only_and_count_in_the_key() {
         );
     }
 }
+
+/// A server unit in a folder of its own: its output is that folder, built in place (never left
+/// out of the copy as a stale output would be), without Next.js's build cache.
+#[test]
+fn a_server_unit_outputs_its_folder_without_build_caches() {
+    let fx = Fixture::new();
+    write(&fx.src.join("api/server.js"), "console.log('api')\n");
+    let script = "mkdir -p .next/cache/webpack .next/standalone/.next/cache .next/server \
+                 && echo big > .next/cache/webpack/pack && echo page > .next/server/page.js \
+                 && echo x > .next/standalone/.next/cache/y";
+    let mut p = plan("npm", &[("build", script, "api")], "api");
+    p.kind = ferry_inspect::UnitKind::Server;
+    p.path = "api".into();
+    let out = ok(build(&fx.src, &p, &fx.opts()));
+    let dir = &out.output_dir;
+    assert!(dir.join("server.js").is_file(), "the unit's own files");
+    assert!(
+        dir.join(".next/server/page.js").is_file(),
+        "the build's output"
+    );
+    assert!(!dir.join(".next/cache").exists(), "no build cache");
+    assert!(!dir.join(".next/standalone/.next/cache").exists());
+    assert!(!dir.join("index.html").exists(), "only the unit's folder");
+}
