@@ -121,11 +121,7 @@ pub(crate) async fn pump(mut rx: pipe::Receiver, sink: Arc<Mutex<LogSink>>, eofs
         };
         match read {
             Ok(0) => {
-                {
-                    let mut sink = lock(&sink);
-                    sink.flush_partial();
-                    sink.tick();
-                }
+                lock(&sink).flush_at_eof();
                 eofs.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -422,6 +418,13 @@ impl LogSink {
         self.write_out(&clean);
     }
 
+    /// The process (every writer of the pipe) is gone: what it dropped is noted now, then its
+    /// last, unfinished line is written.
+    pub(crate) fn flush_at_eof(&mut self) {
+        self.report_drops();
+        self.flush_partial();
+    }
+
     /// Writes the note about dropped output when there is one to write and the last one is
     /// at least a second old.
     pub(crate) fn tick(&mut self) {
@@ -439,8 +442,9 @@ impl LogSink {
 
     /// A line of ferry's own (`[ferry] …`), not part of the tail.
     pub(crate) fn note(&mut self, message: &str) {
-        self.flush_partial();
+        // The drops came before the held-back line, which ends just before the note.
         self.report_drops();
+        self.flush_partial();
         self.write_note(message);
     }
 
