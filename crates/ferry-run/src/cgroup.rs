@@ -674,6 +674,46 @@ mod tests {
         assert!(locate("garbage\n\n- -\n", V2_CGROUP).is_err());
     }
 
+    /// The writes `prepare` and `create` make, against a folder standing in for a cgroup (the
+    /// kernel creates a cgroup's files with it; here they are made by hand).
+    #[test]
+    fn preparing_and_creating_write_the_expected_files() {
+        let root = tempfile::tempdir().expect("tmp");
+        let dir = root.path();
+        let touch = |p: &Path| std::fs::write(p, "").expect("touch");
+        for sub in ["supervisor", "ferry", "ferry/shop-r1-web"] {
+            std::fs::create_dir_all(dir.join(sub)).expect("mkdir");
+        }
+        touch(&dir.join("cgroup.subtree_control"));
+        touch(&dir.join("supervisor/cgroup.procs"));
+        touch(&dir.join("ferry/cgroup.subtree_control"));
+        for f in ["memory.max", "pids.max", "cpu.max"] {
+            touch(&dir.join("ferry/shop-r1-web").join(f));
+        }
+        let cgroups = prepare(dir, Plan::MoveSelfThenEnable).expect("prepared");
+        let read = |p: &str| std::fs::read_to_string(dir.join(p)).expect("read");
+        assert_eq!(
+            read("supervisor/cgroup.procs"),
+            std::process::id().to_string()
+        );
+        assert_eq!(read("cgroup.subtree_control"), "+memory +pids +cpu");
+        assert_eq!(read("ferry/cgroup.subtree_control"), "+memory +pids +cpu");
+        let limits = Limits {
+            memory_bytes: Some(1 << 30),
+            processes: Some(64),
+            ..Limits::default()
+        };
+        let created = cgroups.create("shop-r1-web", &limits).expect("created");
+        assert_eq!(created, dir.join("ferry/shop-r1-web"));
+        assert_eq!(read("ferry/shop-r1-web/memory.max"), "1073741824");
+        assert_eq!(read("ferry/shop-r1-web/pids.max"), "64");
+        assert_eq!(read("ferry/shop-r1-web/cpu.max"), "max 100000");
+        // A control file that cannot be written is an error naming it, and nothing is left.
+        let err = cgroups.create("other", &limits).expect_err("no files");
+        assert!(err.to_string().contains("other/memory.max"), "{err}");
+        assert!(!dir.join("ferry/other").exists());
+    }
+
     #[test]
     fn cpu_max_is_a_share_of_one_cpu() {
         assert_eq!(cpu_max(None), "max 100000");

@@ -19,7 +19,9 @@ pub enum RunError {
     PortTaken {
         /// The port.
         port: u16,
-        /// The supervised process owning it, when it is one of ferry's.
+        /// Who owns it, when known: the supervised process (`shop/web@r1`), else, best
+        /// effort, the listener found through `/proc/net/tcp{,6}` and `/proc/*/fd`
+        /// (`pid 4242 (node)`, or `a process of uid 1000` when its process is not visible).
         by: Option<String>,
     },
     /// A process with the same app, release and name is supervised or recorded as running.

@@ -198,7 +198,9 @@ impl Handle {
         lock(&self.entry.details).restarts
     }
 
-    /// How the last exit ended, e.g. `exit status 1`, when there was one.
+    /// How the last exit ended, when there was one: `exited with code 3 at start`, `killed by
+    /// SIGKILL after 42 s`, with `(N times in 1 min)` once it exited more than once within the
+    /// crash-loop window.
     pub fn last_exit(&self) -> Option<String> {
         lock(&self.entry.details).last_exit.clone()
     }

@@ -664,11 +664,10 @@ async fn limits_use_a_cgroup_when_offered_and_say_so_when_not() {
     );
     assert!(log.contains("[ferry] limits: cgroup "), "{log}");
     assert!(read("memory.current").parse::<u64>().is_ok());
-    let report = sup
-        .stop_and_report(&handle, Duration::from_secs(2))
+    // (The shell may have died of its failed forks and be waiting for its restart.)
+    sup.stop(&handle, Duration::from_secs(2))
         .await
         .expect("stop");
-    assert!(report.was_running);
     assert!(!dir.exists(), "the cgroup was not removed");
 }
 
