@@ -203,7 +203,7 @@ impl Base44Hosts {
             })?;
             let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
             state.control()?.apply(
-                ACTOR,
+                &ferry_control::Principal::system(ACTOR),
                 Mutation::SetSecret {
                     app: app.into(),
                     env: env.into(),

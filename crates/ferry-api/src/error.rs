@@ -54,8 +54,14 @@ impl From<ferry_control::ControlError> for ApiError {
     fn from(err: ferry_control::ControlError) -> Self {
         let code = err.code();
         let status = match code {
-            "app-not-found" | "release-not-found" | "environment-not-found" => 404,
-            "app-exists" => 409,
+            "app-not-found"
+            | "release-not-found"
+            | "environment-not-found"
+            | "org-not-found"
+            | "user-not-found"
+            | "token-not-found" => 404,
+            "app-exists" | "org-exists" | "user-exists" => 409,
+            "forbidden" => 403,
             _ if err.is_bad_input() => 400,
             _ => 500,
         };
@@ -82,7 +88,8 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(code = %self.code, message = %self.message, "request failed");
         }
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message, "hint": self.hint}});
+        let body =
+            serde_json::json!({"code": self.code, "message": self.message, "hint": self.hint});
         (status, Json(body)).into_response()
     }
 }

@@ -6,23 +6,55 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post, put};
-use ferry_control::{ActivationKind, DEFAULT_ENV, Mutation, NewRelease};
+use ferry_control::{ActivationKind, DEFAULT_ENV, Mutation, NewRelease, Scope};
 use ferry_release::{BlobHash, ReleaseManifest};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::auth::Caller;
 use crate::state::{Failpoint, ServerState};
 use crate::{ApiError, MAX_BLOB_BYTES};
 
 type Shared = State<Arc<ServerState>>;
 type Answer = Result<Json<Value>, ApiError>;
 
-/// Who acts through the local socket (the control-plane issue adds real identities).
-const ACTOR: &str = "local";
+/// How callers of a router authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The Unix socket (mode 0600): the machine's owner.
+    Local,
+    /// The TCP control listener: bearer tokens.
+    Bearer,
+}
 
-/// The `/api/v1` router.
-pub fn router(state: Arc<ServerState>) -> axum::Router {
+/// The `/api/v1` router, every request with a request id and a caller.
+pub fn router(state: Arc<ServerState>, access: Access) -> axum::Router {
+    let routes = routes(state.clone());
+    let routes = match access {
+        Access::Local => routes.layer(axum::middleware::from_fn(crate::auth::local)),
+        Access::Bearer => routes.layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::auth::bearer,
+        )),
+    };
+    routes.layer(axum::middleware::from_fn(crate::auth::request_id))
+}
+
+fn routes(state: Arc<ServerState>) -> axum::Router {
+    use crate::admin;
     axum::Router::new()
+        .route("/api/v1/orgs", get(admin::orgs).post(admin::create_org))
+        .route("/api/v1/users", post(admin::create_user))
+        .route(
+            "/api/v1/tokens",
+            get(admin::tokens).post(admin::create_token),
+        )
+        .route(
+            "/api/v1/tokens/{id}",
+            axum::routing::delete(admin::revoke_token),
+        )
+        .route("/api/v1/audit", get(admin::audit))
+        .route("/api/v1/audit/verify", get(admin::audit_verify))
         .route("/api/v1/status", get(status))
         .route("/api/v1/apps", get(apps).post(create_app))
         .route("/api/v1/blobs/missing", post(missing_blobs))
@@ -53,10 +85,10 @@ pub fn router(state: Arc<ServerState>) -> axum::Router {
         .with_state(state)
 }
 
-async fn status(State(s): Shared) -> Answer {
+async fn status(State(s): Shared, who: Caller) -> Answer {
     let control = s.control()?;
     let mut apps = Vec::new();
-    for app in control.apps()? {
+    for app in control.apps_of(&who.0)? {
         let live = control.live(&app.name, DEFAULT_ENV)?;
         apps.push(json!({
             "name": app.name,
@@ -83,26 +115,32 @@ fn port_of(addr: &str) -> &str {
     addr.rsplit_once(':').map_or("8080", |(_, p)| p)
 }
 
-async fn apps(State(s): Shared) -> Answer {
-    Ok(Json(json!({ "apps": s.control()?.apps()? })))
+async fn apps(State(s): Shared, who: Caller) -> Answer {
+    Ok(Json(json!({ "apps": s.control()?.apps_of(&who.0)? })))
 }
 
 #[derive(Deserialize)]
 struct NewApp {
     name: String,
     source_path: Option<String>,
+    #[serde(default)]
+    org: Option<String>,
 }
 
-async fn create_app(State(s): Shared, Json(body): Json<NewApp>) -> Answer {
+async fn create_app(State(s): Shared, who: Caller, Json(body): Json<NewApp>) -> Answer {
     let mut control = s.control()?;
-    if let Some(app) = control.app(&body.name)? {
+    // An app the caller sees already: nothing to create (one it may not see is `app-exists`).
+    if control.authorize_read(&who.0, &body.name).is_ok()
+        && let Some(app) = control.app(&body.name)?
+    {
         return Ok(Json(json!({ "app": app, "created": false })));
     }
     control.apply(
-        ACTOR,
+        &who.0,
         Mutation::CreateApp {
             name: body.name.clone(),
             source_path: body.source_path,
+            org: body.org,
         },
     )?;
     Ok(Json(
@@ -115,7 +153,8 @@ struct Hashes {
     hashes: Vec<String>,
 }
 
-async fn missing_blobs(State(s): Shared, Json(body): Json<Hashes>) -> Answer {
+async fn missing_blobs(State(s): Shared, who: Caller, Json(body): Json<Hashes>) -> Answer {
+    s.require_scope(&who, Scope::Deploy, "upload-blobs")?;
     let hashes = body
         .hashes
         .iter()
@@ -130,7 +169,13 @@ async fn missing_blobs(State(s): Shared, Json(body): Json<Hashes>) -> Answer {
     Ok(Json(json!({ "missing": missing })))
 }
 
-async fn upload_blob(State(s): Shared, Path(hash): Path<String>, body: Bytes) -> Answer {
+async fn upload_blob(
+    State(s): Shared,
+    who: Caller,
+    Path(hash): Path<String>,
+    body: Bytes,
+) -> Answer {
+    s.require_scope(&who, Scope::Deploy, "upload-blobs")?;
     let hash = BlobHash::parse(&hash)?;
     let put = s.blobs.put_bytes(&body, Some(&hash))?;
     Ok(Json(
@@ -140,9 +185,11 @@ async fn upload_blob(State(s): Shared, Path(hash): Path<String>, body: Bytes) ->
 
 async fn create_release(
     State(s): Shared,
+    who: Caller,
     Path(app): Path<String>,
     Json(manifest): Json<ReleaseManifest>,
 ) -> Answer {
+    s.authorize(&who, &app, Scope::Deploy, "record-release")?;
     if manifest.app != app {
         return Err(ApiError::bad_request(
             "app-mismatch",
@@ -189,7 +236,7 @@ async fn create_release(
     s.failpoint(Failpoint::AfterManifest);
     let bytes: u64 = manifest.files.values().map(|f| f.size).sum();
     let applied = s.control()?.apply(
-        ACTOR,
+        &who.0,
         Mutation::RecordRelease {
             app: app.clone(),
             env: DEFAULT_ENV.into(),
@@ -209,7 +256,8 @@ async fn create_release(
     ))
 }
 
-async fn list_releases(State(s): Shared, Path(app): Path<String>) -> Answer {
+async fn list_releases(State(s): Shared, who: Caller, Path(app): Path<String>) -> Answer {
+    s.authorize(&who, &app, Scope::Read, "list-releases")?;
     let control = s.control()?;
     if control.app(&app)?.is_none() {
         return Err(ApiError::not_found(format!("no app named `{app}`")));
@@ -223,7 +271,17 @@ async fn list_releases(State(s): Shared, Path(app): Path<String>) -> Answer {
     })))
 }
 
-async fn verify_release(State(s): Shared, Path((app, id)): Path<(String, String)>) -> Answer {
+async fn verify_release(
+    State(s): Shared,
+    who: Caller,
+    Path((app, id)): Path<(String, String)>,
+) -> Answer {
+    s.authorize(&who, &app, Scope::Read, "verify-release")?;
+    if s.control()?.release(&app, &id)?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "no release `{id}` for `{app}`"
+        )));
+    }
     let manifest = s.manifest(&id)?;
     if manifest.app != app {
         return Err(ApiError::not_found(format!(
@@ -245,9 +303,11 @@ struct ActivateBody {
 
 async fn activate(
     State(s): Shared,
+    who: Caller,
     Path(app): Path<String>,
     Json(body): Json<ActivateBody>,
 ) -> Answer {
+    s.authorize(&who, &app, Scope::Deploy, "activate")?;
     let action = match body.action.as_deref().unwrap_or("deploy") {
         "deploy" => ActivationKind::Deploy,
         "promote" => ActivationKind::Promote,
@@ -268,7 +328,7 @@ async fn activate(
         ));
     }
     let outcome = s
-        .activate(&app, DEFAULT_ENV, &body.release_id, action, ACTOR)
+        .activate(&app, DEFAULT_ENV, &body.release_id, action, &who.0)
         .await?;
     Ok(Json(serde_json::to_value(outcome).unwrap_or_default()))
 }
@@ -281,9 +341,11 @@ struct RollbackBody {
 
 async fn rollback(
     State(s): Shared,
+    who: Caller,
     Path(app): Path<String>,
     body: Option<Json<RollbackBody>>,
 ) -> Answer {
+    s.authorize(&who, &app, Scope::Deploy, "activate")?;
     let target = match body.and_then(|Json(b)| b.release_id) {
         Some(id) => id,
         None => s
@@ -307,18 +369,20 @@ async fn rollback(
         ));
     }
     let outcome = s
-        .activate(&app, DEFAULT_ENV, &target, ActivationKind::Rollback, ACTOR)
+        .activate(&app, DEFAULT_ENV, &target, ActivationKind::Rollback, &who.0)
         .await?;
     Ok(Json(serde_json::to_value(outcome).unwrap_or_default()))
 }
 
-async fn env_names(State(s): Shared, Path(app): Path<String>) -> Answer {
+async fn env_names(State(s): Shared, who: Caller, Path(app): Path<String>) -> Answer {
+    s.authorize(&who, &app, Scope::Read, "list-env")?;
     Ok(Json(
         json!({ "names": s.control()?.secret_names(&app, DEFAULT_ENV)? }),
     ))
 }
 
-async fn env_values(State(s): Shared, Path(app): Path<String>) -> Answer {
+async fn env_values(State(s): Shared, who: Caller, Path(app): Path<String>) -> Answer {
+    s.authorize(&who, &app, Scope::Deploy, "read-build-env")?;
     Ok(Json(
         json!({ "values": s.control()?.secret_values(&app, DEFAULT_ENV)? }),
     ))
@@ -331,11 +395,12 @@ struct EnvValue {
 
 async fn env_set(
     State(s): Shared,
+    who: Caller,
     Path((app, name)): Path<(String, String)>,
     Json(body): Json<EnvValue>,
 ) -> Answer {
     s.control()?.apply(
-        ACTOR,
+        &who.0,
         Mutation::SetSecret {
             app,
             env: DEFAULT_ENV.into(),
@@ -346,9 +411,13 @@ async fn env_set(
     Ok(Json(json!({ "name": name, "set": true })))
 }
 
-async fn env_unset(State(s): Shared, Path((app, name)): Path<(String, String)>) -> Answer {
+async fn env_unset(
+    State(s): Shared,
+    who: Caller,
+    Path((app, name)): Path<(String, String)>,
+) -> Answer {
     s.control()?.apply(
-        ACTOR,
+        &who.0,
         Mutation::UnsetSecret {
             app,
             env: DEFAULT_ENV.into(),
@@ -358,7 +427,9 @@ async fn env_unset(State(s): Shared, Path((app, name)): Path<(String, String)>) 
     Ok(Json(json!({ "name": name, "set": false })))
 }
 
-async fn outbox(State(s): Shared, Path(app): Path<String>) -> Answer {
+async fn outbox(State(s): Shared, who: Caller, Path(app): Path<String>) -> Answer {
+    // Messages hold sign-in codes: admins only.
+    s.authorize(&who, &app, Scope::Admin, "read-outbox")?;
     if s.control()?.app(&app)?.is_none() {
         return Err(ApiError::new(
             404,
@@ -387,9 +458,11 @@ struct RoleChange {
 
 async fn set_role(
     State(s): Shared,
+    who: Caller,
     Path(app): Path<String>,
     Json(body): Json<RoleChange>,
 ) -> Answer {
+    s.authorize(&who, &app, Scope::Admin, "set-role")?;
     if !ferry_compat::base44::admin::ROLES.contains(&body.role.as_str()) {
         return Err(ApiError::new(
             400,
@@ -424,7 +497,8 @@ fn live_release(s: &ServerState, app: &str) -> Result<Option<String>, ApiError> 
 }
 
 /// `ferry ps`: the app's supervised processes, each marked live or not (warm).
-async fn processes(State(s): Shared, Path(app): Path<String>) -> Answer {
+async fn processes(State(s): Shared, who: Caller, Path(app): Path<String>) -> Answer {
+    s.authorize(&who, &app, Scope::Read, "list-processes")?;
     let live = live_release(&s, &app)?;
     let mut rows: Vec<(bool, String, String, Value)> = s
         .processes
@@ -480,8 +554,14 @@ fn safe_name(what: &str, name: &str) -> Result<(), ApiError> {
 
 /// `ferry logs`: the last lines of a process's log (rotated files read oldest first), or with
 /// `after` only the lines written since that cursor.
-async fn logs(State(s): Shared, Path(app): Path<String>, Query(q): Query<LogQuery>) -> Answer {
+async fn logs(
+    State(s): Shared,
+    who: Caller,
+    Path(app): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> Answer {
     safe_name("app", &app)?;
+    s.authorize(&who, &app, Scope::Read, "read-logs")?;
     for (what, name) in [("process", &q.process), ("release", &q.release)] {
         if let Some(name) = name {
             safe_name(what, name)?;
@@ -671,14 +751,16 @@ fn read_log(
     })
 }
 
-async fn gc(State(s): Shared) -> Answer {
+async fn gc(State(s): Shared, who: Caller) -> Answer {
+    s.require_machine_owner(&who, "gc")?;
     let stats = s.gc()?;
     Ok(Json(
         json!({ "releases_removed": stats.releases_removed, "blobs_removed": stats.blobs_removed, "bytes_freed": stats.bytes_freed }),
     ))
 }
 
-async fn shutdown(State(s): Shared) -> Answer {
+async fn shutdown(State(s): Shared, who: Caller) -> Answer {
+    s.require_machine_owner(&who, "shutdown")?;
     let _ = s.shutdown.send(true);
     Ok(Json(json!({ "stopping": true })))
 }

@@ -3,6 +3,8 @@
 //! only `/healthz` and `/metrics` until tokens exist. It also runs the edge, so that
 //! `ferry serve` is one process: control API + edge.
 
+mod admin;
+pub mod auth;
 pub mod base44;
 mod error;
 mod handlers;

@@ -147,6 +147,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
         base44: Default::default(),
         processes: Arc::new(crate::processes::ProcessHosts::new(&home)),
         auto_rollback: rollback_tx,
+        throttle: Default::default(),
     });
     // Automatic rollbacks of server releases failing after their switch (see `processes`).
     // A weak reference: the state owns the sender, so the task ends when the state goes.
@@ -211,19 +212,30 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
         edge_listener,
         wait(shutdown_rx.clone()),
     ));
+    // The control listener: health and metrics open, `/api/v1` with bearer tokens.
     let tcp_router = axum::Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
-        .with_state(state.clone());
+        .with_state(state.clone())
+        .merge(crate::handlers::router(
+            state.clone(),
+            crate::handlers::Access::Bearer,
+        ));
     let tcp_task = tokio::spawn(
-        axum::serve(control_listener, tcp_router)
-            .with_graceful_shutdown(wait(shutdown_rx.clone()))
-            .into_future(),
+        axum::serve(
+            control_listener,
+            tcp_router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(wait(shutdown_rx.clone()))
+        .into_future(),
     );
     let api_task = tokio::spawn(
-        axum::serve(unix, crate::handlers::router(state.clone()))
-            .with_graceful_shutdown(wait(shutdown_rx.clone()))
-            .into_future(),
+        axum::serve(
+            unix,
+            crate::handlers::router(state.clone(), crate::handlers::Access::Local),
+        )
+        .with_graceful_shutdown(wait(shutdown_rx.clone()))
+        .into_future(),
     );
     stopped.await;
     let _ = state.shutdown.send(true);

@@ -80,6 +80,8 @@ pub struct ServerState {
     /// Where the watcher of a freshly switched server release asks for an automatic rollback
     /// (received in `server.rs`, which calls [`ServerState::auto_rollback`]).
     pub auto_rollback: tokio::sync::mpsc::UnboundedSender<crate::processes::AutoRollback>,
+    /// Failed authentications per client address (the TCP control listener).
+    pub throttle: crate::auth::Throttle,
 }
 
 /// What an activation did.
@@ -250,7 +252,7 @@ impl ServerState {
         env: &str,
         release_id: &str,
         action: ActivationKind,
-        actor: &str,
+        actor: &ferry_control::Principal,
     ) -> Result<ActivateOutcome, ApiError> {
         let started = Instant::now();
         let _serial = self.activation.lock().await;
@@ -292,7 +294,7 @@ impl ServerState {
                 &env,
                 &previous,
                 ActivationKind::Rollback,
-                AUTO_ACTOR,
+                &ferry_control::Principal::system(AUTO_ACTOR),
             )
             .await
         {
@@ -314,7 +316,7 @@ impl ServerState {
         env: &str,
         release_id: &str,
         action: ActivationKind,
-        actor: &str,
+        actor: &ferry_control::Principal,
     ) -> Result<ActivateOutcome, ApiError> {
         // Everything the edge will need is read before anything changes.
         let manifest = self.manifest(release_id)?;

@@ -29,8 +29,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Control {
     pub(crate) conn: Connection,
     pub(crate) key: SecretsKey,
-    /// The id of [`DEFAULT_ORG`]; every app lives there for now.
-    pub(crate) org_id: i64,
     db_path: PathBuf,
 }
 
@@ -69,13 +67,8 @@ impl Control {
         }
         conn.pragma_update(None, "foreign_keys", true)?;
         migrate::migrate(&mut conn, now_ms())?;
-        let org_id = ensure_defaults(&mut conn)?;
-        Ok(Self {
-            conn,
-            key,
-            org_id,
-            db_path,
-        })
+        ensure_defaults(&mut conn)?;
+        Ok(Self { conn, key, db_path })
     }
 
     /// The path of the state database.

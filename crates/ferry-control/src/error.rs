@@ -92,6 +92,48 @@ pub enum ControlError {
         /// The secret's name.
         name: String,
     },
+    /// The principal sees the target but lacks the scope.
+    #[error("not allowed: {action} on `{target}` needs the {need} scope (this token has {have})")]
+    Forbidden {
+        /// What was attempted.
+        action: String,
+        /// On what.
+        target: String,
+        /// The scope it needs.
+        need: crate::auth::Scope,
+        /// The scope the principal has.
+        have: crate::auth::Scope,
+    },
+    /// No such organisation (or not one the principal sees).
+    #[error("organisation `{org}` does not exist")]
+    OrgNotFound {
+        /// The name.
+        org: String,
+    },
+    /// The organisation exists.
+    #[error("organisation `{org}` already exists")]
+    OrgExists {
+        /// The name.
+        org: String,
+    },
+    /// No such user in the organisation.
+    #[error("user `{user}` does not exist")]
+    UserNotFound {
+        /// The name.
+        user: String,
+    },
+    /// The user exists in the organisation.
+    #[error("user `{user}` already exists")]
+    UserExists {
+        /// The name.
+        user: String,
+    },
+    /// No such token (or not one the principal sees).
+    #[error("token `{id}` does not exist")]
+    TokenNotFound {
+        /// The public id.
+        id: String,
+    },
     /// The operating system's random number generator failed.
     #[error("the system random number generator failed: {0}")]
     Random(String),
@@ -131,6 +173,12 @@ impl ControlError {
             Self::KeyPermissions { .. } => "key-permissions",
             Self::KeyInvalid { .. } => "key-invalid",
             Self::DecryptFailed { .. } => "decrypt-failed",
+            Self::Forbidden { .. } => "forbidden",
+            Self::OrgNotFound { .. } => "org-not-found",
+            Self::OrgExists { .. } => "org-exists",
+            Self::UserNotFound { .. } => "user-not-found",
+            Self::UserExists { .. } => "user-exists",
+            Self::TokenNotFound { .. } => "token-not-found",
             Self::Random(_) => "random",
             Self::Sqlite(_) => "sqlite",
             Self::Jobs { .. } => "jobs-db",
@@ -155,6 +203,11 @@ impl ControlError {
             Self::DecryptFailed { .. } => {
                 "the key file ($FERRY_HOME/secret.key) changed since the secret was set: restore it, or set the secret again".into()
             }
+            Self::Forbidden { need, .. } => format!("use a token with the {need} scope (`ferry token create --scope {need}` by an admin)"),
+            Self::OrgNotFound { .. } => "list the organisations with `ferry org list`".into(),
+            Self::OrgExists { .. } | Self::UserExists { .. } => "pick another name".into(),
+            Self::UserNotFound { .. } => "add the user first with `ferry user add`".into(),
+            Self::TokenNotFound { .. } => "list the tokens with `ferry token list`".into(),
             Self::Random(_) => "check that the operating system provides randomness (getrandom / /dev/urandom)".into(),
             Self::Sqlite(err) => sqlite_hint(err).into(),
             Self::Jobs { source, .. } => jobs_hint(source).into(),
@@ -168,6 +221,12 @@ impl ControlError {
             self,
             Self::AppNotFound { .. }
                 | Self::AppExists { .. }
+                | Self::Forbidden { .. }
+                | Self::OrgNotFound { .. }
+                | Self::OrgExists { .. }
+                | Self::UserNotFound { .. }
+                | Self::UserExists { .. }
+                | Self::TokenNotFound { .. }
                 | Self::ReleaseNotFound { .. }
                 | Self::EnvironmentNotFound { .. }
                 | Self::InvalidName { .. }

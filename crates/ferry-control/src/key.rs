@@ -22,6 +22,8 @@ pub(crate) const NONCE_LEN: usize = 24;
 /// The loaded key, ready to seal and open secret values. Its `Debug` shows nothing.
 pub(crate) struct SecretsKey {
     cipher: XChaCha20Poly1305,
+    /// The audit log's MAC key, derived from the master key (never the master key itself).
+    audit: [u8; 32],
 }
 
 impl fmt::Debug for SecretsKey {
@@ -113,7 +115,13 @@ impl SecretsKey {
     fn from_bytes(key: &[u8; KEY_LEN]) -> Self {
         Self {
             cipher: XChaCha20Poly1305::new(key.into()),
+            audit: blake3::derive_key("ferry 2026 audit log chain v1", key),
         }
+    }
+
+    /// The key of the audit log's MAC chain.
+    pub(crate) fn audit_key(&self) -> &[u8; 32] {
+        &self.audit
     }
 
     /// Encrypts `value` for the secret identified by `aad`.

@@ -15,6 +15,8 @@
 //! pointer and its activation row are written together.
 
 mod apply;
+pub mod audit;
+pub mod auth;
 mod control;
 mod error;
 mod jobs;
@@ -24,6 +26,7 @@ mod model;
 mod query;
 mod validate;
 
+pub use auth::{NewToken, Principal, Rejection, Role, Scope, TokenInfo};
 pub use control::{Control, DB_FILE, KEY_FILE};
 pub use error::ControlError;
 pub use jobs::{JOBS_FILE, JobDb};

@@ -32,11 +32,18 @@ impl Migration {
 }
 
 /// Every migration, in order. Append only: never edit or remove an entry that has shipped.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "control_plane",
+        sql: include_str!("../migrations/0002_control_plane.sql"),
+    },
+];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS _ferry_migrations (
     version    INTEGER PRIMARY KEY,

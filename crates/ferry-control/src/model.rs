@@ -12,9 +12,13 @@ pub enum Mutation {
     /// Create an app in the default organisation. Fails with `app-exists` if it exists.
     CreateApp {
         /// A slug: `[a-z0-9-]`, at most 63, starting and ending with a letter or digit.
+        /// Unique across organisations (the edge routes by name).
         name: String,
         /// Where the app's source was imported from, if anywhere.
         source_path: Option<String>,
+        /// The organisation: the acting principal's, or `default` for the machine's owner
+        /// when not given.
+        org: Option<String>,
     },
     /// Record an immutable release. Recording an id the app already has is `Unchanged`.
     RecordRelease {
@@ -64,6 +68,40 @@ pub enum Mutation {
         /// The app.
         name: String,
     },
+    /// Create an organisation (with its `production` environment). The machine's owner only.
+    CreateOrg {
+        /// A slug.
+        name: String,
+    },
+    /// Add a user to an organisation.
+    CreateUser {
+        /// The organisation (the acting principal's when not given).
+        org: Option<String>,
+        /// A slug, unique in the organisation.
+        name: String,
+        /// Its role.
+        role: crate::auth::Role,
+    },
+    /// Issue an API token; [`Applied::TokenCreated`] carries its secret, shown once.
+    CreateToken {
+        /// The organisation (the acting principal's when not given).
+        org: Option<String>,
+        /// A label (`ci`, `laptop`).
+        name: String,
+        /// What it may do (capped by its user's role).
+        scope: crate::auth::Scope,
+        /// Bind it to one app of the organisation.
+        app: Option<String>,
+        /// Act as this user of the organisation.
+        user: Option<String>,
+        /// Expiry (unix ms).
+        expires_at: Option<u64>,
+    },
+    /// Revoke a token by its public id (revoking a revoked token is `Unchanged`).
+    RevokeToken {
+        /// The token's public id.
+        id: String,
+    },
 }
 
 impl Mutation {
@@ -77,6 +115,10 @@ impl Mutation {
             Self::SetSecret { .. } => "set-secret",
             Self::UnsetSecret { .. } => "unset-secret",
             Self::DeleteApp { .. } => "delete-app",
+            Self::CreateOrg { .. } => "create-org",
+            Self::CreateUser { .. } => "create-user",
+            Self::CreateToken { .. } => "create-token",
+            Self::RevokeToken { .. } => "revoke-token",
         }
     }
 }
@@ -84,10 +126,15 @@ impl Mutation {
 impl fmt::Debug for Mutation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::CreateApp { name, source_path } => f
+            Self::CreateApp {
+                name,
+                source_path,
+                org,
+            } => f
                 .debug_struct("CreateApp")
                 .field("name", name)
                 .field("source_path", source_path)
+                .field("org", org)
                 .finish(),
             Self::RecordRelease { app, env, release } => f
                 .debug_struct("RecordRelease")
@@ -121,6 +168,30 @@ impl fmt::Debug for Mutation {
                 .field("name", name)
                 .finish(),
             Self::DeleteApp { name } => f.debug_struct("DeleteApp").field("name", name).finish(),
+            Self::CreateOrg { name } => f.debug_struct("CreateOrg").field("name", name).finish(),
+            Self::CreateUser { org, name, role } => f
+                .debug_struct("CreateUser")
+                .field("org", org)
+                .field("name", name)
+                .field("role", role)
+                .finish(),
+            Self::CreateToken {
+                org,
+                name,
+                scope,
+                app,
+                user,
+                expires_at,
+            } => f
+                .debug_struct("CreateToken")
+                .field("org", org)
+                .field("name", name)
+                .field("scope", scope)
+                .field("app", app)
+                .field("user", user)
+                .field("expires_at", expires_at)
+                .finish(),
+            Self::RevokeToken { id } => f.debug_struct("RevokeToken").field("id", id).finish(),
         }
     }
 }
@@ -164,8 +235,8 @@ impl fmt::Display for ActivationKind {
     }
 }
 
-/// What [`crate::Control::apply`] did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What [`crate::Control::apply`] did. Its `Debug` never shows a token's secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum Applied {
     /// An app was created.
@@ -183,9 +254,47 @@ pub enum Applied {
     SecretUnset,
     /// An app was deleted.
     Deleted,
+    /// An organisation was created.
+    OrgCreated,
+    /// A user was created.
+    UserCreated,
+    /// A token was issued: its public id and the whole token, shown once.
+    TokenCreated {
+        /// The public id.
+        id: String,
+        /// `fy_<id>_<secret>`.
+        token: String,
+    },
+    /// A token was revoked.
+    TokenRevoked,
     /// Nothing needed to change (same release recorded again, release already live, secret
     /// already absent).
     Unchanged,
+}
+
+impl fmt::Debug for Applied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Created => f.write_str("Created"),
+            Self::Recorded => f.write_str("Recorded"),
+            Self::Activated { previous } => f
+                .debug_struct("Activated")
+                .field("previous", previous)
+                .finish(),
+            Self::SecretSet => f.write_str("SecretSet"),
+            Self::SecretUnset => f.write_str("SecretUnset"),
+            Self::Deleted => f.write_str("Deleted"),
+            Self::OrgCreated => f.write_str("OrgCreated"),
+            Self::UserCreated => f.write_str("UserCreated"),
+            Self::TokenCreated { id, .. } => f
+                .debug_struct("TokenCreated")
+                .field("id", id)
+                .field("token", &"<redacted>")
+                .finish(),
+            Self::TokenRevoked => f.write_str("TokenRevoked"),
+            Self::Unchanged => f.write_str("Unchanged"),
+        }
+    }
 }
 
 /// A release to record, as the release step describes it.

@@ -20,20 +20,16 @@ pub(crate) struct AppRow {
     pub org: String,
 }
 
-/// The app `name` of organisation `org_id`, or `app-not-found`.
-pub(crate) fn require_app(
-    conn: &Connection,
-    org_id: i64,
-    name: &str,
-) -> Result<AppRow, ControlError> {
+/// The app `name` (names are unique across organisations), or `app-not-found`.
+pub(crate) fn require_app(conn: &Connection, name: &str) -> Result<AppRow, ControlError> {
     conn.query_row(
-        "SELECT a.id, o.name FROM apps a JOIN orgs o ON o.id = a.org_id
-         WHERE a.org_id = ?1 AND a.name = ?2",
-        params![org_id, name],
+        "SELECT a.id, o.name, a.org_id FROM apps a JOIN orgs o ON o.id = a.org_id
+         WHERE a.name = ?1",
+        params![name],
         |row| {
             Ok(AppRow {
                 id: row.get(0)?,
-                org_id,
+                org_id: row.get(2)?,
                 name: name.to_owned(),
                 org: row.get(1)?,
             })
@@ -112,14 +108,20 @@ impl Control {
         Ok(out)
     }
 
-    /// Every app of the default organisation, by name.
+    /// Every app of every organisation, by name (what the server itself serves).
     pub fn apps(&self) -> Result<Vec<App>, ControlError> {
+        self.apps_of(&crate::Principal::system("ferry"))
+    }
+
+    /// The apps `who` sees (its organisation's, or its one bound app), by name.
+    pub fn apps_of(&self, who: &crate::Principal) -> Result<Vec<App>, ControlError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT a.name, o.name, a.source_path, a.created_at
              FROM apps a JOIN orgs o ON o.id = a.org_id
-             WHERE a.org_id = ?1 ORDER BY a.name",
+             WHERE (?1 IS NULL OR o.name = ?1) AND (?2 IS NULL OR a.name = ?2)
+             ORDER BY a.name",
         )?;
-        let rows = stmt.query_map([self.org_id], |row| {
+        let rows = stmt.query_map(params![who.org, who.app], |row| {
             Ok(App {
                 name: row.get(0)?,
                 org: row.get(1)?,
@@ -137,8 +139,8 @@ impl Control {
             .query_row(
                 "SELECT a.name, o.name, a.source_path, a.created_at
                  FROM apps a JOIN orgs o ON o.id = a.org_id
-                 WHERE a.org_id = ?1 AND a.name = ?2",
-                params![self.org_id, name],
+                 WHERE a.name = ?1",
+                params![name],
                 |row| {
                     Ok(App {
                         name: row.get(0)?,
@@ -155,7 +157,7 @@ impl Control {
     /// `app-not-found` if the app does not exist.
     pub fn releases(&self, app: &str, env: &str) -> Result<Vec<ReleaseRecord>, ControlError> {
         self.read(|conn| {
-            let row = require_app(conn, self.org_id, app)?;
+            let row = require_app(conn, app)?;
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {RELEASE_COLUMNS}
                  WHERE r.app_id = ?1 AND r.environment = ?2
@@ -174,7 +176,7 @@ impl Control {
         release_id: &str,
     ) -> Result<Option<ReleaseRecord>, ControlError> {
         self.read(|conn| {
-            let row = require_app(conn, self.org_id, app)?;
+            let row = require_app(conn, app)?;
             Ok(conn
                 .query_row(
                     &format!("SELECT {RELEASE_COLUMNS} WHERE r.app_id = ?1 AND r.id = ?2"),
@@ -189,7 +191,7 @@ impl Control {
     /// `app-not-found` if the app does not exist.
     pub fn live(&self, app: &str, env: &str) -> Result<Option<Live>, ControlError> {
         self.read(|conn| {
-            let row = require_app(conn, self.org_id, app)?;
+            let row = require_app(conn, app)?;
             Ok(conn
                 .query_row(
                     "SELECT release_id, activated_at FROM live
@@ -214,9 +216,9 @@ impl Control {
         let mut stmt = self.conn.prepare_cached(
             "SELECT a.name, l.environment, l.release_id, l.activated_at
              FROM live l JOIN apps a ON a.id = l.app_id
-             WHERE a.org_id = ?1 ORDER BY a.name, l.environment",
+             ORDER BY a.name, l.environment",
         )?;
-        let rows = stmt.query_map([self.org_id], |r| {
+        let rows = stmt.query_map([], |r| {
             Ok(Live {
                 app: r.get(0)?,
                 env: r.get(1)?,
@@ -236,7 +238,7 @@ impl Control {
         limit: usize,
     ) -> Result<Vec<Activation>, ControlError> {
         self.read(|conn| {
-            let row = require_app(conn, self.org_id, app)?;
+            let row = require_app(conn, app)?;
             let mut stmt = conn.prepare_cached(
                 "SELECT release_id, previous_release_id, action, at, \"by\" FROM activations
                  WHERE app_id = ?1 AND environment = ?2 ORDER BY seq DESC LIMIT ?3",
@@ -261,7 +263,7 @@ impl Control {
     /// `app-not-found` if the app does not exist.
     pub fn previous_release(&self, app: &str, env: &str) -> Result<Option<String>, ControlError> {
         self.read(|conn| {
-            let row = require_app(conn, self.org_id, app)?;
+            let row = require_app(conn, app)?;
             let previous: Option<Option<String>> = conn
                 .query_row(
                     "SELECT previous_release_id FROM activations
@@ -284,7 +286,7 @@ impl Control {
         n: usize,
     ) -> Result<Vec<String>, ControlError> {
         self.read(|conn| {
-            let row = require_app(conn, self.org_id, app)?;
+            let row = require_app(conn, app)?;
             let mut stmt = conn.prepare_cached(
                 "SELECT release_id FROM activations
                  WHERE app_id = ?1 AND environment = ?2
@@ -299,7 +301,7 @@ impl Control {
     /// `app-not-found` if the app does not exist.
     pub fn secret_names(&self, app: &str, env: &str) -> Result<Vec<String>, ControlError> {
         self.read(|conn| {
-            let row = require_app(conn, self.org_id, app)?;
+            let row = require_app(conn, app)?;
             let mut stmt = conn.prepare_cached(
                 "SELECT name FROM secrets WHERE app_id = ?1 AND environment = ?2 ORDER BY name",
             )?;
@@ -317,7 +319,7 @@ impl Control {
         env: &str,
     ) -> Result<BTreeMap<String, String>, ControlError> {
         self.read(|conn| {
-            let row = require_app(conn, self.org_id, app)?;
+            let row = require_app(conn, app)?;
             let mut stmt = conn.prepare_cached(
                 "SELECT name, nonce, ciphertext FROM secrets
                  WHERE app_id = ?1 AND environment = ?2 ORDER BY name",

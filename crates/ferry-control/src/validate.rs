@@ -113,6 +113,18 @@ pub(crate) fn secret_value(value: &str) -> Result<(), ControlError> {
     }
 }
 
+/// A token's label: 1 to 64 printable characters without control characters.
+pub(crate) fn token_name(name: &str) -> Result<(), ControlError> {
+    bounded_text("token name", name, 64)?;
+    if name.trim().is_empty() {
+        return Err(ControlError::InvalidValue {
+            field: "token name",
+            reason: "it is empty".into(),
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn actor(actor: &str) -> Result<(), ControlError> {
     bounded_text("actor", actor, MAX_ACTOR)?;
     if actor.trim().is_empty() {

@@ -8,12 +8,15 @@ use std::sync::{Arc, Barrier};
 
 use ferry_control::{
     ActivationKind, Applied, Control, ControlError, DEFAULT_ENV, DEFAULT_ORG, Mutation, NewRelease,
+    Principal,
 };
 use rusqlite::Connection;
 use tempfile::TempDir;
 
 const PROD: &str = DEFAULT_ENV;
-const ACTOR: &str = "test";
+fn actor() -> Principal {
+    Principal::system("test")
+}
 
 fn home() -> TempDir {
     tempfile::tempdir().expect("temp dir")
@@ -34,10 +37,11 @@ fn count(conn: &Connection, sql: &str) -> i64 {
 fn create(c: &mut Control, name: &str) {
     let applied = c
         .apply(
-            ACTOR,
+            &actor(),
             Mutation::CreateApp {
                 name: name.into(),
                 source_path: Some(format!("/src/{name}")),
+                org: None,
             },
         )
         .expect("create app");
@@ -57,7 +61,7 @@ fn release(id: &str, created_at: u64) -> NewRelease {
 
 fn record(c: &mut Control, app: &str, id: &str, created_at: u64) -> Applied {
     c.apply(
-        ACTOR,
+        &actor(),
         Mutation::RecordRelease {
             app: app.into(),
             env: PROD.into(),
@@ -69,7 +73,7 @@ fn record(c: &mut Control, app: &str, id: &str, created_at: u64) -> Applied {
 
 fn activate(c: &mut Control, app: &str, id: &str, action: ActivationKind) -> Applied {
     c.apply(
-        ACTOR,
+        &actor(),
         Mutation::Activate {
             app: app.into(),
             env: PROD.into(),
@@ -87,7 +91,7 @@ fn deploy(c: &mut Control, app: &str, id: &str, created_at: u64) -> Applied {
 
 fn set_secret(c: &mut Control, app: &str, name: &str, value: &str) -> Applied {
     c.apply(
-        ACTOR,
+        &actor(),
         Mutation::SetSecret {
             app: app.into(),
             env: PROD.into(),
@@ -128,7 +132,7 @@ fn open_creates_the_database_and_a_private_key_and_reopening_is_idempotent() {
     assert_eq!(fs::read(&key_path).expect("key"), key, "the key is kept");
     drop(c);
     let db = raw(&dir);
-    assert_eq!(count(&db, "SELECT count(*) FROM _ferry_migrations"), 1);
+    assert_eq!(count(&db, "SELECT count(*) FROM _ferry_migrations"), 2);
     assert_eq!(count(&db, "SELECT count(*) FROM orgs"), 1);
     assert_eq!(count(&db, "SELECT count(*) FROM environments"), 1);
     let (org, env): (String, String) = db
@@ -182,10 +186,11 @@ fn creating_apps_validates_names_and_refuses_duplicates() {
     ] {
         let err = c
             .apply(
-                ACTOR,
+                &actor(),
                 Mutation::CreateApp {
                     name: bad.into(),
                     source_path: None,
+                    org: None,
                 },
             )
             .expect_err(bad);
@@ -194,10 +199,11 @@ fn creating_apps_validates_names_and_refuses_duplicates() {
     }
     let err = c
         .apply(
-            ACTOR,
+            &actor(),
             Mutation::CreateApp {
                 name: "my-app".into(),
                 source_path: None,
+                org: None,
             },
         )
         .expect_err("duplicate");
@@ -205,7 +211,7 @@ fn creating_apps_validates_names_and_refuses_duplicates() {
     assert_eq!(c.apps().expect("apps").len(), 1);
     assert!(c.app("other").expect("query").is_none());
     let err = c.apply(
-        "",
+        &Principal::system(""),
         Mutation::DeleteApp {
             name: "my-app".into(),
         },
@@ -299,7 +305,7 @@ fn deploy_rollback_promote() {
     assert!(
         history
             .iter()
-            .all(|a| a.by == ACTOR && a.app == "web" && a.env == PROD)
+            .all(|a| a.by == "test" && a.app == "web" && a.env == PROD)
     );
     assert_eq!(c.activations("web", PROD, 1).expect("limit").len(), 1);
 
@@ -310,7 +316,7 @@ fn deploy_rollback_promote() {
         [("b", true), ("a", false)],
         "newest first, live flagged"
     );
-    assert_eq!(releases[0].created_by, ACTOR);
+    assert_eq!(releases[0].created_by, "test");
     assert_eq!(releases[0].source_commit.as_deref(), Some("commit-b"));
     assert_eq!(
         (releases[0].files, releases[0].bytes, releases[0].new_bytes),
@@ -353,7 +359,7 @@ fn activating_an_unrecorded_release_is_refused_and_changes_nothing() {
 
     let err = c
         .apply(
-            ACTOR,
+            &actor(),
             Mutation::Activate {
                 app: "web".into(),
                 env: PROD.into(),
@@ -374,7 +380,7 @@ fn activating_an_unrecorded_release_is_refused_and_changes_nothing() {
     record(&mut c, "api", "api-1", 1);
     let err = c
         .apply(
-            ACTOR,
+            &actor(),
             Mutation::Activate {
                 app: "web".into(),
                 env: PROD.into(),
@@ -388,7 +394,7 @@ fn activating_an_unrecorded_release_is_refused_and_changes_nothing() {
 
     let err = c
         .apply(
-            ACTOR,
+            &actor(),
             Mutation::Activate {
                 app: "nope".into(),
                 env: PROD.into(),
@@ -407,7 +413,7 @@ fn unknown_environments_are_refused_for_writes_and_empty_for_reads() {
     create(&mut c, "web");
     let err = c
         .apply(
-            ACTOR,
+            &actor(),
             Mutation::RecordRelease {
                 app: "web".into(),
                 env: "staging".into(),
@@ -418,7 +424,7 @@ fn unknown_environments_are_refused_for_writes_and_empty_for_reads() {
     assert_eq!(err.code(), "environment-not-found");
     let err = c
         .apply(
-            ACTOR,
+            &actor(),
             Mutation::SetSecret {
                 app: "web".into(),
                 env: "Bad Env".into(),
@@ -525,7 +531,7 @@ fn secrets_set_list_values_unset() {
     for bad in ["lower", "1ABC", "WITH-DASH", ""] {
         let err = c
             .apply(
-                ACTOR,
+                &actor(),
                 Mutation::SetSecret {
                     app: "web".into(),
                     env: PROD.into(),
@@ -538,7 +544,7 @@ fn secrets_set_list_values_unset() {
     }
     let err = c
         .apply(
-            ACTOR,
+            &actor(),
             Mutation::SetSecret {
                 app: "web".into(),
                 env: PROD.into(),
@@ -551,7 +557,7 @@ fn secrets_set_list_values_unset() {
 
     let unset = |c: &mut Control, name: &str| {
         c.apply(
-            ACTOR,
+            &actor(),
             Mutation::UnsetSecret {
                 app: "web".into(),
                 env: PROD.into(),
@@ -700,7 +706,7 @@ fn deleting_an_app_removes_all_its_rows() {
     }
     assert_eq!(
         c.apply(
-            ACTOR,
+            &actor(),
             Mutation::DeleteApp {
                 name: "doomed".into()
             }
@@ -715,7 +721,7 @@ fn deleting_an_app_removes_all_its_rows() {
     );
     let err = c
         .apply(
-            ACTOR,
+            &actor(),
             Mutation::DeleteApp {
                 name: "doomed".into(),
             },

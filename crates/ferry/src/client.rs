@@ -166,7 +166,12 @@ impl Api {
 fn decode(reply: Reply) -> Result<Value, Failure> {
     let value: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
     if reply.status >= 400 {
-        let err = &value["error"];
+        // `{code, message, hint}` (older servers nested it under `error`).
+        let err = if value.get("error").is_some_and(|e| e.is_object()) {
+            &value["error"]
+        } else {
+            &value
+        };
         return Err(Failure {
             code: "api-error",
             message: err["message"]
