@@ -44,6 +44,9 @@
 #   bench/rolling.sh                 # DURATION=42 DEPLOYS=20 WARM=5 CONNECTIONS=16 PROXY_DURATION=20 ROUNDS=2
 #   DURATION=12 DEPLOYS=5 PROXY_DURATION=5 bench/rolling.sh    # a quick try
 #   KEEP_LOGS=/tmp/rolling-logs bench/rolling.sh                  # keep wrk outputs, deploy JSON, logs
+#   PHASES=proxy PROXY_DURATION=10 bench/rolling.sh                # phase 2 only (v0 live, no deploys)
+#   PHASES=deploys bench/rolling.sh                                # phase 1 only
+#   FERRY_BIN=/tmp/ferry bench/rolling.sh                          # a prebuilt ferry, no cargo build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-42}"
@@ -54,6 +57,8 @@ PROXY_DURATION="${PROXY_DURATION:-20}"
 ROUNDS="${ROUNDS:-2}"
 TAIL="${TAIL:-$((WARM + 35))}"
 PERF="${PERF:-0}"
+PHASES="${PHASES:-all}"
+case "$PHASES" in all | proxy | deploys) ;; *) echo "PHASES must be all, proxy or deploys, not '$PHASES'" >&2; exit 2 ;; esac
 for v in DURATION DEPLOYS WARM CONNECTIONS PROXY_DURATION ROUNDS TAIL; do
   case "${!v}" in '' | *[!0-9]* | 0) echo "$v must be a positive integer, not '${!v}'" >&2; exit 2 ;; esac
 done
@@ -79,11 +84,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 if [ "$(nproc)" -lt 2 ]; then echo "needs 2 cores (ferry, nginx and the backend on core 0, load on core 1)" >&2; exit 1; fi
 
-echo "building ferry (release)…" >&2
-cargo build --release -q -p ferry
-TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$PWD/$TARGET_DIR" ;; esac
-FERRY="$TARGET_DIR/release/ferry"
+if [ -n "${FERRY_BIN:-}" ]; then
+  FERRY="$(realpath "$FERRY_BIN")"   # a prebuilt binary: no cargo build
+else
+  echo "building ferry (release)…" >&2
+  cargo build --release -q -p ferry
+  TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+  case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$PWD/$TARGET_DIR" ;; esac
+  FERRY="$TARGET_DIR/release/ferry"
+fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/ferry-rolling.XXXXXX")"
 chmod 755 "$WORK"
@@ -478,6 +487,9 @@ check_pinned "backend v0 (inherits ferry's affinity)" "$NODE_PID" $(pgrep -P "$N
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- phase 1: baseline, then DEPLOYS switches, under wrk + fresh connections + SSE --------------
+PHASE1_STATUS=0
+SLOT="-"; NGINX_PORT="-"; NODE_PORT="-"; WRK2=(-t1 "-c$CONNECTIONS" --latency -H "Host: $HOST")
+if [ "$PHASES" != proxy ]; then
 WRK1=(-t1 "-c$CONNECTIONS" --latency -H "Host: $HOST" "-d${DURATION}s" "$BASE/")
 MARKS="$WORK/marks.txt"; : >"$MARKS"
 taskset -c 1 python3 "$HELPER" fresh "$PORT" "$HOST" "$WORK/fresh.txt" &
@@ -520,10 +532,15 @@ wait "$FRESH_PID" "$SSE_PID"; FRESH_PID=""; SSE_PID=""
 helper wrk "$WORK/logs/wrk-baseline.txt" | sed "s/\$/ $CONNECTIONS/" >"$WORK/wrk-baseline.parsed"
 helper wrk "$WORK/logs/wrk-switching.txt" | sed "s/\$/ $CONNECTIONS/" >"$WORK/wrk-switching.parsed"
 cp "$WORK/fresh.txt" "$WORK/sse.json" "$DEPLOYS_TSV" "$WORK/logs/"
-PHASE1_STATUS=0
 helper phase1 "$WORK" "$WARM" >"$WORK/phase1.md" || PHASE1_STATUS=$?
+else
+  echo "phase 1 skipped (PHASES=$PHASES)" >"$WORK/phase1.md"
+  DEPLOYS=0
+fi
 
 # --- phase 2: the same live backend behind ferry's edge and behind nginx ------------------------
+PHASE2_STATUS=0
+if [ "$PHASES" != deploys ]; then
 "$FERRY" ps --app "$APP" --json >"$WORK/ps.json"
 read -r NODE_PID NODE_PORT NODE_RELEASE <<<"$(helper live "$WORK/ps.json")"
 NODE_PIDS="$NODE_PID $(pgrep -P "$NODE_PID" | tr '\n' ' ')"
@@ -582,8 +599,11 @@ if [ "$PERF" = 1 ] && command -v perf >/dev/null 2>&1; then
     >"$WORK/logs/perf-ferry-callers.txt" 2>/dev/null || true
   PERF_NOTE="$WORK/logs/perf-ferry.txt"
 fi
-PHASE2_STATUS=0
 helper phase2 "$ROWS" "$CONNECTIONS" "$PROXY_DURATION" >"$WORK/phase2.md" || PHASE2_STATUS=$?
+else
+  echo "phase 2 skipped (PHASES=$PHASES)" >"$WORK/phase2.md"
+  NGINX_CONF=/dev/null
+fi
 
 # --- report -----------------------------------------------------------------------------------
 echo

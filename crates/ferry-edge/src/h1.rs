@@ -230,7 +230,48 @@ pub async fn serve(edge: Arc<Edge>, mut stream: TcpStream, peer: std::net::Socke
             tls: false,
         };
         let routing = edge.routing();
-        if crate::mount_for(&routing, req.host, path).is_some() {
+        if let Some(mounted) = crate::mount_for(&routing, req.host, path) {
+            if let Some(proxy) = mounted.handler.as_proxy()
+                && crate::upstream::eligible(minor, method.as_str(), parsed.headers)
+            {
+                // A plain request to the reverse proxy: forwarded from this task, and the
+                // connection stays on this path.
+                let inner = proxy.lean();
+                let app = crate::app_for_host(&routing, req.host)
+                    .unwrap_or("")
+                    .to_string();
+                let release = crate::app_for(&routing, req.host).map(|r| r.live.id.clone());
+                drop(routing);
+                let lean = crate::upstream::LeanRequest {
+                    method: method.as_str(),
+                    target,
+                    headers: parsed.headers,
+                    peer,
+                    close,
+                    release: release.as_deref(),
+                };
+                let on_head = |status: u16, bytes: u64| {
+                    crate::server::record(
+                        &edge,
+                        crate::server::Answered {
+                            app: &app,
+                            method: method.as_str(),
+                            path,
+                            status,
+                            bytes,
+                            release: release.as_deref(),
+                            version,
+                        },
+                        started,
+                    );
+                };
+                if !crate::upstream::forward(&inner, &mut stream, lean, on_head).await {
+                    return;
+                }
+                served += 1;
+                buf.advance(head_len);
+                continue;
+            }
             // A mount takes bodies, upgrades and streams: hyper serves the rest of this
             // connection, starting with the request already buffered.
             drop(routing);

@@ -13,6 +13,7 @@ pub mod proxy;
 mod resolve;
 mod server;
 pub mod tls;
+mod upstream;
 pub mod variants;
 
 use std::collections::HashMap;

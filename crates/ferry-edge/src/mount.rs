@@ -32,6 +32,13 @@ pub trait Mount: Send + Sync + std::fmt::Debug {
     /// Switching Protocols` to an HTTP/1.1 upgrade request hands the connection over
     /// (`hyper::upgrade::on(req)` resolves once it is sent).
     fn call(&self, req: Request<Incoming>) -> MountFuture;
+
+    /// The reverse proxy this mount is, if it is one: the HTTP/1.1 fast path then forwards
+    /// plain requests itself (the lean client of `upstream.rs`) instead of handing the
+    /// connection to hyper.
+    fn as_proxy(&self) -> Option<&crate::proxy::Proxy> {
+        None
+    }
 }
 
 /// The address of the client a request came from: the edge puts it in the extensions of

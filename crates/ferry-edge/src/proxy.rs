@@ -1,8 +1,14 @@
 //! The reverse proxy mount: forwards the requests under a prefix of an app to one of its
 //! server processes, listening on a loopback port and speaking HTTP/1.1.
 //!
-//! - **Pool:** keep-alive connections to the upstream (hyper-util's pooling client), closed
-//!   after [`ProxyLimits::pool_idle_timeout`] unused.
+//! - **Two paths:** a plain HTTP/1.1 request without a body (no upgrade, no `Expect`) that
+//!   arrives on the edge's HTTP/1.1 fast path is forwarded by that connection's task itself
+//!   over the lean client of `upstream.rs` (its own keep-alive pool, one retry of an
+//!   idempotent request whose reused connection the upstream had closed); everything else
+//!   (bodies, upgrades, HTTP/1.0, HTTP/2, TLS) goes through [`Mount::call`] below, with
+//!   hyper-util's pooling client. Both give the same answers, headers, errors and counts.
+//! - **Pool:** keep-alive connections to the upstream, closed after
+//!   [`ProxyLimits::pool_idle_timeout`] unused.
 //! - **Streaming:** request and response bodies pass through frame by frame, never buffered,
 //!   so uploads of any size (up to [`ProxyLimits::max_request_body`], else `413`) and
 //!   server-sent events work.
@@ -112,17 +118,19 @@ pub struct Proxy {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    upstream: SocketAddr,
-    authority: Authority,
-    limits: ProxyLimits,
+pub(crate) struct Inner {
+    pub(crate) upstream: SocketAddr,
+    pub(crate) authority: Authority,
+    pub(crate) limits: ProxyLimits,
     client: Client<HttpConnector, Upload>,
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
+    /// Idle connections of the lean path ([`crate::upstream`]).
+    pub(crate) pool: crate::upstream::Pool,
 }
 
 /// What a proxy's requests and streams share with it.
 #[derive(Debug)]
-struct Shared {
+pub(crate) struct Shared {
     in_flight: AtomicUsize,
     streams: AtomicUsize,
     /// Becomes `true` once, when the streams are closed.
@@ -166,6 +174,7 @@ impl Proxy {
                 authority,
                 limits,
                 client,
+                pool: crate::upstream::Pool::default(),
                 shared: Arc::new(Shared {
                     in_flight: AtomicUsize::new(0),
                     streams: AtomicUsize::new(0),
@@ -225,14 +234,25 @@ impl Mount for Proxy {
     fn call(&self, req: Request<Incoming>) -> MountFuture {
         Box::pin(self.inner.clone().forward(req))
     }
+
+    fn as_proxy(&self) -> Option<&Proxy> {
+        Some(self)
+    }
+}
+
+impl Proxy {
+    /// What the lean path ([`crate::upstream`]) forwards with.
+    pub(crate) fn lean(&self) -> Arc<Inner> {
+        self.inner.clone()
+    }
 }
 
 /// Counts one request in flight until dropped.
 #[derive(Debug)]
-struct InFlight(Arc<Shared>);
+pub(crate) struct InFlight(Arc<Shared>);
 
 impl InFlight {
-    fn new(shared: &Arc<Shared>) -> Self {
+    pub(crate) fn new(shared: &Arc<Shared>) -> Self {
         shared.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight(shared.clone())
     }
@@ -247,13 +267,13 @@ impl Drop for InFlight {
 }
 
 /// Counts one long-lived stream until dropped, and knows when streams are closed.
-struct Stream {
+pub(crate) struct Stream {
     shared: Arc<Shared>,
-    closed: Pin<Box<dyn Future<Output = ()> + Send>>,
+    pub(crate) closed: Pin<Box<dyn Future<Output = ()> + Send>>,
 }
 
 impl Stream {
-    fn new(shared: &Arc<Shared>) -> Self {
+    pub(crate) fn new(shared: &Arc<Shared>) -> Self {
         shared.streams.fetch_add(1, Ordering::AcqRel);
         let mut closing = shared.closing.subscribe();
         Stream {

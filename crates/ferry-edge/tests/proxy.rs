@@ -640,8 +640,8 @@ async fn a_prefix_mount_leaves_the_files_to_the_edge() {
     let up = upstream().await;
     let (addr, _dir) = edge("/api/", proxy_to(up.addr, ProxyLimits::default())).await;
     let mut c = client(addr).await;
-    // A static file (the fast path), then the mount (the connection is handed to hyper with
-    // the request already read), then static files again on the handed-over connection.
+    // A static file (the fast path), then the mount (a plain GET: forwarded by the fast path
+    // itself), then static files again on the same connection.
     let (status, headers, text) = send(&mut c, request("GET", "/index.html", empty())).await;
     assert_eq!((status, text.as_str()), (StatusCode::OK, INDEX));
     assert!(headers.get("x-ferry-error").is_none());
@@ -856,4 +856,292 @@ async fn bodies_over_the_limit_are_a_413() {
     let mut c = client(addr).await;
     let (status, _, text) = send(&mut c, request("POST", "/upload", full(vec![b'z'; 1024]))).await;
     assert_eq!((status, text.as_str()), (StatusCode::OK, "1024"));
+}
+
+/// What a raw upstream does with the `n`th request (from 0) on one of its connections.
+#[derive(Clone, Copy)]
+enum Act {
+    /// Writes these bytes, keeping the connection open.
+    Answer(&'static [u8]),
+    /// Writes these bytes, then closes without saying so (no `Connection: close`).
+    AnswerThenClose(&'static [u8]),
+    /// Closes without answering (the request was read).
+    Drop,
+}
+
+/// A raw TCP upstream scripted per request: counts its connections and the requests it read.
+async fn raw_upstream(
+    script: fn(usize) -> Act,
+) -> (SocketAddr, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let connections = Arc::new(AtomicUsize::new(0));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let (conns, reqs) = (connections.clone(), requests.clone());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            conns.fetch_add(1, Ordering::SeqCst);
+            let reqs = reqs.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut piece = [0u8; 4096];
+                for n in 0.. {
+                    let end = loop {
+                        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break end + 4;
+                        }
+                        match stream.read(&mut piece).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&piece[..k]),
+                        }
+                    };
+                    buf.drain(..end);
+                    reqs.fetch_add(1, Ordering::SeqCst);
+                    match script(n) {
+                        Act::Answer(bytes) => {
+                            if stream.write_all(bytes).await.is_err() {
+                                return;
+                            }
+                        }
+                        Act::AnswerThenClose(bytes) => {
+                            let _ = stream.write_all(bytes).await;
+                            return;
+                        }
+                        Act::Drop => return,
+                    }
+                }
+            });
+        }
+    });
+    (addr, connections, requests)
+}
+
+/// Reads one response with a `content-length` from `tcp` (after `pending`, bytes already
+/// read): the head, the body, what followed.
+async fn read_response(tcp: &mut TcpStream, mut pending: Vec<u8>) -> (String, String, Vec<u8>) {
+    let mut piece = [0u8; 4096];
+    let end = loop {
+        if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        let n = tokio::time::timeout(PATIENCE, tcp.read(&mut piece))
+            .await
+            .expect("in time")
+            .expect("read");
+        assert!(n > 0, "closed early: {pending:?}");
+        pending.extend_from_slice(&piece[..n]);
+    };
+    let rest = pending.split_off(end);
+    let head = String::from_utf8(pending).expect("utf-8");
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().expect("length"))
+        })
+        .expect("a content-length");
+    let mut rest = rest;
+    while rest.len() < len {
+        let n = tokio::time::timeout(PATIENCE, tcp.read(&mut piece))
+            .await
+            .expect("in time")
+            .expect("read");
+        assert!(n > 0, "closed in the body");
+        rest.extend_from_slice(&piece[..n]);
+    }
+    let after = rest.split_off(len);
+    (head, String::from_utf8(rest).expect("utf-8"), after)
+}
+
+#[tokio::test]
+async fn pipelined_requests_share_one_upstream_connection() {
+    let up = upstream().await;
+    let proxy = proxy_to(up.addr, ProxyLimits::default());
+    let (addr, _dir) = edge("/", proxy.clone()).await;
+    let mut tcp = TcpStream::connect(addr).await.expect("connect");
+    let mut all = Vec::new();
+    for i in 0..5 {
+        all.extend_from_slice(
+            format!("GET /p{i}/echo HTTP/1.1\r\nHost: shop.example\r\nX-N: {i}\r\n\r\n").as_bytes(),
+        );
+    }
+    tcp.write_all(&all).await.expect("write");
+    let mut pending = Vec::new();
+    for i in 0..5 {
+        let (head, body, after) = read_response(&mut tcp, pending).await;
+        pending = after;
+        let lower = head.to_ascii_lowercase();
+        assert!(lower.starts_with("http/1.1 200"), "{head}");
+        assert!(lower.contains("\r\nx-ferry-release: r1\r\n"), "{head}");
+        assert!(lower.contains("\r\ndate: "), "{head}");
+        assert!(!lower.contains("x-private"), "{head}");
+        let (line, seen, _) = parse_echo(&body);
+        assert_eq!(line, format!("GET /p{i}/echo"), "answers in order");
+        assert_eq!(one(&seen, "x-n"), Some(i.to_string().as_str()));
+        assert_eq!(one(&seen, "x-forwarded-for"), Some("127.0.0.1"));
+    }
+    assert!(pending.is_empty());
+    assert_eq!(
+        up.connections.load(Ordering::SeqCst),
+        1,
+        "one upstream connection"
+    );
+    until("the answers to end", || proxy.in_flight() == 0).await;
+    // Connection: close is honoured.
+    tcp.write_all(b"GET /echo HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let (head, _, _) = read_response(&mut tcp, Vec::new()).await;
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("\r\nconnection: close\r\n"),
+        "{head}"
+    );
+    let mut byte = [0u8; 1];
+    let n = tokio::time::timeout(PATIENCE, tcp.read(&mut byte))
+        .await
+        .expect("closed in time")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the edge closes after the answer");
+}
+
+const HELLO: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
+
+#[tokio::test]
+async fn an_upstream_closing_a_reused_connection_is_retried_once_for_idempotent_requests() {
+    // Each upstream connection answers its first request, then closes on the second without
+    // answering: the race of an upstream closing an idle keep-alive connection just as the
+    // proxy reuses it.
+    let (up, connections, requests) = raw_upstream(|n| {
+        if n == 0 {
+            Act::Answer(HELLO)
+        } else {
+            Act::Drop
+        }
+    })
+    .await;
+    let proxy = proxy_to(up, ProxyLimits::default());
+    let (addr, _dir) = edge("/", proxy.clone()).await;
+    let mut c = client(addr).await;
+    for method in ["GET", "GET", "OPTIONS", "DELETE"] {
+        let (status, headers, text) = send(&mut c, request(method, "/x", empty())).await;
+        assert_eq!(status, StatusCode::OK, "{method}: {headers:?}");
+        if method != "HEAD" {
+            assert_eq!(text, "hello");
+        }
+    }
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        4,
+        "a new connection per retry"
+    );
+    assert_eq!(requests.load(Ordering::SeqCst), 7);
+    // POST is not idempotent: not sent twice, the failure is the client's answer.
+    let mut post = request("POST", "/x", empty());
+    post.headers_mut()
+        .insert("content-length", "0".parse().expect("v"));
+    let (status, headers, _) = send(&mut c, post).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(error_of(&headers), "upstream-failed");
+    assert_eq!(requests.load(Ordering::SeqCst), 8);
+    assert_eq!(proxy.in_flight(), 0);
+}
+
+#[tokio::test]
+async fn an_upstream_closing_idle_connections_costs_no_failure() {
+    // Answers, then closes at once (as Node does past its keep-alive timeout).
+    let (up, connections, _) = raw_upstream(|_| Act::AnswerThenClose(HELLO)).await;
+    let (addr, _dir) = edge("/", proxy_to(up, ProxyLimits::default())).await;
+    let mut c = client(addr).await;
+    for _ in 0..5 {
+        let (status, _, text) = send(&mut c, request("GET", "/x", empty())).await;
+        assert_eq!((status, text.as_str()), (StatusCode::OK, "hello"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 5);
+}
+
+#[tokio::test]
+async fn chunked_and_close_delimited_answers_are_relayed() {
+    let (chunked, _, _) = raw_upstream(|_| {
+        Act::Answer(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nx-kept: 1\r\n\r\n\
+              5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nx-trailer: t\r\n\r\n",
+        )
+    })
+    .await;
+    let (addr, _dir) = edge("/", proxy_to(chunked, ProxyLimits::default())).await;
+    let mut c = client(addr).await;
+    for _ in 0..2 {
+        let (status, headers, text) = send(&mut c, request("GET", "/c", empty())).await;
+        assert_eq!((status, text.as_str()), (StatusCode::OK, "hello, world"));
+        assert_eq!(headers.get("x-kept").map(|v| v.as_bytes()), Some(&b"1"[..]));
+    }
+
+    let (eof, connections, _) = raw_upstream(|_| {
+        Act::AnswerThenClose(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nuntil the end")
+    })
+    .await;
+    let (addr, _dir) = edge("/", proxy_to(eof, ProxyLimits::default())).await;
+    let mut c = client(addr).await;
+    for _ in 0..2 {
+        let (status, _, text) = send(&mut c, request("GET", "/e", empty())).await;
+        assert_eq!((status, text.as_str()), (StatusCode::OK, "until the end"));
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 2, "never reused");
+
+    // An upstream that breaks off inside a body: the client's connection is cut, not fed a
+    // short answer as if whole.
+    let (short, _, _) = raw_upstream(|_| {
+        Act::AnswerThenClose(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly part")
+    })
+    .await;
+    let (addr, _dir) = edge("/", proxy_to(short, ProxyLimits::default())).await;
+    let mut c = client(addr).await;
+    let response = tokio::time::timeout(PATIENCE, c.send_request(request("GET", "/s", empty())))
+        .await
+        .expect("in time")
+        .expect("head");
+    let body = tokio::time::timeout(PATIENCE, response.into_body().collect())
+        .await
+        .expect("in time");
+    assert!(body.is_err(), "a short body is an error");
+}
+
+#[tokio::test]
+async fn answers_on_the_fast_path_are_counted_in_the_metrics() {
+    let up = upstream().await;
+    let (edge, _dir) = edge_only("/", proxy_to(up.addr, ProxyLimits::default()));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(ferry_edge::serve(
+        edge.clone(),
+        listener,
+        std::future::pending(),
+    ));
+    let mut c = client(addr).await;
+    for _ in 0..3 {
+        let (status, _, _) = send(&mut c, request("GET", "/echo", empty())).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, _, _) = send(&mut c, request("GET", "/nothing", empty())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let metrics = edge.render_metrics();
+    let count = |status: &str| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.contains("app=\"shop\"")
+                    && l.contains(&format!("status=\"{status}\""))
+                    && l.starts_with("ferry_edge_requests_total")
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .map(str::to_string)
+    };
+    assert_eq!(count("200").as_deref(), Some("3"), "{metrics}");
+    assert_eq!(count("404").as_deref(), Some("1"), "{metrics}");
 }
