@@ -143,7 +143,7 @@ fn fixed_port(f: &Facts, out: &mut Vec<Finding>) {
             let env = &process.port_env;
             match port::analyse(files.iter().copied(), env) {
                 PortUse::ReadsEnv(_) => {}
-                PortUse::Fixed { file, binding } if process.port == Some(binding.port) => {
+                PortUse::Fixed { file, binding } if process.port.is_none_or(|p| p == binding.port) => {
                     let text = files.iter().find(|(p, _)| *p == file).map_or("", |(_, t)| t);
                     let reuse = if port::reuse_port_true(text).is_empty() {
                         ""
@@ -170,33 +170,46 @@ fn fixed_port(f: &Facts, out: &mut Vec<Finding>) {
                     title(unit, process, binding.port),
                     vec![format!("{file}:{}", binding.line)],
                     fix(env, binding.port),
-                    Some(&match process.port {
-                        Some(p) => format!(
-                            "the code binds {} but the unit's port is {p}, so ferry does not patch it; {}",
-                            binding.port,
-                            stop_start()
-                        ),
-                        None => format!(
-                            "ferry did not detect {} as the unit's port, so a deploy waits for ${env} and fails its health check; read ${env}, or declare the process in ferry.toml",
-                            binding.port
-                        ),
-                    }),
+                    Some(&format!(
+                        "the code binds {} but the unit's port is {}, so ferry does not patch it; {}",
+                        binding.port,
+                        process.port.unwrap_or(binding.port),
+                        stop_start()
+                    )),
                 )),
                 PortUse::Ambiguous(sites) => {
-                    let Some(p) = process.port else {
-                        continue;
+                    let (severity, title, fix, ferry) = match process.port {
+                        Some(p) => (
+                            Severity::Medium,
+                            title(unit, process, p),
+                            fix(env, p),
+                            format!(
+                                "several fixed ports are bound, so ferry patches none; {}",
+                                stop_start()
+                            ),
+                        ),
+                        None => (
+                            Severity::High,
+                            format!(
+                                "Process `{}` of unit `{}` binds several fixed ports and never reads ${env}",
+                                process.name, unit.name
+                            ),
+                            format!(
+                                "Listen on the port in the environment (`Number(process.env.{env})`) in the server that answers the app"
+                            ),
+                            format!(
+                                "ferry cannot tell which port serves the app, so it patches none and a deploy waits for the app on ${env}: it fails its health check"
+                            ),
+                        ),
                     };
                     out.push(finding(
                         "fixed-port",
                         Production,
-                        Severity::Medium,
-                        title(unit, process, p),
+                        severity,
+                        title,
                         sites,
-                        fix(env, p),
-                        Some(&format!(
-                            "several fixed ports are bound, so ferry patches none; {}",
-                            stop_start()
-                        )),
+                        fix,
+                        Some(&ferry),
                     ));
                 }
                 PortUse::Unknown => {
