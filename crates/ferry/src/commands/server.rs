@@ -166,6 +166,11 @@ pub(super) fn port_plan(plan: &BuildPlan, source_root: &Path) -> Result<PortPlan
     };
     let mut out = PortPlan::default();
     for p in &plan.processes {
+        // A start command (or the package script it runs) that hands the port over itself:
+        // `uvicorn main:app --port $PORT`, `next start -p $PORT`.
+        if start_passes_port(source_root, p) {
+            continue;
+        }
         // The port detection found (`.replit`), else the one literal binding in the code.
         let found = port::port_use(&unit_dir, &p.port_env).map_err(failure)?;
         let fixed = match (&found, p.port) {
@@ -340,6 +345,27 @@ pub(super) fn units_backend(
     }))
 }
 
+/// Whether `p`'s start command, or the package script it runs (`npm run start`, `yarn dev`…),
+/// passes `$<port_env>` to the program.
+fn start_passes_port(source_root: &Path, p: &ferry_inspect::profile::Process) -> bool {
+    use ferry_inspect::findings::port::command_reads_env;
+    let run = p.command.run.trim();
+    if command_reads_env(run, &p.port_env) {
+        return true;
+    }
+    let words: Vec<&str> = run.split_whitespace().collect();
+    let script = match words.as_slice() {
+        [pm, "run", name] | [pm, name] if matches!(*pm, "npm" | "yarn" | "pnpm" | "bun") => *name,
+        _ => return false,
+    };
+    let package = source_root.join(&p.command.cwd).join("package.json");
+    std::fs::read_to_string(package)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|doc| doc["scripts"][script].as_str().map(str::to_string))
+        .is_some_and(|s| command_reads_env(&s, &p.port_env))
+}
+
 /// `cwd` (relative to the source root) relative to the unit folder `unit`.
 fn relative_to_unit(cwd: &str, unit: &str) -> String {
     let cwd = cwd.trim_start_matches("./");
@@ -361,6 +387,41 @@ fn relative_to_unit(cwd: &str, unit: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_command_handing_the_port_over_is_not_a_fixed_port() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let process = |run: &str| ferry_inspect::profile::Process {
+            name: "web".into(),
+            command: ferry_inspect::profile::Command {
+                run: run.into(),
+                cwd: ".".into(),
+            },
+            port_env: "PORT".into(),
+            port: Some(5000),
+            health: None,
+        };
+        std::fs::write(
+            dir.path().join("package.json"),
+            r#"{"scripts":{"start":"next start -p $PORT","serve":"node server.js"}}"#,
+        )
+        .expect("write");
+        assert!(start_passes_port(
+            dir.path(),
+            &process("uvicorn main:app --port $PORT")
+        ));
+        assert!(start_passes_port(
+            dir.path(),
+            &process("gunicorn app:app --bind 0.0.0.0:${PORT}")
+        ));
+        assert!(start_passes_port(dir.path(), &process("npm run start")));
+        assert!(!start_passes_port(dir.path(), &process("npm run serve")));
+        assert!(!start_passes_port(dir.path(), &process("node server.js")));
+        assert!(!start_passes_port(
+            dir.path(),
+            &process("APP_PORT=$PORTAL x")
+        ));
+    }
 
     #[test]
     fn cwd_is_relative_to_the_unit() {
