@@ -108,6 +108,14 @@ async fn status(State(s): Shared, who: Caller) -> Answer {
         "uptime_secs": s.started.elapsed().as_secs(),
         "default_app": routing.default_app,
         "apps": apps,
+        // Who is asking (`ferry login` prints it).
+        "caller": {
+            "label": who.0.label,
+            "org": who.0.org,
+            "app": who.0.app,
+            "scope": who.0.scope,
+            "token_id": who.0.token_id,
+        },
     })))
 }
 
@@ -187,7 +195,22 @@ async fn create_release(
     State(s): Shared,
     who: Caller,
     Path(app): Path<String>,
+    headers: axum::http::HeaderMap,
     Json(manifest): Json<ReleaseManifest>,
+) -> Result<axum::response::Response, ApiError> {
+    // At most once per `Idempotency-Key` (crate::idempotent).
+    let path = format!("/api/v1/apps/{app}/releases");
+    let body = serde_json::to_vec(&manifest).unwrap_or_default();
+    let act = record_release(s.clone(), who.clone(), app, manifest);
+    crate::idempotent::once(&s, &who, &headers, "POST", &path, &body, act).await
+}
+
+/// The work of `create_release`: checks, the manifest, variants, the record.
+async fn record_release(
+    s: Arc<ServerState>,
+    who: Caller,
+    app: String,
+    manifest: ReleaseManifest,
 ) -> Answer {
     s.authorize(&who, &app, Scope::Deploy, "record-release")?;
     if manifest.app != app {
@@ -294,7 +317,7 @@ async fn verify_release(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, serde::Serialize)]
 struct ActivateBody {
     release_id: String,
     #[serde(default)]
@@ -305,7 +328,22 @@ async fn activate(
     State(s): Shared,
     who: Caller,
     Path(app): Path<String>,
+    headers: axum::http::HeaderMap,
     Json(body): Json<ActivateBody>,
+) -> Result<axum::response::Response, ApiError> {
+    // At most once per `Idempotency-Key` (crate::idempotent).
+    let path = format!("/api/v1/apps/{app}/activate");
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let act = activate_release(s.clone(), who.clone(), app, body);
+    crate::idempotent::once(&s, &who, &headers, "POST", &path, &bytes, act).await
+}
+
+/// The work of `activate`.
+async fn activate_release(
+    s: Arc<ServerState>,
+    who: Caller,
+    app: String,
+    body: ActivateBody,
 ) -> Answer {
     s.authorize(&who, &app, Scope::Deploy, "activate")?;
     let action = match body.action.as_deref().unwrap_or("deploy") {

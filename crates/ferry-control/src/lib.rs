@@ -19,6 +19,7 @@ pub mod audit;
 pub mod auth;
 mod control;
 mod error;
+pub mod idempotency;
 mod jobs;
 mod key;
 mod migrate;
@@ -29,6 +30,7 @@ mod validate;
 pub use auth::{NewToken, Principal, Rejection, Role, Scope, TokenInfo};
 pub use control::{Control, DB_FILE, KEY_FILE};
 pub use error::ControlError;
+pub use idempotency::{Claim, StoredAnswer, request_fingerprint};
 pub use jobs::{JOBS_FILE, JobDb};
 pub use model::{
     Activation, ActivationKind, App, Applied, Live, Mutation, NewRelease, ReleaseRecord,

@@ -18,6 +18,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "FERRY_HOME", value_name = "DIR")]
     pub home: Option<std::path::PathBuf>,
 
+    /// The ferry server to talk to: `http://HOST:PORT` (its control listener), with the token
+    /// `ferry login` stored or `FERRY_TOKEN`; default: the local server (`$FERRY_HOME/ferry.sock`).
+    #[arg(long, global = true, env = "FERRY_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -62,6 +67,31 @@ pub enum Command {
     Outbox(OutboxArgs),
     /// Base44 apps served by ferry: manage their users.
     Base44(Base44Args),
+    /// Store a token for a remote server (checked first; `$FERRY_HOME/credentials.json`, 0600).
+    Login(LoginArgs),
+    /// Forget the token stored for a server.
+    Logout(LogoutArgs),
+}
+
+/// Arguments of `ferry login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The server's control listener: `http://HOST:PORT`.
+    #[arg(value_name = "URL")]
+    pub url: String,
+
+    /// The token (default: `FERRY_TOKEN`, else one line read from stdin, which keeps it out of
+    /// the process list and the shell history).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+}
+
+/// Arguments of `ferry logout`.
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The server (default: `--server`/`FERRY_SERVER`, else the only one stored).
+    #[arg(value_name = "URL")]
+    pub url: Option<String>,
 }
 
 /// Arguments of `ferry outbox`.

@@ -1,11 +1,167 @@
-//! `$FERRY_HOME` and the local server: find it, start it as a daemon, wait for it.
+//! `$FERRY_HOME` and the server a command talks to: the local one (find it, start it as a
+//! daemon, wait for it) or the remote one `--server URL`/`FERRY_SERVER` names, with its token
+//! from `FERRY_TOKEN` or `$FERRY_HOME/credentials.json` (written by `ferry login`, mode 0600).
+//!
+//! The choice is explicit: `--server`/`FERRY_SERVER` when set, else the local socket; stored
+//! credentials never pick a server by themselves.
 
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::client::Api;
-use crate::failure::{EXIT_FAILED, Failure};
+use serde::{Deserialize, Serialize};
+
+use crate::client::{Api, Remote};
+use crate::failure::{EXIT_BAD_INPUT, EXIT_FAILED, Failure};
+
+/// The credentials file's name inside `$FERRY_HOME`.
+pub const CREDENTIALS_FILE: &str = "credentials.json";
+
+/// The remote server of this run (`None`: the local socket), set once by [`select`].
+static SELECTED: OnceLock<Option<Remote>> = OnceLock::new();
+
+/// Chooses the server of this run: `server` (`--server`/`FERRY_SERVER`) when given, with its
+/// token (`FERRY_TOKEN`, else `credentials.json`), else the local socket. Fails on a bad URL
+/// (`https://` included) or an unsafe credentials file.
+pub fn select(home: &Path, server: Option<&str>) -> Result<(), Failure> {
+    let remote = match server.map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(url) => {
+            let mut remote = Remote::parse(url)?;
+            remote.token = token_for(home, &remote.url)?;
+            Some(remote)
+        }
+    };
+    let _ = SELECTED.set(remote);
+    Ok(())
+}
+
+/// The remote server [`select`] chose, if any.
+pub fn selected_remote() -> Option<Remote> {
+    SELECTED.get().cloned().flatten()
+}
+
+/// The token for `url`: `FERRY_TOKEN` when set, else the one `ferry login` stored.
+pub fn token_for(home: &Path, url: &str) -> Result<Option<String>, Failure> {
+    if let Some(token) = env_token() {
+        return Ok(Some(token));
+    }
+    Ok(read_credentials(home)?
+        .servers
+        .get(url)
+        .map(|c| c.token.clone()))
+}
+
+/// `FERRY_TOKEN`, when set and not empty.
+pub fn env_token() -> Option<String> {
+    std::env::var("FERRY_TOKEN")
+        .ok()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
+/// `$FERRY_HOME/credentials.json`: one entry per server URL.
+#[derive(Default, Serialize, Deserialize)]
+pub struct Credentials {
+    /// By canonical server URL (`http://host:port`).
+    #[serde(default)]
+    pub servers: BTreeMap<String, Credential>,
+}
+
+/// A stored token and what the server said about it at login. (No `Debug`: it holds the
+/// token.)
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Credential {
+    /// The token (`fy_<id>_<secret>`).
+    pub token: String,
+    /// Its public id.
+    #[serde(default)]
+    pub token_id: Option<String>,
+    /// Who it acts as (`token:<name>`).
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Its organisation.
+    #[serde(default)]
+    pub org: Option<String>,
+    /// Its scope (`read`, `deploy`, `admin`).
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// When it was stored (unix ms).
+    #[serde(default)]
+    pub saved_at: u64,
+}
+
+fn credentials_failure(path: &Path, what: String) -> Failure {
+    Failure {
+        code: "credentials",
+        message: format!("`{}`: {what}", path.display()),
+        hint: "fix or remove the file, then `ferry login URL` again".into(),
+        exit: EXIT_FAILED,
+    }
+}
+
+/// Reads `credentials.json` (empty when absent). A file others may read is refused, as ssh
+/// refuses a private key.
+pub fn read_credentials(home: &Path) -> Result<Credentials, Failure> {
+    let path = home.join(CREDENTIALS_FILE);
+    let meta = match std::fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Credentials::default()),
+        Err(e) => return Err(credentials_failure(&path, e.to_string())),
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Failure {
+            code: "credentials-permissions",
+            message: format!(
+                "`{}` is accessible to group or others (mode {mode:o})",
+                path.display()
+            ),
+            hint: format!(
+                "`chmod 600 {}` (and consider revoking its tokens)",
+                path.display()
+            ),
+            exit: EXIT_FAILED,
+        });
+    }
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| credentials_failure(&path, e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| credentials_failure(&path, format!("not valid: {e}")))
+}
+
+/// Writes `credentials.json` atomically: a temporary file created with mode 0600 (never
+/// readable by others, not even briefly), synced, then renamed over the old one.
+pub fn write_credentials(home: &Path, creds: &Credentials) -> Result<PathBuf, Failure> {
+    let path = home.join(CREDENTIALS_FILE);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(home)
+        .map_err(|e| credentials_failure(home, e.to_string()))?;
+    let tmp = home.join(format!(".{CREDENTIALS_FILE}.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let text = serde_json::to_string_pretty(creds).unwrap_or_default();
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            f.write_all(b"\n")?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(credentials_failure(&path, e.to_string()));
+    }
+    Ok(path)
+}
 
 /// `--home`, else `$FERRY_HOME`, else `$XDG_DATA_HOME/ferry`, else `~/.local/share/ferry`.
 pub fn resolve(flag: Option<&Path>) -> PathBuf {
@@ -36,7 +192,11 @@ pub fn ensure_server(
     listen: &str,
     control_listen: &str,
 ) -> Result<(Api, bool), Failure> {
-    if let Some(api) = Api::connect(home) {
+    // A remote server is never started from here.
+    if selected_remote().is_some() {
+        return Ok((require_server(home)?, false));
+    }
+    if let Some(api) = Api::local(home) {
         return Ok((api, false));
     }
     let fail = |message: String| Failure {
@@ -72,7 +232,7 @@ pub fn ensure_server(
         .map_err(|e| fail(format!("cannot start the server: {e}")))?;
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(15) {
-        if let Some(api) = Api::connect(home) {
+        if let Some(api) = Api::local(home) {
             return Ok((api, true));
         }
         if let Ok(Some(status)) = child.try_wait() {
@@ -90,9 +250,24 @@ pub fn ensure_server(
     Err(fail("the server did not answer within 15 s".into()))
 }
 
-/// The running server's API, or a failure telling the user to start one.
+/// The selected server's API: the remote one (which must have a token), else the local one,
+/// or a failure telling the user to start one.
 pub fn require_server(home: &Path) -> Result<Api, Failure> {
-    Api::connect(home).ok_or_else(|| Failure {
+    if let Some(remote) = selected_remote() {
+        if remote.token.is_none() {
+            return Err(Failure {
+                code: "no-token",
+                message: format!("no token for {}", remote.url),
+                hint: format!(
+                    "`ferry login {}` (with a token from `ferry token create` on the server), or set FERRY_TOKEN",
+                    remote.url
+                ),
+                exit: EXIT_BAD_INPUT,
+            });
+        }
+        return Ok(Api::remote(remote));
+    }
+    Api::local(home).ok_or_else(|| Failure {
         code: "no-server",
         message: format!(
             "no ferry server is running (looked for {})",

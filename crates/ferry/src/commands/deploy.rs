@@ -105,11 +105,11 @@ pub fn deploy(
         "/api/v1/apps",
         Some(&json!({ "name": app, "source_path": source_path })),
     )?;
-    let values = api.json("GET", &format!("/api/v1/apps/{app}/env/values"), None)?;
+    let values = api.json("GET", &format!("/api/v1/apps/{app}/env/build"), None)?;
     let secrets: BTreeMap<String, String> =
         serde_json::from_value(values["values"].clone()).unwrap_or_default();
-    // `FERRY_*` secrets configure ferry itself (the backend's database, mail, keys): they never
-    // reach a build.
+    // Only build-visible values (`build` and `both`) come; `FERRY_*` secrets configure ferry
+    // itself (the backend's database, mail, keys): the server keeps them, and so does this.
     let mut env: BTreeMap<String, String> = secrets
         .into_iter()
         .filter(|(name, _)| !ferry_control::is_ferry_setting(name))
@@ -333,30 +333,71 @@ pub fn deploy(
     mark("upload", &mut t);
 
     reporter.message("activating");
-    api.json(
+    // One key per step: a retry of the step (a dropped connection) never acts twice.
+    api.json_idempotent(
         "POST",
         &format!("/api/v1/apps/{app}/releases"),
-        Some(&serde_json::to_value(&manifest).unwrap_or_default()),
+        &serde_json::to_value(&manifest).unwrap_or_default(),
+        &crate::client::idempotency_key(),
     )?;
-    let outcome = api.json(
+    let outcome = api.json_idempotent(
         "POST",
         &format!("/api/v1/apps/{app}/activate"),
-        Some(&json!({ "release_id": id, "action": "deploy" })),
+        &json!({ "release_id": id, "action": "deploy" }),
+        &crate::client::idempotency_key(),
     )?;
     mark("activate", &mut t);
 
     reporter.message("probing");
-    let info = crate::home::server_info(home);
-    let edge = info
-        .as_ref()
-        .map(|i| i.edge.clone())
-        .unwrap_or_else(|| args.listen.listen.clone());
-    probe(&edge, &app, &id, server)?;
+    let (edge, url) = match api.remote_server() {
+        // A remote server says where its edge listens; its host is the one we reach it by.
+        Some(remote) => {
+            let status = api.json("GET", "/api/v1/status", None)?;
+            let bound = status["edge"].as_str().unwrap_or("");
+            let port = bound.rsplit_once(':').map_or("80", |(_, p)| p);
+            let host = if remote.host.contains(':') {
+                format!("[{}]", remote.host)
+            } else {
+                remote.host.clone()
+            };
+            let loopback = remote.host == "localhost"
+                || remote
+                    .host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            // The edge routes by Host: `<app>.localhost` reaches it only on its own machine.
+            let url = if loopback {
+                format!("http://{app}.localhost:{port}/")
+            } else {
+                format!("http://{host}:{port}/")
+            };
+            (format!("{host}:{port}"), url)
+        }
+        None => {
+            let edge = crate::home::server_info(home)
+                .map(|i| i.edge)
+                .unwrap_or_else(|| args.listen.listen.clone());
+            let port = edge.rsplit_once(':').map_or("8080", |(_, p)| p);
+            let url = format!("http://{app}.localhost:{port}/");
+            (edge, url)
+        }
+    };
+    // A remote's edge may listen where this machine cannot reach (the server's loopback): then
+    // the probe is skipped with a note; an edge that answers must answer right.
+    let reachable = match api.remote_server() {
+        Some(_) => crate::client::reachable(&edge),
+        None => Ok(()),
+    };
+    match reachable {
+        Ok(()) => probe(&edge, &app, &id, server)?,
+        Err(err) => warnings.push(format!(
+            "not probed: the server's edge at {edge} is not reachable from here ({err})"
+        )),
+    }
     mark("probe", &mut t);
 
-    let port = edge.rsplit_once(':').map_or("8080", |(_, p)| p).to_string();
     Ok(DeployReport {
-        url: format!("http://{app}.localhost:{port}/"),
+        url,
         app,
         release_id: id,
         previous: outcome["previous"].as_str().map(str::to_string),

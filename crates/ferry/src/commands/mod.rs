@@ -5,6 +5,7 @@ mod db;
 mod deploy;
 mod deploy_cmd;
 mod inspect;
+mod login;
 mod manage;
 mod plan;
 mod processes;
@@ -23,6 +24,7 @@ use crate::progress::Reporter;
 /// Runs the chosen subcommand.
 pub fn run(cli: &Cli, out: &Output) -> Result<ExitCode, Failure> {
     let home = crate::home::resolve(cli.home.as_deref());
+    login::select(cli, &home)?;
     match &cli.command {
         Command::Inspect(args) => inspect::run(args, out),
         Command::Plan(args) => plan::run(args, out),
@@ -42,6 +44,8 @@ pub fn run(cli: &Cli, out: &Output) -> Result<ExitCode, Failure> {
         Command::Db(args) => db::run(args, &home, out),
         Command::Outbox(args) => base44::outbox(args, &home, out),
         Command::Base44(args) => base44::run(args, &home, out),
+        Command::Login(args) => login::login(args, &home, out),
+        Command::Logout(args) => login::logout(args, cli.server.as_deref(), &home, out),
     }
 }
 
