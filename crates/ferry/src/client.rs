@@ -415,6 +415,9 @@ impl Api {
                         "no token for {0}: `ferry login {0}` (or set FERRY_TOKEN)",
                         remote.url
                     ),
+                    Some(_) if crate::home::env_token().is_some() => {
+                        format!("{hint}; FERRY_TOKEN is set and wins over a stored token")
+                    }
                     Some(_) => format!("{hint}; then `ferry login {}` again", remote.url),
                 };
             } else if reply.status >= 500 {
