@@ -209,6 +209,7 @@ impl Base44Hosts {
                     env: env.into(),
                     name: SIGNING_KEY.into(),
                     value: hex.clone(),
+                    scope: ferry_control::SecretScope::Runtime,
                 },
             )?;
             values.insert(SIGNING_KEY.into(), hex);

@@ -69,8 +69,9 @@ fn routes(state: Arc<ServerState>) -> axum::Router {
         )
         .route("/api/v1/apps/{app}/activate", post(activate))
         .route("/api/v1/apps/{app}/rollback", post(rollback))
-        .route("/api/v1/apps/{app}/env", get(env_names))
-        .route("/api/v1/apps/{app}/env/values", get(env_values))
+        .route("/api/v1/apps/{app}/env", get(env_list))
+        .route("/api/v1/apps/{app}/env/build", get(env_build))
+        .route("/api/v1/env/rotate-key", post(rotate_key))
         .route(
             "/api/v1/apps/{app}/env/{name}",
             put(env_set).delete(env_unset),
@@ -322,6 +323,10 @@ struct ActivateBody {
     release_id: String,
     #[serde(default)]
     action: Option<String>,
+    /// Re-freeze the release's runtime env with the current values first (a `deploy` always
+    /// does; a `promote` or `rollback` otherwise runs with the env the release was frozen with).
+    #[serde(default)]
+    env_current: bool,
 }
 
 async fn activate(
@@ -365,6 +370,13 @@ async fn activate_release(
             "list them with `ferry releases`",
         ));
     }
+    freeze_env(
+        &s,
+        &who,
+        &app,
+        &body.release_id,
+        action == ActivationKind::Deploy || body.env_current,
+    )?;
     let outcome = s
         .activate(&app, DEFAULT_ENV, &body.release_id, action, &who.0)
         .await?;
@@ -375,6 +387,26 @@ async fn activate_release(
 struct RollbackBody {
     #[serde(default)]
     release_id: Option<String>,
+    /// Run it with the current env values (re-frozen) instead of the env it was deployed with.
+    #[serde(default)]
+    env_current: bool,
+}
+
+/// Freezes the release's runtime env before it goes live: always when `now` (a deploy, or
+/// `env_current`), else only when it never was (a release from before frozen envs). Its
+/// processes then run with that env (see `processes.rs`).
+fn freeze_env(
+    s: &ServerState,
+    who: &Caller,
+    app: &str,
+    release: &str,
+    now: bool,
+) -> Result<(), ApiError> {
+    let mut control = s.control()?;
+    if now || control.frozen_env(app, DEFAULT_ENV, release)?.is_none() {
+        control.freeze_env(&who.0, app, DEFAULT_ENV, release)?;
+    }
+    Ok(())
 }
 
 async fn rollback(
@@ -384,7 +416,9 @@ async fn rollback(
     body: Option<Json<RollbackBody>>,
 ) -> Answer {
     s.authorize(&who, &app, Scope::Deploy, "activate")?;
-    let target = match body.and_then(|Json(b)| b.release_id) {
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let env_current = body.env_current;
+    let target = match body.release_id {
         Some(id) => id,
         None => s
             .control()?
@@ -406,63 +440,215 @@ async fn rollback(
             "list them with `ferry releases`",
         ));
     }
+    freeze_env(&s, &who, &app, &target, env_current)?;
     let outcome = s
         .activate(&app, DEFAULT_ENV, &target, ActivationKind::Rollback, &who.0)
         .await?;
     Ok(Json(serde_json::to_value(outcome).unwrap_or_default()))
 }
 
-async fn env_names(State(s): Shared, who: Caller, Path(app): Path<String>) -> Answer {
+/// `?env=`: the environment an env request is about (default `production`).
+#[derive(Deserialize, Default)]
+struct EnvQuery {
+    #[serde(default)]
+    env: Option<String>,
+}
+
+impl EnvQuery {
+    fn env(&self) -> String {
+        self.env.clone().unwrap_or_else(|| DEFAULT_ENV.into())
+    }
+}
+
+/// One variable of `GET /api/v1/apps/{app}/env`: never its value.
+#[derive(serde::Serialize)]
+struct EnvVar {
+    /// Its name.
+    name: String,
+    /// `build`, `runtime` or `both`: which phase sees it.
+    scope: String,
+    /// 12 hex characters of a keyed hash of the value (equal values, equal fingerprints).
+    fingerprint: String,
+    /// When it was last set (unix ms).
+    updated_at: u64,
+}
+
+/// `GET /api/v1/apps/{app}/env`.
+#[derive(serde::Serialize)]
+struct EnvList {
+    /// The app.
+    app: String,
+    /// The environment.
+    env: String,
+    /// Its variables, by name.
+    vars: Vec<EnvVar>,
+}
+
+async fn env_list(
+    State(s): Shared,
+    who: Caller,
+    Path(app): Path<String>,
+    Query(q): Query<EnvQuery>,
+) -> Result<Json<EnvList>, ApiError> {
     s.authorize(&who, &app, Scope::Read, "list-env")?;
-    Ok(Json(
-        json!({ "names": s.control()?.secret_names(&app, DEFAULT_ENV)? }),
-    ))
+    let env = q.env();
+    let vars = s
+        .control()?
+        .secret_list(&app, &env)?
+        .into_iter()
+        .map(|v| EnvVar {
+            name: v.name,
+            scope: v.scope.as_str().into(),
+            fingerprint: v.fingerprint,
+            updated_at: v.updated_at,
+        })
+        .collect();
+    Ok(Json(EnvList { app, env, vars }))
 }
 
-async fn env_values(State(s): Shared, who: Caller, Path(app): Path<String>) -> Answer {
+/// `GET /api/v1/apps/{app}/env/build`.
+#[derive(serde::Serialize)]
+struct EnvBuild {
+    /// The build-visible values (`build` and `both`), by name. Runtime-only values and
+    /// ferry's own `FERRY_*` settings never leave the server.
+    values: std::collections::BTreeMap<String, String>,
+}
+
+async fn env_build(
+    State(s): Shared,
+    who: Caller,
+    Path(app): Path<String>,
+    Query(q): Query<EnvQuery>,
+) -> Result<Json<EnvBuild>, ApiError> {
     s.authorize(&who, &app, Scope::Deploy, "read-build-env")?;
-    Ok(Json(
-        json!({ "values": s.control()?.secret_values(&app, DEFAULT_ENV)? }),
-    ))
+    Ok(Json(EnvBuild {
+        values: s.control()?.build_env(&app, &q.env())?,
+    }))
 }
 
+/// The body of `PUT /api/v1/apps/{app}/env/{name}`.
 #[derive(Deserialize)]
 struct EnvValue {
+    /// The value (stored encrypted, never shown again).
     value: String,
+    /// `build`, `runtime` or `both` (default): which phase sees it.
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// `PUT`/`DELETE /api/v1/apps/{app}/env/{name}`.
+#[derive(serde::Serialize)]
+struct EnvChanged {
+    /// The variable.
+    name: String,
+    /// True after a set, false after an unset.
+    set: bool,
+    /// After a set: which phase sees it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    /// After a set: the value's fingerprint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fingerprint: Option<String>,
+    /// Warnings (a build-visible value under a public prefix such as `VITE_` ends up in the
+    /// app's client bundle).
+    warnings: Vec<String>,
 }
 
 async fn env_set(
     State(s): Shared,
     who: Caller,
     Path((app, name)): Path<(String, String)>,
+    Query(q): Query<EnvQuery>,
     Json(body): Json<EnvValue>,
-) -> Answer {
-    s.control()?.apply(
+) -> Result<Json<EnvChanged>, ApiError> {
+    let scope = match body.scope.as_deref() {
+        None => ferry_control::SecretScope::Both,
+        Some(text) => ferry_control::SecretScope::parse(text).ok_or_else(|| {
+            ApiError::new(
+                400,
+                "bad-scope",
+                format!("`{text}` is not an env scope"),
+                "use build, runtime or both",
+            )
+        })?,
+    };
+    let env = q.env();
+    let mut control = s.control()?;
+    control.apply(
         &who.0,
         Mutation::SetSecret {
-            app,
-            env: DEFAULT_ENV.into(),
+            app: app.clone(),
+            env: env.clone(),
             name: name.clone(),
             value: body.value,
+            scope,
         },
     )?;
-    Ok(Json(json!({ "name": name, "set": true })))
+    let fingerprint = control
+        .secret_list(&app, &env)?
+        .into_iter()
+        .find(|v| v.name == name)
+        .map(|v| v.fingerprint);
+    Ok(Json(EnvChanged {
+        warnings: ferry_control::public_bundle_warning(&name, scope)
+            .into_iter()
+            .collect(),
+        name,
+        set: true,
+        scope: Some(scope.as_str().into()),
+        fingerprint,
+    }))
 }
 
 async fn env_unset(
     State(s): Shared,
     who: Caller,
     Path((app, name)): Path<(String, String)>,
-) -> Answer {
+    Query(q): Query<EnvQuery>,
+) -> Result<Json<EnvChanged>, ApiError> {
     s.control()?.apply(
         &who.0,
         Mutation::UnsetSecret {
             app,
-            env: DEFAULT_ENV.into(),
+            env: q.env(),
             name: name.clone(),
         },
     )?;
-    Ok(Json(json!({ "name": name, "set": false })))
+    Ok(Json(EnvChanged {
+        name,
+        set: false,
+        scope: None,
+        fingerprint: None,
+        warnings: Vec::new(),
+    }))
+}
+
+/// `POST /api/v1/env/rotate-key`.
+#[derive(serde::Serialize)]
+struct KeyRotated {
+    /// Secrets re-encrypted.
+    secrets: usize,
+    /// Frozen release values re-encrypted.
+    frozen: usize,
+    /// Audit entries re-signed.
+    audit_entries: i64,
+    /// `file` (the key file was replaced) or `env` (`FERRY_MASTER_KEY`).
+    key_source: String,
+    /// With `FERRY_MASTER_KEY` only: the new key (64 hex), shown this once; set the variable
+    /// to it before the server restarts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_key: Option<String>,
+}
+
+async fn rotate_key(State(s): Shared, who: Caller) -> Result<Json<KeyRotated>, ApiError> {
+    let rotation = s.control()?.rotate_key(&who.0)?;
+    Ok(Json(KeyRotated {
+        secrets: rotation.secrets,
+        frozen: rotation.frozen,
+        audit_entries: rotation.audit_entries,
+        key_source: rotation.key_source.into(),
+        new_key: rotation.new_key,
+    }))
 }
 
 async fn outbox(State(s): Shared, who: Caller, Path(app): Path<String>) -> Answer {

@@ -81,6 +81,8 @@ struct Running {
     proxies: Vec<Routed>,
     /// When the release stopped being live (None while live or not yet routed).
     retired_at: Option<Instant>,
+    /// The frozen env its processes were started with (a re-frozen env restarts them).
+    env: BTreeMap<String, String>,
 }
 
 /// Every running release's processes.
@@ -159,9 +161,14 @@ impl ProcessHosts {
         let Some(backend) = manifest.backend.as_ref().and_then(|b| b.processes()) else {
             return Ok(None);
         };
+        // The env the release was frozen with (see `frozen_env`): processes that run with
+        // another (the release was re-frozen: a deploy after `ferry env set`, or
+        // `--env-current`) are restarted in place, a short outage.
+        let secrets = frozen_env(state, app, env, &manifest.id)?;
         let mut running = self.running.lock().await;
         if let Some(r) = running.get_mut(&manifest.id)
             && r.handles.iter().all(|h| h.status().is_live())
+            && r.env == secrets
         {
             r.retired_at = None;
             return Ok(Some(mounts(&r.proxies)));
@@ -196,7 +203,7 @@ impl ProcessHosts {
         // its processes own their names until they are gone.
         self.wait_stopped(&manifest.id, STOP_GRACE + DRAIN).await;
         let starting = Instant::now();
-        let handles = match self.start(state, app, env, manifest, backend).await {
+        let handles = match self.start(state, manifest, backend, &secrets).await {
             Ok(h) => {
                 lock(&self.cold_starts).insert(manifest.id.clone(), starting.elapsed());
                 h
@@ -244,6 +251,7 @@ impl ProcessHosts {
                 handles,
                 proxies,
                 retired_at: None,
+                env: secrets,
             },
         );
         Ok(Some(m))
@@ -265,7 +273,10 @@ impl ProcessHosts {
         let Some(backend) = manifest.backend.as_ref().and_then(|b| b.processes()) else {
             return false;
         };
-        let Ok(handles) = self.start(state, app, env, &manifest, backend).await else {
+        let Ok(secrets) = frozen_env(state, app, env, release) else {
+            return false;
+        };
+        let Ok(handles) = self.start(state, &manifest, backend, &secrets).await else {
             return false;
         };
         match proxies_to(backend, &handles) {
@@ -277,6 +288,7 @@ impl ProcessHosts {
                         handles,
                         proxies,
                         retired_at: None,
+                        env: secrets,
                     },
                 );
                 true
@@ -319,20 +331,19 @@ impl ProcessHosts {
 
     /// Starts every process of the release and waits for each to be healthy; on failure the
     /// ones started are stopped again and the error names the process and its log tail.
+    /// `secrets` is the release's frozen env.
     async fn start(
         &self,
         state: &ServerState,
-        app: &str,
-        env: &str,
         manifest: &ReleaseManifest,
         backend: &ProcessesBackend,
+        secrets: &BTreeMap<String, String>,
     ) -> Result<Vec<Handle>, ApiError> {
         let tree = ferry_release::materialize(&state.blobs, manifest, &trees_dir(&state.home))
             .map_err(|e| ApiError::new(500, e.code(), e.to_string(), e.hint()))?;
-        let secrets: BTreeMap<String, String> = state.control()?.secret_values(app, env)?;
         let mut handles = Vec::new();
         for entry in &backend.processes {
-            let spec = self.spec(state, app, manifest, entry, &tree, &secrets)?;
+            let spec = self.spec(state, &manifest.app, manifest, entry, &tree, secrets)?;
             let handle = match self.supervisor.start(spec).await {
                 Ok(h) => h,
                 Err(e) => {
@@ -390,7 +401,7 @@ impl ProcessHosts {
                 .join(&manifest.id),
         );
         spec.port_env.clone_from(&entry.port_env);
-        // The app's secrets (never ferry's own `FERRY_*`), production mode.
+        // The release's frozen runtime env (never ferry's own `FERRY_*`), production mode.
         spec.env = secrets
             .iter()
             .filter(|(k, _)| !ferry_control::is_ferry_setting(k))
@@ -630,13 +641,7 @@ impl ProcessHosts {
             else {
                 continue;
             };
-            let secrets = state
-                .control()
-                .ok()
-                .and_then(|c| {
-                    c.secret_values(&manifest.app, ferry_control::DEFAULT_ENV)
-                        .ok()
-                })
+            let secrets = frozen_env(state, &manifest.app, ferry_control::DEFAULT_ENV, &release)
                 .unwrap_or_default();
             let mut handles = Vec::new();
             for entry in &backend.processes {
@@ -667,6 +672,7 @@ impl ProcessHosts {
                         handles,
                         proxies,
                         retired_at: None,
+                        env: secrets,
                     },
                 );
             } else {
@@ -688,6 +694,29 @@ impl ProcessHosts {
             self.drain_and_stop(&r).await;
         }
     }
+}
+
+/// The env `release`'s processes run with: the runtime env frozen into it when it went live
+/// (`ferry_control::Control::frozen_env`), so a rollback runs with the env it was deployed
+/// with. A release never frozen (deployed before envs were frozen) is frozen now, by `ferry`,
+/// with the current values.
+fn frozen_env(
+    state: &ServerState,
+    app: &str,
+    env: &str,
+    release: &str,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut control = state.control()?;
+    if let Some(values) = control.frozen_env(app, env, release)? {
+        return Ok(values);
+    }
+    control.freeze_env(
+        &ferry_control::Principal::system(crate::state::AUTO_ACTOR),
+        app,
+        env,
+        release,
+    )?;
+    Ok(control.frozen_env(app, env, release)?.unwrap_or_default())
 }
 
 /// The edge mounts of a server release: each routed process's prefixes to its proxy.

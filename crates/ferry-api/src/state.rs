@@ -345,8 +345,10 @@ impl ServerState {
         if current.as_deref() == Some(release_id)
             && self.edge.live_release(app).as_deref() == Some(release_id)
         {
-            if rebuilt {
-                // Same release, new backend settings (e.g. another database): swap the route.
+            let cold_start = self.processes.take_cold_start(release_id);
+            // Same release, new backend settings (e.g. another database), or its processes
+            // started again (a re-frozen env, or they had stopped) on new ports: swap the route.
+            if rebuilt || cold_start.is_some() {
                 let route = self.route_for(app, env, release_id, mounts)?;
                 self.edge.set_app(app, route);
             }
@@ -360,10 +362,7 @@ impl ServerState {
                     .processes
                     .take_outage(release_id)
                     .map(|d| d.as_millis() as u64),
-                cold_start_ms: self
-                    .processes
-                    .take_cold_start(release_id)
-                    .map(|d| d.as_millis() as u64),
+                cold_start_ms: cold_start.map(|d| d.as_millis() as u64),
             });
         }
         let applied = self.control()?.apply(

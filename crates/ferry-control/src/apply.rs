@@ -187,12 +187,13 @@ impl Control {
                 env,
                 name,
                 value,
+                scope,
             } => {
                 let app = require_app(&tx, &app)?;
                 require_env(&tx, &app, &env)?;
                 record.org = Some(app.org.clone());
-                record.detail = Some(format!("{name} in {env}"));
-                set_secret(&tx, &self.key, &app, &env, &name, &value, now)?
+                record.detail = Some(format!("{name} in {env} ({scope})"));
+                set_secret(&tx, &self.key, &app, &env, &name, &value, scope, now)?
             }
             Mutation::UnsetSecret { app, env, name } => {
                 let app = require_app(&tx, &app)?;
@@ -420,6 +421,7 @@ fn validate_mutation(m: &Mutation) -> Result<(), ControlError> {
             env,
             name,
             value,
+            ..
         } => {
             validate::app_name(app)?;
             validate::env_name(env)?;
@@ -567,6 +569,7 @@ fn activate(
     Ok(Applied::Activated { previous })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn set_secret(
     conn: &Connection,
     key: &SecretsKey,
@@ -574,16 +577,25 @@ fn set_secret(
     env: &str,
     name: &str,
     value: &str,
+    scope: crate::model::SecretScope,
     now: u64,
 ) -> Result<Applied, ControlError> {
     let sealed = key.seal(&associated_data(&app.org, &app.name, env, name), value)?;
     conn.execute(
-        "INSERT INTO secrets (app_id, environment, name, nonce, ciphertext, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO secrets (app_id, environment, name, nonce, ciphertext, updated_at, scope)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (app_id, environment, name)
          DO UPDATE SET nonce = excluded.nonce, ciphertext = excluded.ciphertext,
-                       updated_at = excluded.updated_at",
-        params![app.id, env, name, &sealed.nonce[..], sealed.ciphertext, now],
+                       updated_at = excluded.updated_at, scope = excluded.scope",
+        params![
+            app.id,
+            env,
+            name,
+            &sealed.nonce[..],
+            sealed.ciphertext,
+            now,
+            scope.as_str()
+        ],
     )?;
     Ok(Applied::SecretSet)
 }
@@ -595,6 +607,7 @@ fn delete_app(conn: &Connection, app: &AppRow) -> Result<Applied, ControlError> 
         "activations",
         "secrets",
         "release_env",
+        "release_env_frozen",
         "tokens",
         "releases",
     ] {

@@ -379,6 +379,66 @@ pub(crate) fn verify(
     })
 }
 
+/// Key rotation: checks the whole chain with `old` (against its anchor), then recomputes every
+/// MAC with `new`, inside the caller's transaction. Returns the new head (None for an empty
+/// log), to be anchored with [`write_head`] once the transaction committed. Refuses
+/// (`audit-broken`) a chain that does not verify: re-signing it would hide the damage.
+pub(crate) fn rekey(
+    conn: &Connection,
+    old: &[u8; 32],
+    new: &[u8; 32],
+    head_path: &Path,
+) -> Result<Option<Head>, ControlError> {
+    let check = verify(conn, old, head_path)?;
+    if !check.ok {
+        return Err(ControlError::AuditBroken {
+            first_bad: check.first_bad.unwrap_or(0),
+            problem: check.problem,
+        });
+    }
+    let mut stmt = conn.prepare(
+        "SELECT seq, at, org, actor, token_id, action, target, outcome, source, before, after,
+                detail FROM audit ORDER BY seq",
+    )?;
+    let rows = stmt
+        .query_map([], |row| {
+            let record = Record {
+                org: row.get(2)?,
+                actor: row.get(3)?,
+                token_id: row.get(4)?,
+                action: row.get(5)?,
+                target: row.get(6)?,
+                source: row.get(8)?,
+                before: row.get(9)?,
+                after: row.get(10)?,
+                detail: row.get(11)?,
+            };
+            let outcome = Outcome::parse(&row.get::<_, String>(7)?);
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                outcome,
+                record,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut previous = [0u8; 32];
+    let mut head = None;
+    for (seq, at, outcome, record) in rows {
+        let tag = mac(new, &previous, &encode(seq, at as u64, outcome, &record));
+        conn.execute(
+            "UPDATE audit SET mac = ?1 WHERE seq = ?2",
+            params![&tag[..], seq],
+        )?;
+        previous = tag;
+        head = Some(Head {
+            count: seq,
+            mac: tag,
+        });
+    }
+    Ok(head)
+}
+
 /// Filters for [`list`].
 #[derive(Debug, Clone, Default)]
 pub struct Filter {

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::ControlError;
-use crate::key::SecretsKey;
+use crate::key::{KeySource, SecretsKey};
 use crate::migrate;
 use crate::{DEFAULT_ENV, DEFAULT_ORG};
 
@@ -29,6 +29,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Control {
     pub(crate) conn: Connection,
     pub(crate) key: SecretsKey,
+    /// Where the master key came from (key rotation replaces the file, or not).
+    pub(crate) key_source: KeySource,
     db_path: PathBuf,
 }
 
@@ -43,15 +45,30 @@ impl fmt::Debug for Control {
 
 impl Control {
     /// Opens (creating) `<home>/ferry.db`, applies the embedded migrations, ensures the
-    /// default organisation `default` and environment `production`, and loads or creates the
-    /// secrets key `<home>/secret.key` (32 random bytes, mode 0600).
+    /// default organisation `default` and environment `production`, and loads the master key
+    /// from `FERRY_MASTER_KEY` when set (`master-key-invalid` when malformed), else loads or
+    /// creates the secrets key `<home>/secret.key` (32 random bytes, mode 0600). A key that a
+    /// rotation left in `secret.key.next` is moved into place when the database already uses
+    /// it (see [`Control::rotate_key`]).
     ///
     /// Fails with `key-permissions` if the key file is accessible to group or others (checked
     /// before the database is touched), `migration-modified` if an applied migration's text
     /// changed, `migration-unknown` if a newer ferry migrated the database.
     pub fn open(home: &Path) -> Result<Self, ControlError> {
+        match std::env::var(crate::MASTER_KEY_ENV) {
+            Ok(text) => Self::open_with_key(home, Some(&text)),
+            Err(std::env::VarError::NotPresent) => Self::open_with_key(home, None),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(ControlError::MasterKeyInvalid { len: 0 })
+            }
+        }
+    }
+
+    /// [`Control::open`] with the master key's text given (as `FERRY_MASTER_KEY` would hold
+    /// it) instead of read from the environment; `None` or a blank text uses the key file.
+    pub fn open_with_key(home: &Path, master_key: Option<&str>) -> Result<Self, ControlError> {
         ensure_home(home)?;
-        let key = SecretsKey::load_or_create(&home.join(KEY_FILE))?;
+        let (key, key_source) = SecretsKey::load_master(&home.join(KEY_FILE), master_key)?;
         let db_path = home.join(DB_FILE);
         precreate_private(&db_path)?;
         let mut conn = Connection::open(&db_path)?;
@@ -68,7 +85,14 @@ impl Control {
         conn.pragma_update(None, "foreign_keys", true)?;
         migrate::migrate(&mut conn, now_ms())?;
         ensure_defaults(&mut conn)?;
-        Ok(Self { conn, key, db_path })
+        let mut control = Self {
+            conn,
+            key,
+            key_source,
+            db_path,
+        };
+        control.finish_rotation()?;
+        Ok(control)
     }
 
     /// The path of the state database.

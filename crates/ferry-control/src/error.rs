@@ -82,6 +82,23 @@ pub enum ControlError {
         /// Its length.
         len: u64,
     },
+    /// `FERRY_MASTER_KEY` is set but is not a key (its text is never shown).
+    #[error(
+        "FERRY_MASTER_KEY is not a master key ({len} characters; expected 64 hex characters or the base64 of 32 bytes)"
+    )]
+    MasterKeyInvalid {
+        /// The length of the text, in characters.
+        len: usize,
+    },
+    /// The audit chain does not verify, so the key is not rotated (re-signing it would hide
+    /// the damage).
+    #[error("the audit log does not verify (first bad entry {first_bad}): {problem}")]
+    AuditBroken {
+        /// The first entry that does not verify.
+        first_bad: i64,
+        /// What is wrong.
+        problem: String,
+    },
     /// A secret could not be decrypted (wrong key, or the row was tampered with).
     #[error("secret `{name}` of app `{app}` ({env}) could not be decrypted")]
     DecryptFailed {
@@ -173,6 +190,8 @@ impl ControlError {
             Self::KeyPermissions { .. } => "key-permissions",
             Self::KeyInvalid { .. } => "key-invalid",
             Self::DecryptFailed { .. } => "decrypt-failed",
+            Self::MasterKeyInvalid { .. } => "master-key-invalid",
+            Self::AuditBroken { .. } => "audit-broken",
             Self::Forbidden { .. } => "forbidden",
             Self::OrgNotFound { .. } => "org-not-found",
             Self::OrgExists { .. } => "org-exists",
@@ -201,7 +220,13 @@ impl ControlError {
             Self::KeyPermissions { path, .. } => format!("run `chmod 600 {}`, then check who could have read it", path.display()),
             Self::KeyInvalid { .. } => "restore the original key file from a backup; secrets cannot be read without it".into(),
             Self::DecryptFailed { .. } => {
-                "the key file ($FERRY_HOME/secret.key) changed since the secret was set: restore it, or set the secret again".into()
+                "the master key (FERRY_MASTER_KEY or $FERRY_HOME/secret.key) changed since the secret was set: restore it, or set the secret again".into()
+            }
+            Self::MasterKeyInvalid { .. } => {
+                "set FERRY_MASTER_KEY to 64 hex characters (`openssl rand -hex 32`), or unset it to use $FERRY_HOME/secret.key".into()
+            }
+            Self::AuditBroken { .. } => {
+                "run `ferry audit --verify` and investigate before rotating the key; the old key is still in use".into()
             }
             Self::Forbidden { need, .. } => format!("use a token with the {need} scope (`ferry token create --scope {need}` by an admin)"),
             Self::OrgNotFound { .. } => "list the organisations with `ferry org list`".into(),

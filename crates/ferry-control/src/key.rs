@@ -2,6 +2,10 @@
 //!
 //! XChaCha20-Poly1305 with a fresh random 24-byte nonce per value; the associated data is
 //! `"<org>/<app>/<env>/<name>"`, so a ciphertext copied to another row does not decrypt.
+//!
+//! The master key comes from `FERRY_MASTER_KEY` (64 hex characters, or the base64 of 32
+//! bytes) when that is set, else from the key file. Two more keys are derived from it: the
+//! audit log's MAC key and the key of secret fingerprints; neither reveals the master key.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -15,7 +19,11 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use crate::error::ControlError;
 
 /// Length of the key, in bytes.
-const KEY_LEN: usize = 32;
+pub(crate) const KEY_LEN: usize = 32;
+/// The environment variable that holds the master key (it wins over the key file).
+pub const MASTER_KEY_ENV: &str = "FERRY_MASTER_KEY";
+/// Where a key being rotated in waits, next to the key file, until the database uses it.
+pub(crate) const NEXT_SUFFIX: &str = ".next";
 /// Length of a nonce, in bytes.
 pub(crate) const NONCE_LEN: usize = 24;
 
@@ -24,6 +32,17 @@ pub(crate) struct SecretsKey {
     cipher: XChaCha20Poly1305,
     /// The audit log's MAC key, derived from the master key (never the master key itself).
     audit: [u8; 32],
+    /// The key of secret fingerprints, derived from the master key.
+    fingerprint: [u8; 32],
+}
+
+/// Where the master key came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum KeySource {
+    /// The key file (`$FERRY_HOME/secret.key`).
+    File(PathBuf),
+    /// `FERRY_MASTER_KEY`.
+    Env,
 }
 
 impl fmt::Debug for SecretsKey {
@@ -112,11 +131,80 @@ impl SecretsKey {
         }
     }
 
-    fn from_bytes(key: &[u8; KEY_LEN]) -> Self {
+    /// Parses the value of `FERRY_MASTER_KEY`: 64 hex characters, or the base64 (standard or
+    /// URL-safe, padded or not) of 32 bytes, surrounding whitespace ignored. The error never
+    /// contains the text.
+    pub(crate) fn from_env_text(text: &str) -> Result<Self, ControlError> {
+        let text = text.trim();
+        let bad = || ControlError::MasterKeyInvalid {
+            len: text.chars().count(),
+        };
+        if text.len() == 2 * KEY_LEN && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let mut key = [0u8; KEY_LEN];
+            for (i, byte) in key.iter_mut().enumerate() {
+                *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+            }
+            return Ok(Self::from_bytes(&key));
+        }
+        use base64::Engine;
+        use base64::engine::general_purpose::{
+            STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
+        };
+        let decoded = [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+            .iter()
+            .find_map(|engine| engine.decode(text).ok())
+            .ok_or_else(bad)?;
+        let key: [u8; KEY_LEN] = decoded.try_into().map_err(|_| bad())?;
+        Ok(Self::from_bytes(&key))
+    }
+
+    /// The master key from `env_text` (the value of `FERRY_MASTER_KEY`) when it is given and
+    /// not blank, else from the key file at `path` (created when missing).
+    pub(crate) fn load_master(
+        path: &Path,
+        env_text: Option<&str>,
+    ) -> Result<(Self, KeySource), ControlError> {
+        match env_text {
+            Some(text) if !text.trim().is_empty() => {
+                Ok((Self::from_env_text(text)?, KeySource::Env))
+            }
+            _ => Ok((
+                Self::load_or_create(path)?,
+                KeySource::File(path.to_owned()),
+            )),
+        }
+    }
+
+    /// Loads an existing key file (no creation); `None` when it does not exist.
+    pub(crate) fn load_existing(path: &Path) -> Result<Option<Self>, ControlError> {
+        match File::open(path) {
+            Ok(file) => Self::load(path, file).map(Some),
+            Err(err) if err.kind() == ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(ControlError::io(path, err)),
+        }
+    }
+
+    /// A fresh random key and its raw bytes (to be written or shown once).
+    pub(crate) fn generate() -> Result<(Self, [u8; KEY_LEN]), ControlError> {
+        let mut key = [0u8; KEY_LEN];
+        fill_random(&mut key)?;
+        Ok((Self::from_bytes(&key), key))
+    }
+
+    pub(crate) fn from_bytes(key: &[u8; KEY_LEN]) -> Self {
         Self {
             cipher: XChaCha20Poly1305::new(key.into()),
             audit: blake3::derive_key("ferry 2026 audit log chain v1", key),
+            fingerprint: blake3::derive_key("ferry 2026 secret fingerprint v1", key),
         }
+    }
+
+    /// The fingerprint of a secret value: the first 12 hex characters of a BLAKE3 keyed with
+    /// a key derived from the master key. Equal values have equal fingerprints under one key;
+    /// nobody without the key can test a guess against it.
+    pub(crate) fn fingerprint(&self, value: &str) -> String {
+        let hash = blake3::keyed_hash(&self.fingerprint, value.as_bytes());
+        hash.to_hex()[..12].to_string()
     }
 
     /// The key of the audit log's MAC chain.
@@ -163,6 +251,48 @@ impl SecretsKey {
             .ok()?;
         String::from_utf8(plain).ok()
     }
+}
+
+/// Writes `key` to a fresh `0600` file at `path` (which must not exist), synced.
+pub(crate) fn write_key_file(path: &Path, key: &[u8; KEY_LEN]) -> Result<(), ControlError> {
+    let written = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        file.write_all(key)?;
+        file.sync_all()
+    })();
+    if let Err(err) = written {
+        let _ = fs::remove_file(path);
+        return Err(ControlError::io(path, err));
+    }
+    sync_parent(path)
+}
+
+/// Moves `from` over `to` atomically and makes the change durable.
+pub(crate) fn replace_file(from: &Path, to: &Path) -> Result<(), ControlError> {
+    fs::rename(from, to).map_err(|e| ControlError::io(to, e))?;
+    sync_parent(to)
+}
+
+/// `<path>.next`: where a rotated key waits until the database uses it.
+pub(crate) fn next_key_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(NEXT_SUFFIX);
+    path.with_file_name(name)
+}
+
+/// The associated data binding a frozen value to its release.
+pub(crate) fn release_associated_data(
+    org: &str,
+    app: &str,
+    env: &str,
+    name: &str,
+    release: &str,
+) -> String {
+    format!("{org}/{app}/{env}/{name}@{release}")
 }
 
 /// The associated data binding a ciphertext to its row.
@@ -234,6 +364,47 @@ mod tests {
             k.open(&aad, &sealed.nonce[..12], &sealed.ciphertext)
                 .is_none()
         );
+    }
+
+    #[test]
+    fn master_key_from_hex_or_base64_and_never_echoed() {
+        let hex = "07".repeat(32);
+        let b64 = {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+        };
+        let aad = associated_data("default", "app", "production", "TOKEN");
+        let sealed = key(7).seal(&aad, "v").expect("seal");
+        for text in [hex.clone(), b64, format!("  {hex}\n")] {
+            let k = SecretsKey::from_env_text(&text).expect("parses");
+            assert_eq!(
+                k.open(&aad, &sealed.nonce, &sealed.ciphertext).as_deref(),
+                Some("v")
+            );
+        }
+        for bad in [
+            "",
+            "zz",
+            &"0".repeat(63),
+            &"g".repeat(64),
+            "c2VjcmV0LXZhbHVl",
+        ] {
+            let err = SecretsKey::from_env_text(bad).expect_err(bad);
+            assert_eq!(err.code(), "master-key-invalid");
+            if !bad.is_empty() {
+                assert!(!err.to_string().contains(bad), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn fingerprints_are_keyed_and_short() {
+        let a = key(1).fingerprint("hunter2");
+        assert_eq!(a.len(), 12);
+        assert_eq!(a, key(1).fingerprint("hunter2"));
+        assert_ne!(a, key(2).fingerprint("hunter2"));
+        assert_ne!(a, key(1).fingerprint("hunter3"));
+        assert!(!blake3::hash(b"hunter2").to_hex().starts_with(&a));
     }
 
     #[test]

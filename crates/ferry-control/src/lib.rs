@@ -25,6 +25,7 @@ mod key;
 mod migrate;
 mod model;
 mod query;
+mod secrets;
 mod validate;
 
 pub use auth::{NewToken, Principal, Rejection, Role, Scope, TokenInfo};
@@ -34,6 +35,11 @@ pub use idempotency::{Claim, StoredAnswer, request_fingerprint};
 pub use jobs::{JOBS_FILE, JobDb};
 pub use model::{
     Activation, ActivationKind, App, Applied, Live, Mutation, NewRelease, ReleaseRecord,
+    SecretInfo, SecretScope,
+};
+pub use key::MASTER_KEY_ENV;
+pub use secrets::{
+    Frozen, PUBLIC_PREFIXES, Rotation, public_bundle_warning, public_prefix,
 };
 pub use validate::{is_ferry_setting, is_release_id, is_secret_name, is_slug};
 

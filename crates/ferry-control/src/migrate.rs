@@ -43,6 +43,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "control_plane",
         sql: include_str!("../migrations/0002_control_plane.sql"),
     },
+    Migration {
+        version: 3,
+        name: "frozen_env",
+        sql: include_str!("../migrations/0003_frozen_env.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS _ferry_migrations (

@@ -52,6 +52,8 @@ pub enum Mutation {
         name: String,
         /// The plaintext value (at most 64 KiB). Never printed.
         value: String,
+        /// Which phase sees it: the build, the running processes, or both.
+        scope: SecretScope,
     },
     /// Remove a secret. Removing one that does not exist is `Unchanged`.
     UnsetSecret {
@@ -154,12 +156,19 @@ impl fmt::Debug for Mutation {
                 .field("release_id", release_id)
                 .field("action", action)
                 .finish(),
-            Self::SetSecret { app, env, name, .. } => f
+            Self::SetSecret {
+                app,
+                env,
+                name,
+                scope,
+                ..
+            } => f
                 .debug_struct("SetSecret")
                 .field("app", app)
                 .field("env", env)
                 .field("name", name)
                 .field("value", &"<redacted>")
+                .field("scope", scope)
                 .finish(),
             Self::UnsetSecret { app, env, name } => f
                 .debug_struct("UnsetSecret")
@@ -194,6 +203,70 @@ impl fmt::Debug for Mutation {
             Self::RevokeToken { id } => f.debug_struct("RevokeToken").field("id", id).finish(),
         }
     }
+}
+
+/// Which phase of an app sees a secret. Stored as `"build"`, `"runtime"`, `"both"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretScope {
+    /// Only the build (`ferry deploy`'s build steps); never the running processes.
+    Build,
+    /// Only the running processes; never leaves the server.
+    Runtime,
+    /// Both (the default).
+    #[default]
+    Both,
+}
+
+impl SecretScope {
+    /// The string stored in the database and shown to users.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Build => "build",
+            Self::Runtime => "runtime",
+            Self::Both => "both",
+        }
+    }
+
+    /// The inverse of [`SecretScope::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "build" => Some(Self::Build),
+            "runtime" => Some(Self::Runtime),
+            "both" => Some(Self::Both),
+            _ => None,
+        }
+    }
+
+    /// Whether the build sees it.
+    pub fn in_build(self) -> bool {
+        matches!(self, Self::Build | Self::Both)
+    }
+
+    /// Whether the running processes see it.
+    pub fn in_runtime(self) -> bool {
+        matches!(self, Self::Runtime | Self::Both)
+    }
+}
+
+impl fmt::Display for SecretScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One secret as listings show it: never its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretInfo {
+    /// Its name.
+    pub name: String,
+    /// Which phase sees it.
+    pub scope: SecretScope,
+    /// The first 12 hex characters of a keyed BLAKE3 of the value (the key derived from the
+    /// master key): tells two values apart without revealing either.
+    pub fingerprint: String,
+    /// When it was last set (unix milliseconds).
+    pub updated_at: u64,
 }
 
 /// Why the live pointer moved. Stored as `"deploy"`, `"rollback"`, `"promote"`.

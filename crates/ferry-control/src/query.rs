@@ -297,22 +297,11 @@ impl Control {
         })
     }
 
-    /// The names of the secrets of `app` in `env`, sorted. Never values.
-    /// `app-not-found` if the app does not exist.
-    pub fn secret_names(&self, app: &str, env: &str) -> Result<Vec<String>, ControlError> {
-        self.read(|conn| {
-            let row = require_app(conn, app)?;
-            let mut stmt = conn.prepare_cached(
-                "SELECT name FROM secrets WHERE app_id = ?1 AND environment = ?2 ORDER BY name",
-            )?;
-            let rows = stmt.query_map(params![row.id, env], |r| r.get(0))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-    }
-
-    /// The decrypted secrets of `app` in `env`, by name: for builds and processes only,
-    /// never for display. `decrypt-failed` if the key does not match (the key file changed)
-    /// or a row was tampered with; `app-not-found` if the app does not exist.
+    /// Every decrypted secret of `app` in `env`, by name, whatever its scope and `FERRY_*`
+    /// settings included: for the server's own settings (the Base44 backend's) only, never for
+    /// display. Builds get [`Control::build_env`], processes [`Control::frozen_env`].
+    /// `decrypt-failed` if the key does not match (the key changed) or a row was tampered
+    /// with; `app-not-found` if the app does not exist.
     pub fn secret_values(
         &self,
         app: &str,

@@ -97,6 +97,7 @@ fn set_secret(c: &mut Control, app: &str, name: &str, value: &str) -> Applied {
             env: PROD.into(),
             name: name.into(),
             value: value.into(),
+            scope: ferry_control::SecretScope::Both,
         },
     )
     .expect("set secret")
@@ -132,7 +133,7 @@ fn open_creates_the_database_and_a_private_key_and_reopening_is_idempotent() {
     assert_eq!(fs::read(&key_path).expect("key"), key, "the key is kept");
     drop(c);
     let db = raw(&dir);
-    assert_eq!(count(&db, "SELECT count(*) FROM _ferry_migrations"), 2);
+    assert_eq!(count(&db, "SELECT count(*) FROM _ferry_migrations"), 3);
     assert_eq!(count(&db, "SELECT count(*) FROM orgs"), 1);
     assert_eq!(count(&db, "SELECT count(*) FROM environments"), 1);
     let (org, env): (String, String) = db
@@ -430,6 +431,7 @@ fn unknown_environments_are_refused_for_writes_and_empty_for_reads() {
                 env: "Bad Env".into(),
                 name: "X".into(),
                 value: "v".into(),
+                scope: ferry_control::SecretScope::Both,
             },
         )
         .expect_err("refused");
@@ -520,7 +522,7 @@ fn secrets_set_list_values_unset() {
         Applied::SecretSet
     );
     assert_eq!(
-        c.secret_names("web", PROD).expect("names"),
+        names(&c, "web"),
         ["API_KEY", "DATABASE_URL"]
     );
     let values = c.secret_values("web", PROD).expect("values");
@@ -537,6 +539,7 @@ fn secrets_set_list_values_unset() {
                     env: PROD.into(),
                     name: bad.into(),
                     value: "v".into(),
+                    scope: ferry_control::SecretScope::Both,
                 },
             )
             .expect_err(bad);
@@ -550,6 +553,7 @@ fn secrets_set_list_values_unset() {
                 env: PROD.into(),
                 name: "HUGE".into(),
                 value: "x".repeat(64 * 1024 + 1),
+                scope: ferry_control::SecretScope::Both,
             },
         )
         .expect_err("too large");
@@ -569,7 +573,7 @@ fn secrets_set_list_values_unset() {
     assert_eq!(unset(&mut c, "API_KEY"), Applied::SecretUnset);
     assert_eq!(unset(&mut c, "API_KEY"), Applied::Unchanged);
     assert_eq!(
-        c.secret_names("web", PROD).expect("names"),
+        names(&c, "web"),
         ["DATABASE_URL"]
     );
     assert_eq!(c.secret_values("web", PROD).expect("values").len(), 1);
@@ -595,6 +599,7 @@ fn secret_values_are_not_in_the_database_files() {
                 env: PROD.into(),
                 name: "PASSPHRASE".into(),
                 value: plaintext.into(),
+                scope: ferry_control::SecretScope::Both,
             }
         );
         assert!(!debug.contains(plaintext), "{debug}");
@@ -632,7 +637,7 @@ fn a_different_key_fails_with_decrypt_failed() {
     fs::write(&key_path, [0x5a; 32]).expect("replace key");
     assert_eq!(mode(&key_path), 0o600, "fs::write keeps the mode");
     let c = open(home.path());
-    assert_eq!(c.secret_names("web", PROD).expect("names"), ["TOKEN"]);
+    assert_eq!(names(&c, "web"), ["TOKEN"]);
     let err = c.secret_values("web", PROD).expect_err("wrong key");
     assert_eq!(err.code(), "decrypt-failed");
     assert!(err.hint().contains("key"), "{}", err.hint());
@@ -751,7 +756,7 @@ fn deleting_an_app_removes_all_its_rows() {
     // The name can be used again, starting from nothing.
     create(&mut c, "doomed");
     assert!(c.releases("doomed", PROD).expect("releases").is_empty());
-    assert!(c.secret_names("doomed", PROD).expect("secrets").is_empty());
+    assert!(names(&c, "doomed").is_empty());
 }
 
 #[test]
@@ -838,4 +843,13 @@ fn applied_and_records_serialise_as_json() {
     let back: ferry_control::ReleaseRecord =
         serde_json::from_value(serde_json::to_value(&record).expect("json")).expect("parse");
     assert_eq!(back, record);
+}
+
+/// The names `secret_list` shows.
+fn names(c: &Control, app: &str) -> Vec<String> {
+    c.secret_list(app, PROD)
+        .expect("list")
+        .into_iter()
+        .map(|s| s.name)
+        .collect()
 }

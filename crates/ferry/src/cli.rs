@@ -55,7 +55,7 @@ pub enum Command {
     Ps(PsArgs),
     /// Print a process's log (secrets masked); --follow keeps printing new lines.
     Logs(LogsArgs),
-    /// Manage an app's secrets (values encrypted at rest; `list` shows names only).
+    /// An app's secrets and env: set (encrypted; --build/--runtime), list (never values), unset.
     Env(EnvArgs),
     /// Remove releases and blobs no kept release needs (keeps the last 20 per app).
     Gc,
@@ -269,6 +269,11 @@ pub struct SwitchArgs {
     /// The app (default: from ./ferry.toml or the only app).
     #[arg(long, value_name = "NAME")]
     pub app: Option<String>,
+
+    /// Run it with the current env values instead of the env it was deployed with (re-freezes
+    /// the release's env first).
+    #[arg(long)]
+    pub env_current: bool,
 }
 
 /// Arguments of `ferry env`.
@@ -281,23 +286,45 @@ pub struct EnvArgs {
     /// The app (default: from ./ferry.toml or the only app).
     #[arg(long, global = true, value_name = "NAME")]
     pub app: Option<String>,
+
+    /// The environment.
+    #[arg(
+        long = "env",
+        global = true,
+        value_name = "ENV",
+        default_value = "production"
+    )]
+    pub environment: String,
 }
 
 /// `ferry env` actions.
 #[derive(Debug, Subcommand)]
 pub enum EnvAction {
-    /// Set `NAME=VALUE` (or `NAME` alone to read the value from stdin).
+    /// Set `NAME=VALUE…` (`NAME=-` or `NAME` alone reads the value from stdin); the build and
+    /// the processes see it unless --build or --runtime says otherwise.
     Set {
-        /// `NAME=VALUE`, or `NAME`.
-        assignment: String,
+        /// `NAME=VALUE`, `NAME=-` or `NAME`.
+        #[arg(required = true, value_name = "NAME=VALUE")]
+        assignments: Vec<String>,
+
+        /// Only the build sees it (never the running processes).
+        #[arg(long, conflicts_with = "runtime")]
+        build: bool,
+
+        /// Only the running processes see it (it never leaves the server).
+        #[arg(long)]
+        runtime: bool,
     },
-    /// List the names (never the values).
+    /// List the variables: name, scope, fingerprint, last change (never the values).
     List,
-    /// Remove a name.
+    /// Remove variables.
     Unset {
-        /// The name.
-        name: String,
+        /// The names.
+        #[arg(required = true)]
+        names: Vec<String>,
     },
+    /// Replace the master key and re-encrypt every value (the server's owner, on its socket).
+    RotateKey,
 }
 
 /// Where the app is.

@@ -336,7 +336,11 @@ fn env_values_are_encrypted_and_never_listed() {
     assert_eq!(code, 0, "{err}");
     let (code, list, _) = h.ferry(&["env", "list", "--json", "--app", "spa"]);
     assert_eq!(code, 0);
-    assert_eq!(list["names"], serde_json::json!(["STRIPE_SECRET_KEY"]));
+    let vars = list["vars"].as_array().expect("vars");
+    assert_eq!(vars.len(), 1, "{list}");
+    assert_eq!(vars[0]["name"], "STRIPE_SECRET_KEY", "{list}");
+    assert_eq!(vars[0]["scope"], "both", "{list}");
+    assert!(!list.to_string().contains("sk_live_EnvTestValue"));
     let (_, text, _) = h.ferry(&["env", "list", "--app", "spa"]);
     assert!(!text.to_string().contains("sk_live_EnvTestValue"));
     let db = std::fs::read(h.home.join("ferry.db")).expect("db");
@@ -358,7 +362,7 @@ fn env_values_are_encrypted_and_never_listed() {
     let (code, _, _) = h.ferry(&["env", "unset", "--app", "spa", "STRIPE_SECRET_KEY"]);
     assert_eq!(code, 0);
     let (_, list, _) = h.ferry(&["env", "list", "--json", "--app", "spa"]);
-    assert_eq!(list["names"], serde_json::json!([]));
+    assert_eq!(list["vars"], serde_json::json!([]));
 }
 
 #[test]

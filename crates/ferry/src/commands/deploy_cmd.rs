@@ -34,7 +34,7 @@ pub fn build(args: &BuildArgs, home: &Path, out: &Output) -> Result<ExitCode, Fa
             let values = api
                 .json(
                     "GET",
-                    &format!("/api/v1/apps/{}/env/values", inspection.profile.name),
+                    &format!("/api/v1/apps/{}/env/build", inspection.profile.name),
                     None,
                 )
                 .unwrap_or_default();

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::cli::{EnvAction, EnvArgs, ReleasesArgs, SwitchArgs};
 use crate::client::Api;
@@ -153,12 +153,11 @@ pub fn switch(
     let api = crate::home::require_server(home)?;
     let app = app_name(&api, args.app.as_deref())?;
     let outcome = if rollback {
-        let body = args.release.as_ref().map(|id| json!({ "release_id": id }));
-        api.json(
-            "POST",
-            &format!("/api/v1/apps/{app}/rollback"),
-            Some(&body.unwrap_or(json!({}))),
-        )?
+        let mut body = json!({ "env_current": args.env_current });
+        if let Some(id) = &args.release {
+            body["release_id"] = json!(id);
+        }
+        api.json("POST", &format!("/api/v1/apps/{app}/rollback"), Some(&body))?
     } else {
         let id = args.release.clone().ok_or_else(|| {
             Failure::usage(
@@ -169,7 +168,9 @@ pub fn switch(
         api.json(
             "POST",
             &format!("/api/v1/apps/{app}/activate"),
-            Some(&json!({ "release_id": id, "action": "promote" })),
+            Some(
+                &json!({ "release_id": id, "action": "promote", "env_current": args.env_current }),
+            ),
         )?
     };
     let elapsed = started.elapsed();
@@ -252,71 +253,197 @@ pub fn status(home: &Path, out: &Output) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `ferry env set|list|unset`.
+/// `ferry env set|list|unset|rotate-key`.
 pub fn env(args: &EnvArgs, home: &Path, out: &Output) -> Result<ExitCode, Failure> {
     let api = crate::home::require_server(home)?;
-    let app = app_name(&api, args.app.as_deref())?;
-    let valid = |n: &str| {
-        !n.is_empty()
-            && n.bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-            && !n.as_bytes()[0].is_ascii_digit()
-    };
-    let doc: Value = match &args.action {
-        EnvAction::Set { assignment } => {
-            let (name, value) = match assignment.split_once('=') {
-                Some((n, v)) => (n.to_string(), v.to_string()),
-                None => {
-                    let mut v = String::new();
-                    std::io::stdin().read_to_string(&mut v).map_err(|e| {
-                        Failure::usage(
-                            format!("cannot read the value from stdin: {e}"),
-                            "pipe it in, or use NAME=VALUE",
-                        )
-                    })?;
-                    (
-                        assignment.clone(),
-                        v.trim_end_matches(['\n', '\r']).to_string(),
-                    )
-                }
-            };
-            if !valid(&name) {
-                return Err(Failure::usage(
-                    format!("`{name}` is not a valid variable name"),
-                    "use upper-case letters, digits and `_`, e.g. STRIPE_SECRET_KEY",
-                ));
-            }
-            api.json(
-                "PUT",
-                &format!("/api/v1/apps/{app}/env/{name}"),
-                Some(&json!({ "value": value })),
-            )?
-        }
-        EnvAction::List => api.json("GET", &format!("/api/v1/apps/{app}/env"), None)?,
-        EnvAction::Unset { name } => {
-            api.json("DELETE", &format!("/api/v1/apps/{app}/env/{name}"), None)?
-        }
-    };
-    if out.json {
-        out.print_json(&doc);
-    } else if let Some(names) = doc["names"].as_array() {
-        let names: Vec<&str> = names.iter().filter_map(Value::as_str).collect();
-        out.print(&if names.is_empty() {
-            format!("{app}: no variables set\n")
-        } else {
-            format!("{}\n", names.join("\n"))
-        });
-    } else {
-        let state = if doc["set"].as_bool().unwrap_or(false) {
-            "set (encrypted)"
-        } else {
-            "removed"
-        };
-        out.print(&format!(
-            "{app}: {} {state}\n",
-            doc["name"].as_str().unwrap_or("")
+    if let EnvAction::RotateKey = &args.action {
+        return rotate_key(&api, out);
+    }
+    let environment = &args.environment;
+    if !ferry_control::is_slug(environment) {
+        return Err(Failure::usage(
+            format!("`{environment}` is not an environment name"),
+            "use lowercase letters, digits and `-` (e.g. production)",
         ));
     }
+    let app = app_name(&api, args.app.as_deref())?;
+    let query = format!("?env={environment}");
+    match &args.action {
+        EnvAction::Set {
+            assignments,
+            build,
+            runtime,
+        } => {
+            let scope = if *build {
+                "build"
+            } else if *runtime {
+                "runtime"
+            } else {
+                "both"
+            };
+            let pairs = parse_assignments(assignments)?;
+            let mut set = Vec::new();
+            let mut warnings = Vec::new();
+            for (name, value) in pairs {
+                let doc = api.json(
+                    "PUT",
+                    &format!("/api/v1/apps/{app}/env/{name}{query}"),
+                    Some(&json!({ "value": value, "scope": scope })),
+                )?;
+                for w in doc["warnings"].as_array().into_iter().flatten() {
+                    if let Some(w) = w.as_str() {
+                        eprintln!("warning: {w}");
+                        warnings.push(w.to_string());
+                    }
+                }
+                set.push(json!({
+                    "name": name,
+                    "scope": doc["scope"],
+                    "fingerprint": doc["fingerprint"],
+                }));
+            }
+            if out.json {
+                out.print_json(&json!({
+                    "app": app,
+                    "env": environment,
+                    "set": set,
+                    "warnings": warnings,
+                }));
+            } else {
+                let mut s = String::new();
+                for v in &set {
+                    s.push_str(&format!(
+                        "{app}: {} set (encrypted; scope {}, fingerprint {})\n",
+                        v["name"].as_str().unwrap_or(""),
+                        v["scope"].as_str().unwrap_or(scope),
+                        v["fingerprint"].as_str().unwrap_or("-"),
+                    ));
+                }
+                out.print(&s);
+            }
+        }
+        EnvAction::List => {
+            let doc = api.json("GET", &format!("/api/v1/apps/{app}/env{query}"), None)?;
+            if out.json {
+                out.print_json(&doc);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let vars = doc["vars"].as_array().cloned().unwrap_or_default();
+            if vars.is_empty() {
+                out.print(&format!("{app}: no variables set in {environment}\n"));
+                return Ok(ExitCode::SUCCESS);
+            }
+            let width = vars
+                .iter()
+                .filter_map(|v| v["name"].as_str())
+                .map(str::len)
+                .max()
+                .unwrap_or(4)
+                .max(4);
+            let mut s = format!(
+                "{:<width$}  {:<7}  {:<12}  UPDATED (UTC)\n",
+                "NAME", "SCOPE", "FINGERPRINT"
+            );
+            for v in &vars {
+                s.push_str(&format!(
+                    "{:<width$}  {:<7}  {:<12}  {}\n",
+                    v["name"].as_str().unwrap_or(""),
+                    v["scope"].as_str().unwrap_or(""),
+                    v["fingerprint"].as_str().unwrap_or(""),
+                    utc(v["updated_at"].as_u64().unwrap_or(0)),
+                ));
+            }
+            out.print(&s);
+        }
+        EnvAction::Unset { names } => {
+            for name in names {
+                check_env_name(name)?;
+            }
+            for name in names {
+                api.json(
+                    "DELETE",
+                    &format!("/api/v1/apps/{app}/env/{name}{query}"),
+                    None,
+                )?;
+            }
+            if out.json {
+                out.print_json(&json!({ "app": app, "env": environment, "unset": names }));
+            } else {
+                out.print(&format!("{app}: {} removed\n", names.join(", ")));
+            }
+        }
+        EnvAction::RotateKey => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `NAME=VALUE`, `NAME=-` or `NAME` (the last two read the value from stdin, at most once),
+/// every name checked before anything is sent. Values are never echoed in errors.
+fn parse_assignments(assignments: &[String]) -> Result<Vec<(String, String)>, Failure> {
+    let mut out = Vec::new();
+    let mut stdin_used = false;
+    for assignment in assignments {
+        let (name, value) = match assignment.split_once('=') {
+            Some((n, v)) if v != "-" => (n.to_string(), Some(v.to_string())),
+            Some((n, _)) => (n.to_string(), None),
+            None => (assignment.clone(), None),
+        };
+        check_env_name(&name)?;
+        let value = match value {
+            Some(v) => v,
+            None => {
+                if stdin_used {
+                    return Err(Failure::usage(
+                        "only one value can come from stdin",
+                        "give the others as NAME=VALUE",
+                    ));
+                }
+                stdin_used = true;
+                let mut v = String::new();
+                std::io::stdin().read_to_string(&mut v).map_err(|e| {
+                    Failure::usage(
+                        format!("cannot read the value of {name} from stdin: {e}"),
+                        "pipe it in, or use NAME=VALUE",
+                    )
+                })?;
+                v.trim_end_matches(['\n', '\r']).to_string()
+            }
+        };
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+/// A variable name: `[A-Z_][A-Z0-9_]*` (a bad one is not echoed: it may be a value typed in
+/// the wrong place).
+fn check_env_name(name: &str) -> Result<(), Failure> {
+    if ferry_control::is_secret_name(name) {
+        Ok(())
+    } else {
+        Err(Failure::usage(
+            "a variable name is not valid (it is not shown, in case it is a value)",
+            "use upper-case letters, digits and `_`, e.g. STRIPE_SECRET_KEY=…",
+        ))
+    }
+}
+
+/// `ferry env rotate-key`.
+fn rotate_key(api: &Api, out: &Output) -> Result<ExitCode, Failure> {
+    let doc = api.json("POST", "/api/v1/env/rotate-key", None)?;
+    if out.json {
+        out.print_json(&doc);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut s = format!(
+        "master key replaced: {} secrets and {} frozen release values re-encrypted, {} audit entries re-signed\n",
+        doc["secrets"], doc["frozen"], doc["audit_entries"]
+    );
+    if let Some(key) = doc["new_key"].as_str() {
+        s.push_str(&format!(
+            "new FERRY_MASTER_KEY={key}\n  shown once: set FERRY_MASTER_KEY to it before the server restarts (the old key opens nothing any more)\n"
+        ));
+    }
+    out.print(&s);
     Ok(ExitCode::SUCCESS)
 }
 
