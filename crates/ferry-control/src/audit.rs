@@ -520,3 +520,156 @@ impl crate::Control {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: [u8; 32] = [7u8; 32];
+
+    /// A database with the audit table and `n` entries, and its anchor.
+    fn log(n: i64) -> (tempfile::TempDir, Connection, PathBuf) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let conn = Connection::open(dir.path().join("ferry.db")).expect("open");
+        conn.execute_batch(
+            "CREATE TABLE audit (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, org TEXT,
+             actor TEXT NOT NULL, token_id TEXT, action TEXT NOT NULL, target TEXT NOT NULL,
+             outcome TEXT NOT NULL, source TEXT NOT NULL, before TEXT, after TEXT, detail TEXT,
+             mac BLOB NOT NULL)",
+        )
+        .expect("schema");
+        let head = head_path(&dir.path().join("ferry.db"));
+        for i in 1..=n {
+            let r = Record {
+                org: Some("acme".into()),
+                actor: format!("user:{i}"),
+                action: "activate".into(),
+                target: "app/shop".into(),
+                source: "unix".into(),
+                after: Some(format!("r{i}")),
+                ..Record::default()
+            };
+            let h = append(&conn, &KEY, 1_000 + i as u64, Outcome::Ok, &r).expect("append");
+            write_head(&head, h).expect("head");
+        }
+        (dir, conn, head)
+    }
+
+    fn check(conn: &Connection, head: &Path) -> Verification {
+        verify(conn, &KEY, head).expect("verify runs")
+    }
+
+    #[test]
+    fn an_untouched_chain_verifies() {
+        let (_d, conn, head) = log(5);
+        let v = check(&conn, &head);
+        assert!(v.ok, "{v:?}");
+        assert_eq!(v.entries, 5);
+    }
+
+    #[test]
+    fn an_edit_is_found_at_its_entry() {
+        let (_d, conn, head) = log(5);
+        conn.execute("UPDATE audit SET actor = 'user:mallory' WHERE seq = 3", [])
+            .expect("edit");
+        let v = check(&conn, &head);
+        assert_eq!((v.ok, v.first_bad), (false, Some(3)), "{v:?}");
+    }
+
+    #[test]
+    fn a_deletion_in_the_middle_and_of_the_newest_are_found() {
+        let (_d, conn, head) = log(5);
+        conn.execute("DELETE FROM audit WHERE seq = 2", [])
+            .expect("delete");
+        assert_eq!(check(&conn, &head).first_bad, Some(2));
+        let (_d, conn, head) = log(5);
+        conn.execute("DELETE FROM audit WHERE seq >= 4", [])
+            .expect("delete");
+        let v = check(&conn, &head);
+        assert_eq!((v.ok, v.first_bad), (false, Some(4)), "{v:?}");
+        assert!(v.problem.contains("deleted"), "{v:?}");
+    }
+
+    #[test]
+    fn an_insertion_is_found() {
+        let (_d, conn, head) = log(4);
+        conn.execute("UPDATE audit SET seq = seq + 10 WHERE seq >= 3", [])
+            .expect("make room");
+        conn.execute("UPDATE audit SET seq = seq - 9 WHERE seq >= 13", [])
+            .expect("shift");
+        conn.execute(
+            "INSERT INTO audit (seq, at, actor, action, target, outcome, source, mac)
+             VALUES (3, 1002, 'user:mallory', 'activate', 'app/shop', 'ok', 'unix', zeroblob(32))",
+            [],
+        )
+        .expect("insert");
+        let v = check(&conn, &head);
+        assert_eq!((v.ok, v.first_bad), (false, Some(3)), "{v:?}");
+    }
+
+    /// An attacker who knows the algorithm but not the key edits entry 2 and recomputes every
+    /// later MAC and the anchor: the first recomputed entry fails.
+    #[test]
+    fn a_rewrite_that_recomputes_later_macs_without_the_key_is_found() {
+        let (_d, conn, head) = log(5);
+        let forged_key = [9u8; 32];
+        let mut previous: [u8; 32] = conn
+            .query_row("SELECT mac FROM audit WHERE seq = 1", [], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+            .expect("mac")
+            .try_into()
+            .expect("32 bytes");
+        for seq in 2..=5i64 {
+            let r = Record {
+                org: Some("acme".into()),
+                actor: if seq == 2 {
+                    "user:mallory".into()
+                } else {
+                    format!("user:{seq}")
+                },
+                action: "activate".into(),
+                target: "app/shop".into(),
+                source: "unix".into(),
+                after: Some(format!("r{seq}")),
+                ..Record::default()
+            };
+            let tag = mac(
+                &forged_key,
+                &previous,
+                &encode(seq, 1_000 + seq as u64, Outcome::Ok, &r),
+            );
+            conn.execute(
+                "UPDATE audit SET actor = ?1, mac = ?2 WHERE seq = ?3",
+                params![r.actor, &tag[..], seq],
+            )
+            .expect("rewrite");
+            previous = tag;
+        }
+        write_head(
+            &head,
+            Head {
+                count: 5,
+                mac: previous,
+            },
+        )
+        .expect("forge the anchor");
+        let v = check(&conn, &head);
+        assert_eq!((v.ok, v.first_bad), (false, Some(2)), "{v:?}");
+    }
+
+    #[test]
+    fn a_log_ahead_of_its_anchor_by_valid_entries_verifies() {
+        let (_d, conn, head) = log(3);
+        let r = Record {
+            actor: "local".into(),
+            action: "create-app".into(),
+            target: "app/x".into(),
+            source: "unix".into(),
+            ..Record::default()
+        };
+        // Appended, then a crash before the anchor was written.
+        append(&conn, &KEY, 2_000, Outcome::Ok, &r).expect("append");
+        assert!(check(&conn, &head).ok);
+    }
+}

@@ -71,6 +71,123 @@ pub enum Command {
     Login(LoginArgs),
     /// Forget the token stored for a server.
     Logout(LogoutArgs),
+    /// Organisations: `create NAME` (the server's owner), `list`.
+    Org(OrgArgs),
+    /// Users of an organisation: `add NAME --role developer`.
+    User(UserArgs),
+    /// API tokens for the HTTP API and remote use: `create` (shown once), `list`, `revoke`.
+    Token(TokenArgs),
+    /// The audit log: who changed what, when and from where; `--verify` checks its chain.
+    Audit(AuditArgs),
+}
+
+/// Arguments of `ferry org`.
+#[derive(Debug, Args)]
+pub struct OrgArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: OrgAction,
+}
+
+/// `ferry org` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum OrgAction {
+    /// Create an organisation (with its `production` environment).
+    Create {
+        /// Its name: lowercase letters, digits and `-`.
+        name: String,
+    },
+    /// List the organisations you see.
+    List,
+}
+
+/// Arguments of `ferry user`.
+#[derive(Debug, Args)]
+pub struct UserArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: UserAction,
+}
+
+/// `ferry user` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Add a user to an organisation.
+    Add {
+        /// The user's name: lowercase letters, digits and `-`.
+        name: String,
+        /// owner, admin, developer (deploys) or viewer (reads).
+        #[arg(long, value_name = "ROLE")]
+        role: String,
+        /// The organisation (default: yours, or `default` on the server's socket).
+        #[arg(long, value_name = "ORG")]
+        org: Option<String>,
+    },
+}
+
+/// Arguments of `ferry token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: TokenAction,
+}
+
+/// `ferry token` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Issue a token; it is printed once and only its hash is kept.
+    Create {
+        /// A label for it (`ci`, `laptop`).
+        name: String,
+        /// read, deploy or admin.
+        #[arg(long, value_name = "SCOPE", default_value = "deploy")]
+        scope: String,
+        /// Only this app of the organisation.
+        #[arg(long, value_name = "NAME")]
+        app: Option<String>,
+        /// The organisation (default: yours, or `default` on the server's socket).
+        #[arg(long, value_name = "ORG")]
+        org: Option<String>,
+        /// Act as this user (the token never exceeds the user's role).
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// Expire after N days.
+        #[arg(long, value_name = "N")]
+        expires_in_days: Option<u32>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by its id.
+    Revoke {
+        /// The token's id (`ferry token list`).
+        id: String,
+    },
+}
+
+/// Arguments of `ferry audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only this app's entries.
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+
+    /// Only entries since: a duration (`30m`, `24h`, `7d`), a date (`2026-11-01`) or unix ms.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+
+    /// Only the last N entries.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+
+    /// Check the whole chain instead: any edited, inserted or deleted entry is found and the
+    /// first bad one named (exit 1).
+    #[arg(long)]
+    pub verify: bool,
+
+    /// Export as JSON lines (one entry per line).
+    #[arg(long)]
+    pub jsonl: bool,
 }
 
 /// Arguments of `ferry login`.

@@ -1,5 +1,7 @@
 //! One file per subcommand; each is a thin layer over the library crates.
 
+mod access;
+mod audit;
 mod base44;
 mod db;
 mod deploy;
@@ -46,6 +48,10 @@ pub fn run(cli: &Cli, out: &Output) -> Result<ExitCode, Failure> {
         Command::Base44(args) => base44::run(args, &home, out),
         Command::Login(args) => login::login(args, &home, out),
         Command::Logout(args) => login::logout(args, cli.server.as_deref(), &home, out),
+        Command::Org(args) => access::org(args, &home, out),
+        Command::User(args) => access::user(args, &home, out),
+        Command::Token(args) => access::token(args, &home, out),
+        Command::Audit(args) => audit::run(args, &home, out),
     }
 }
 
