@@ -33,14 +33,12 @@ pub use control::{Control, DB_FILE, KEY_FILE};
 pub use error::ControlError;
 pub use idempotency::{Claim, StoredAnswer, request_fingerprint};
 pub use jobs::{JOBS_FILE, JobDb};
+pub use key::MASTER_KEY_ENV;
 pub use model::{
     Activation, ActivationKind, App, Applied, Live, Mutation, NewRelease, ReleaseRecord,
     SecretInfo, SecretScope,
 };
-pub use key::MASTER_KEY_ENV;
-pub use secrets::{
-    Frozen, PUBLIC_PREFIXES, Rotation, public_bundle_warning, public_prefix,
-};
+pub use secrets::{Frozen, PUBLIC_PREFIXES, Rotation, public_bundle_warning, public_prefix};
 pub use validate::{is_ferry_setting, is_release_id, is_secret_name, is_slug};
 
 /// The organisation every app belongs to until organisations can be created.

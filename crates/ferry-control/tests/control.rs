@@ -521,10 +521,7 @@ fn secrets_set_list_values_unset() {
         set_secret(&mut c, "web", "API_KEY", "second"),
         Applied::SecretSet
     );
-    assert_eq!(
-        names(&c, "web"),
-        ["API_KEY", "DATABASE_URL"]
-    );
+    assert_eq!(names(&c, "web"), ["API_KEY", "DATABASE_URL"]);
     let values = c.secret_values("web", PROD).expect("values");
     assert_eq!(values.len(), 2);
     assert_eq!(values["API_KEY"], "second");
@@ -572,10 +569,7 @@ fn secrets_set_list_values_unset() {
     };
     assert_eq!(unset(&mut c, "API_KEY"), Applied::SecretUnset);
     assert_eq!(unset(&mut c, "API_KEY"), Applied::Unchanged);
-    assert_eq!(
-        names(&c, "web"),
-        ["DATABASE_URL"]
-    );
+    assert_eq!(names(&c, "web"), ["DATABASE_URL"]);
     assert_eq!(c.secret_values("web", PROD).expect("values").len(), 1);
 }
 

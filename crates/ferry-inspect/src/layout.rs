@@ -174,12 +174,19 @@ mod tests {
 
     #[test]
     fn front_ends_route_api_prefixes_to_their_backends() {
-        let api = |front: &str| vec![(front.to_string(), "/api".to_string(), "backend".to_string())];
+        let api =
+            |front: &str| vec![(front.to_string(), "/api".to_string(), "backend".to_string())];
         // `APIRouter(prefix="/api")` in backend/server.py.
-        assert_eq!(proxies(&units_of("emergent-fastapi-react")), api("frontend"));
+        assert_eq!(
+            proxies(&units_of("emergent-fastapi-react")),
+            api("frontend")
+        );
         assert_eq!(proxies(&units_of("emergent-services")), api("frontend"));
         // `app.get('/api/health')`, `app.use('/api/cards', …)` in backend/src/server.js.
-        assert_eq!(proxies(&units_of("monorepo-frontend-backend")), api("frontend"));
+        assert_eq!(
+            proxies(&units_of("monorepo-frontend-backend")),
+            api("frontend")
+        );
         // One server unit at the root serves everything itself.
         assert!(proxies(&units_of("replit-fullstack-js")).is_empty());
         // A static app alone routes nothing.
