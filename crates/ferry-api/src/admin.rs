@@ -19,16 +19,33 @@ type Shared = State<Arc<ServerState>>;
 type Answer = Result<Json<Value>, ApiError>;
 
 /// `GET /api/v1/orgs`: the organisations the caller sees.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs",
+    tag = "access",
+    summary = "The organisations the caller sees",
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::Orgs))
+)]
 pub async fn orgs(State(s): Shared, who: Caller) -> Answer {
     Ok(Json(json!({ "orgs": s.control()?.orgs(&who.0)? })))
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /api/v1/orgs`.
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewOrg {
+    /// A slug.
     name: String,
 }
 
 /// `POST /api/v1/orgs`: the machine's owner creates an organisation.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orgs",
+    tag = "access",
+    summary = "Creates an organisation (the machine's owner)",
+    request_body = NewOrg,
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::OrgCreated), (status = 409, description = "It exists.", body = crate::openapi::ErrorBody))
+)]
 pub async fn create_org(State(s): Shared, who: Caller, Json(body): Json<NewOrg>) -> Answer {
     s.control()?.apply(
         &who.0,
@@ -39,8 +56,10 @@ pub async fn create_org(State(s): Shared, who: Caller, Json(body): Json<NewOrg>)
     Ok(Json(json!({ "org": body.name, "created": true })))
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /api/v1/users`.
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewUser {
+    /// The organisation (default: the caller's).
     #[serde(default)]
     org: Option<String>,
     name: String,
@@ -48,6 +67,14 @@ pub struct NewUser {
 }
 
 /// `POST /api/v1/users`: an admin adds a user to the organisation.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "access",
+    summary = "Adds a user to an organisation (admins)",
+    request_body = NewUser,
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::UserCreated), (status = 404, description = "No such organisation.", body = crate::openapi::ErrorBody), (status = 409, description = "The user exists.", body = crate::openapi::ErrorBody))
+)]
 pub async fn create_user(State(s): Shared, who: Caller, Json(body): Json<NewUser>) -> Answer {
     let role = Role::parse(&body.role).ok_or_else(|| {
         ApiError::bad_request(
@@ -69,6 +96,13 @@ pub async fn create_user(State(s): Shared, who: Caller, Json(body): Json<NewUser
 }
 
 /// `GET /api/v1/tokens`: the organisation's tokens (admins), never their secrets.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokens",
+    tag = "access",
+    summary = "The organisation's tokens, never their secrets (admins)",
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::Tokens))
+)]
 pub async fn tokens(State(s): Shared, who: Caller) -> Answer {
     if who.0.scope < Scope::Admin || who.0.app.is_some() {
         let err = ferry_control::ControlError::Forbidden {
@@ -83,8 +117,10 @@ pub async fn tokens(State(s): Shared, who: Caller) -> Answer {
     Ok(Json(json!({ "tokens": s.control()?.tokens(&who.0)? })))
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /api/v1/tokens`.
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewToken {
+    /// The organisation (default: the caller's).
     #[serde(default)]
     org: Option<String>,
     name: String,
@@ -99,6 +135,14 @@ pub struct NewToken {
 }
 
 /// `POST /api/v1/tokens`: issues a token; the answer is the only place its secret appears.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    tag = "access",
+    summary = "Issues a token; the answer is the only place its secret appears",
+    request_body = NewToken,
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::TokenCreated), (status = 404, description = "No such organisation, app or user.", body = crate::openapi::ErrorBody))
+)]
 pub async fn create_token(State(s): Shared, who: Caller, Json(body): Json<NewToken>) -> Answer {
     let scope = Scope::parse(&body.scope).ok_or_else(|| {
         ApiError::bad_request(
@@ -143,6 +187,14 @@ pub async fn create_token(State(s): Shared, who: Caller, Json(body): Json<NewTok
 }
 
 /// `DELETE /api/v1/tokens/{id}`: revokes a token.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tokens/{id}",
+    tag = "access",
+    summary = "Revokes a token",
+    params(("id" = String, Path, description = "The token's public id")),
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::TokenRevoked))
+)]
 pub async fn revoke_token(State(s): Shared, who: Caller, Path(id): Path<String>) -> Answer {
     let applied = s
         .control()?
@@ -152,8 +204,11 @@ pub async fn revoke_token(State(s): Shared, who: Caller, Path(id): Path<String>)
     ))
 }
 
-#[derive(Deserialize)]
+/// The query of `GET /api/v1/audit`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// Only entries about this app.
     app: Option<String>,
     /// Unix milliseconds.
     since: Option<u64>,
@@ -161,6 +216,14 @@ pub struct AuditQuery {
 }
 
 /// `GET /api/v1/audit`: the entries the caller may see, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "audit",
+    summary = "The audit entries the caller may see, oldest first",
+    params(AuditQuery),
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::Audit), (status = 404, description = "No such app, or the caller may not see it.", body = crate::openapi::ErrorBody))
+)]
 pub async fn audit(State(s): Shared, who: Caller, Query(q): Query<AuditQuery>) -> Answer {
     let filter = Filter {
         app: q.app.clone(),
@@ -180,6 +243,13 @@ pub async fn audit(State(s): Shared, who: Caller, Query(q): Query<AuditQuery>) -
 }
 
 /// `GET /api/v1/audit/verify`: walks the whole chain (admins; the answer holds no entry).
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/verify",
+    tag = "audit",
+    summary = "Walks the whole audit chain (admins)",
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::AuditVerified))
+)]
 pub async fn audit_verify(State(s): Shared, who: Caller) -> Answer {
     if who.0.scope < Scope::Admin || who.0.app.is_some() {
         let err = ferry_control::ControlError::Forbidden {

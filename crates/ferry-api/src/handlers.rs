@@ -5,11 +5,12 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::routing::{get, post, put};
 use ferry_control::{ActivationKind, DEFAULT_ENV, Mutation, NewRelease, Scope};
 use ferry_release::{BlobHash, ReleaseManifest};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::state::{Failpoint, ServerState};
@@ -27,7 +28,8 @@ pub enum Access {
     Bearer,
 }
 
-/// The `/api/v1` router, every request with a request id and a caller.
+/// The `/api/v1` router, every request with a request id and a caller, and
+/// `GET /api/openapi.json` (no authentication).
 pub fn router(state: Arc<ServerState>, access: Access) -> axum::Router {
     let routes = routes(state.clone());
     let routes = match access {
@@ -37,55 +39,63 @@ pub fn router(state: Arc<ServerState>, access: Access) -> axum::Router {
             crate::auth::bearer,
         )),
     };
-    routes.layer(axum::middleware::from_fn(crate::auth::request_id))
+    // The document is open on both listeners: it holds no data.
+    axum::Router::new()
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(crate::openapi::serve),
+        )
+        .merge(routes)
+        .layer(axum::middleware::from_fn(crate::error::json_errors))
+        .layer(axum::middleware::from_fn(crate::auth::request_id))
 }
 
 fn routes(state: Arc<ServerState>) -> axum::Router {
-    use crate::admin;
-    axum::Router::new()
-        .route("/api/v1/orgs", get(admin::orgs).post(admin::create_org))
-        .route("/api/v1/users", post(admin::create_user))
-        .route(
-            "/api/v1/tokens",
-            get(admin::tokens).post(admin::create_token),
-        )
-        .route(
-            "/api/v1/tokens/{id}",
-            axum::routing::delete(admin::revoke_token),
-        )
-        .route("/api/v1/audit", get(admin::audit))
-        .route("/api/v1/audit/verify", get(admin::audit_verify))
-        .route("/api/v1/status", get(status))
-        .route("/api/v1/apps", get(apps).post(create_app))
-        .route("/api/v1/blobs/missing", post(missing_blobs))
-        .route("/api/v1/blobs/{hash}", put(upload_blob))
-        .route(
-            "/api/v1/apps/{app}/releases",
-            get(list_releases).post(create_release),
-        )
-        .route(
-            "/api/v1/apps/{app}/releases/{id}/verify",
-            get(verify_release),
-        )
-        .route("/api/v1/apps/{app}/activate", post(activate))
-        .route("/api/v1/apps/{app}/rollback", post(rollback))
-        .route("/api/v1/apps/{app}/env", get(env_list))
-        .route("/api/v1/apps/{app}/env/build", get(env_build))
-        .route("/api/v1/env/rotate-key", post(rotate_key))
-        .route(
-            "/api/v1/apps/{app}/env/{name}",
-            put(env_set).delete(env_unset),
-        )
-        .route("/api/v1/apps/{app}/outbox", get(outbox))
-        .route("/api/v1/apps/{app}/base44/role", post(set_role))
-        .route("/api/v1/apps/{app}/processes", get(processes))
-        .route("/api/v1/apps/{app}/logs", get(logs))
-        .route("/api/v1/gc", post(gc))
-        .route("/api/v1/shutdown", post(shutdown))
+    let (router, _) = api().split_for_parts();
+    router
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BLOB_BYTES))
         .with_state(state)
 }
 
+/// Every `/api/v1` route, each with its OpenAPI operation: the router and the document
+/// (`crate::openapi`) are made from this one list, so they cannot drift. Add routes here only
+/// through `routes!` (a test refuses a bare `.route(`).
+pub(crate) fn api() -> OpenApiRouter<Arc<ServerState>> {
+    use crate::admin;
+    OpenApiRouter::new()
+        .routes(routes!(admin::orgs, admin::create_org))
+        .routes(routes!(admin::create_user))
+        .routes(routes!(admin::tokens, admin::create_token))
+        .routes(routes!(admin::revoke_token))
+        .routes(routes!(admin::audit))
+        .routes(routes!(admin::audit_verify))
+        .routes(routes!(status))
+        .routes(routes!(apps, create_app))
+        .routes(routes!(missing_blobs))
+        .routes(routes!(upload_blob))
+        .routes(routes!(list_releases, create_release))
+        .routes(routes!(verify_release))
+        .routes(routes!(activate))
+        .routes(routes!(rollback))
+        .routes(routes!(env_list))
+        .routes(routes!(env_build))
+        .routes(routes!(env_set, env_unset))
+        .routes(routes!(rotate_key))
+        .routes(routes!(outbox))
+        .routes(routes!(set_role))
+        .routes(routes!(processes))
+        .routes(routes!(logs))
+        .routes(routes!(gc))
+        .routes(routes!(shutdown))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/status",
+    tag = "server",
+    summary = "The server and the apps the caller sees",
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::Status))
+)]
 async fn status(State(s): Shared, who: Caller) -> Answer {
     let control = s.control()?;
     let mut apps = Vec::new();
@@ -124,18 +134,35 @@ fn port_of(addr: &str) -> &str {
     addr.rsplit_once(':').map_or("8080", |(_, p)| p)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps",
+    tag = "apps",
+    summary = "The apps the caller sees",
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::AppList))
+)]
 async fn apps(State(s): Shared, who: Caller) -> Answer {
     Ok(Json(json!({ "apps": s.control()?.apps_of(&who.0)? })))
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /api/v1/apps`.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewApp {
+    /// A slug: lower-case letters, digits and `-`.
     name: String,
     source_path: Option<String>,
     #[serde(default)]
     org: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps",
+    tag = "apps",
+    summary = "Creates an app (or answers the existing one)",
+    request_body = NewApp,
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::AppCreated), (status = 404, description = "No such organisation.", body = crate::openapi::ErrorBody), (status = 409, description = "An app of that name exists in another organisation.", body = crate::openapi::ErrorBody))
+)]
 async fn create_app(State(s): Shared, who: Caller, Json(body): Json<NewApp>) -> Answer {
     let mut control = s.control()?;
     // An app the caller sees already: nothing to create (one it may not see is `app-exists`).
@@ -157,11 +184,21 @@ async fn create_app(State(s): Shared, who: Caller, Json(body): Json<NewApp>) -> 
     ))
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /api/v1/blobs/missing`.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Hashes {
+    /// BLAKE3 hashes, 64 hex digits each.
     hashes: Vec<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/blobs/missing",
+    tag = "deploy",
+    summary = "Which of these blobs the server lacks",
+    request_body = Hashes,
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::MissingBlobs))
+)]
 async fn missing_blobs(State(s): Shared, who: Caller, Json(body): Json<Hashes>) -> Answer {
     s.require_scope(&who, Scope::Deploy, "upload-blobs")?;
     let hashes = body
@@ -178,6 +215,15 @@ async fn missing_blobs(State(s): Shared, who: Caller, Json(body): Json<Hashes>) 
     Ok(Json(json!({ "missing": missing })))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/blobs/{hash}",
+    tag = "deploy",
+    summary = "Uploads one blob (its BLAKE3 hash must match)",
+    params(("hash" = String, Path, description = "BLAKE3 hash of the content, 64 hex digits")),
+    request_body(content = crate::openapi::schemas::BlobBody, content_type = "application/octet-stream"),
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::BlobStored))
+)]
 async fn upload_blob(
     State(s): Shared,
     who: Caller,
@@ -192,6 +238,15 @@ async fn upload_blob(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{app}/releases",
+    tag = "deploy",
+    summary = "Records a release whose blobs are uploaded",
+    params(("app" = String, Path, description = "The app's name")),
+    request_body = crate::openapi::schemas::ReleaseManifest,
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::ReleaseCreated), (status = 409, description = "Blobs are missing, or the release conflicts.", body = crate::openapi::ErrorBody))
+)]
 async fn create_release(
     State(s): Shared,
     who: Caller,
@@ -280,6 +335,14 @@ async fn record_release(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{app}/releases",
+    tag = "releases",
+    summary = "The app's releases, live release and activations",
+    params(("app" = String, Path, description = "The app's name")),
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::Releases))
+)]
 async fn list_releases(State(s): Shared, who: Caller, Path(app): Path<String>) -> Answer {
     s.authorize(&who, &app, Scope::Read, "list-releases")?;
     let control = s.control()?;
@@ -295,6 +358,14 @@ async fn list_releases(State(s): Shared, who: Caller, Path(app): Path<String>) -
     })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{app}/releases/{id}/verify",
+    tag = "releases",
+    summary = "Checks a release's files against the blobs",
+    params(("app" = String, Path, description = "The app's name"), ("id" = String, Path, description = "The release id")),
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::ReleaseVerified))
+)]
 async fn verify_release(
     State(s): Shared,
     who: Caller,
@@ -318,8 +389,10 @@ async fn verify_release(
     ))
 }
 
-#[derive(Deserialize, serde::Serialize)]
+/// The body of `POST /api/v1/apps/{app}/activate`.
+#[derive(Deserialize, serde::Serialize, utoipa::ToSchema)]
 struct ActivateBody {
+    /// The release to make live.
     release_id: String,
     #[serde(default)]
     action: Option<String>,
@@ -329,6 +402,15 @@ struct ActivateBody {
     env_current: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{app}/activate",
+    tag = "releases",
+    summary = "Makes a release live",
+    params(("app" = String, Path, description = "The app's name")),
+    request_body = ActivateBody,
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::ActivateOutcome), (status = 409, description = "The release cannot go live now.", body = crate::openapi::ErrorBody), (status = 502, description = "The release's processes did not become healthy.", body = crate::openapi::ErrorBody))
+)]
 async fn activate(
     State(s): Shared,
     who: Caller,
@@ -383,8 +465,10 @@ async fn activate_release(
     Ok(Json(serde_json::to_value(outcome).unwrap_or_default()))
 }
 
-#[derive(Deserialize, Default)]
+/// The body of `POST /api/v1/apps/{app}/rollback` (optional).
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 struct RollbackBody {
+    /// The release to go back to (default: the one live before).
     #[serde(default)]
     release_id: Option<String>,
     /// Run it with the current env values (re-frozen) instead of the env it was deployed with.
@@ -409,6 +493,15 @@ fn freeze_env(
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{app}/rollback",
+    tag = "releases",
+    summary = "Makes the previous (or a named) release live",
+    params(("app" = String, Path, description = "The app's name")),
+    request_body = Option<RollbackBody>,
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::ActivateOutcome), (status = 409, description = "No previous release.", body = crate::openapi::ErrorBody), (status = 502, description = "The release's processes did not become healthy.", body = crate::openapi::ErrorBody))
+)]
 async fn rollback(
     State(s): Shared,
     who: Caller,
@@ -461,7 +554,7 @@ impl EnvQuery {
 }
 
 /// One variable of `GET /api/v1/apps/{app}/env`: never its value.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 struct EnvVar {
     /// Its name.
     name: String,
@@ -474,7 +567,7 @@ struct EnvVar {
 }
 
 /// `GET /api/v1/apps/{app}/env`.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 struct EnvList {
     /// The app.
     app: String,
@@ -484,6 +577,14 @@ struct EnvList {
     vars: Vec<EnvVar>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{app}/env",
+    tag = "env",
+    summary = "The app's env variables: name, scope, fingerprint (never values)",
+    params(("app" = String, Path, description = "The app's name"), ("env" = Option<String>, Query, description = "The environment (default production)")),
+    responses((status = 200, description = "Done.", body = EnvList))
+)]
 async fn env_list(
     State(s): Shared,
     who: Caller,
@@ -507,13 +608,21 @@ async fn env_list(
 }
 
 /// `GET /api/v1/apps/{app}/env/build`.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 struct EnvBuild {
     /// The build-visible values (`build` and `both`), by name. Runtime-only values and
     /// ferry's own `FERRY_*` settings never leave the server.
     values: std::collections::BTreeMap<String, String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{app}/env/build",
+    tag = "env",
+    summary = "The values the app's build sees, decrypted (deploy scope)",
+    params(("app" = String, Path, description = "The app's name"), ("env" = Option<String>, Query, description = "The environment (default production)")),
+    responses((status = 200, description = "Done.", body = EnvBuild))
+)]
 async fn env_build(
     State(s): Shared,
     who: Caller,
@@ -527,7 +636,7 @@ async fn env_build(
 }
 
 /// The body of `PUT /api/v1/apps/{app}/env/{name}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct EnvValue {
     /// The value (stored encrypted, never shown again).
     value: String,
@@ -537,7 +646,7 @@ struct EnvValue {
 }
 
 /// `PUT`/`DELETE /api/v1/apps/{app}/env/{name}`.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 struct EnvChanged {
     /// The variable.
     name: String,
@@ -554,6 +663,15 @@ struct EnvChanged {
     warnings: Vec<String>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/apps/{app}/env/{name}",
+    tag = "env",
+    summary = "Sets an env value",
+    params(("app" = String, Path, description = "The app's name"), ("name" = String, Path, description = "The variable's name"), ("env" = Option<String>, Query, description = "The environment (default production)")),
+    request_body = EnvValue,
+    responses((status = 200, description = "Done.", body = EnvChanged))
+)]
 async fn env_set(
     State(s): Shared,
     who: Caller,
@@ -600,6 +718,14 @@ async fn env_set(
     }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/apps/{app}/env/{name}",
+    tag = "env",
+    summary = "Removes an env value",
+    params(("app" = String, Path, description = "The app's name"), ("name" = String, Path, description = "The variable's name"), ("env" = Option<String>, Query, description = "The environment (default production)")),
+    responses((status = 200, description = "Done.", body = EnvChanged))
+)]
 async fn env_unset(
     State(s): Shared,
     who: Caller,
@@ -624,7 +750,7 @@ async fn env_unset(
 }
 
 /// `POST /api/v1/env/rotate-key`.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 struct KeyRotated {
     /// Secrets re-encrypted.
     secrets: usize,
@@ -640,6 +766,13 @@ struct KeyRotated {
     new_key: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/env/rotate-key",
+    tag = "env",
+    summary = "Replaces the master key and re-encrypts every value (the machine's owner)",
+    responses((status = 200, description = "Done.", body = KeyRotated))
+)]
 async fn rotate_key(State(s): Shared, who: Caller) -> Result<Json<KeyRotated>, ApiError> {
     let rotation = s.control()?.rotate_key(&who.0)?;
     Ok(Json(KeyRotated {
@@ -651,6 +784,14 @@ async fn rotate_key(State(s): Shared, who: Caller) -> Result<Json<KeyRotated>, A
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{app}/outbox",
+    tag = "base44",
+    summary = "A Base44 app's outgoing mail (admins)",
+    params(("app" = String, Path, description = "The app's name")),
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::Outbox))
+)]
 async fn outbox(State(s): Shared, who: Caller, Path(app): Path<String>) -> Answer {
     // Messages hold sign-in codes: admins only.
     s.authorize(&who, &app, Scope::Admin, "read-outbox")?;
@@ -674,12 +815,23 @@ async fn outbox(State(s): Shared, who: Caller, Path(app): Path<String>) -> Answe
     Ok(Json(json!({ "app": app, "messages": messages })))
 }
 
-#[derive(Deserialize)]
+/// The body of `POST /api/v1/apps/{app}/base44/role`.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RoleChange {
+    /// The user's e-mail address.
     email: String,
     role: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{app}/base44/role",
+    tag = "base44",
+    summary = "Changes a Base44 app user's role (admins)",
+    params(("app" = String, Path, description = "The app's name")),
+    request_body = RoleChange,
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::RoleChanged))
+)]
 async fn set_role(
     State(s): Shared,
     who: Caller,
@@ -721,6 +873,14 @@ fn live_release(s: &ServerState, app: &str) -> Result<Option<String>, ApiError> 
 }
 
 /// `ferry ps`: the app's supervised processes, each marked live or not (warm).
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{app}/processes",
+    tag = "processes",
+    summary = "The app's supervised processes",
+    params(("app" = String, Path, description = "The app's name")),
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::Processes))
+)]
 async fn processes(State(s): Shared, who: Caller, Path(app): Path<String>) -> Answer {
     s.authorize(&who, &app, Scope::Read, "list-processes")?;
     let live = live_release(&s, &app)?;
@@ -747,8 +907,11 @@ async fn processes(State(s): Shared, who: Caller, Path(app): Path<String>) -> An
 const DEFAULT_LOG_LINES: usize = 200;
 const MAX_LOG_LINES: usize = 10_000;
 
-#[derive(Deserialize)]
+/// The query of `GET /api/v1/apps/{app}/logs`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LogQuery {
+    /// The process (default: the release's first).
     process: Option<String>,
     release: Option<String>,
     lines: Option<String>,
@@ -778,6 +941,14 @@ fn safe_name(what: &str, name: &str) -> Result<(), ApiError> {
 
 /// `ferry logs`: the last lines of a process's log (rotated files read oldest first), or with
 /// `after` only the lines written since that cursor.
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{app}/logs",
+    tag = "processes",
+    summary = "The last lines of a process's log",
+    params(("app" = String, Path, description = "The app's name"), LogQuery),
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::Logs))
+)]
 async fn logs(
     State(s): Shared,
     who: Caller,
@@ -975,6 +1146,13 @@ fn read_log(
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/gc",
+    tag = "server",
+    summary = "Removes unreferenced releases and blobs (the machine's owner)",
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::Gc))
+)]
 async fn gc(State(s): Shared, who: Caller) -> Answer {
     s.require_machine_owner(&who, "gc")?;
     let stats = s.gc()?;
@@ -983,6 +1161,13 @@ async fn gc(State(s): Shared, who: Caller) -> Answer {
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/shutdown",
+    tag = "server",
+    summary = "Stops the server (the machine's owner)",
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::Stopping))
+)]
 async fn shutdown(State(s): Shared, who: Caller) -> Answer {
     s.require_machine_owner(&who, "shutdown")?;
     let _ = s.shutdown.send(true);

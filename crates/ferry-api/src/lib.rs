@@ -8,6 +8,7 @@ pub mod auth;
 pub mod base44;
 mod error;
 mod handlers;
+mod openapi;
 pub mod idempotent;
 pub mod processes;
 mod server;
