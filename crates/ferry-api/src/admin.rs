@@ -264,3 +264,52 @@ pub async fn audit_verify(State(s): Shared, who: Caller) -> Answer {
     let report = s.control()?.audit_verify()?;
     Ok(Json(serde_json::to_value(report).unwrap_or_default()))
 }
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct JobsQuery {
+    /// At most this many, newest first (default 50, at most 1000).
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/jobs`: the data jobs (`ferry db pull`/`verify`) of this machine, newest first:
+/// kind, status, phase, per-table progress, error. Jobs belong to no organisation, so only the
+/// server's owner sees them; their source and target URLs are shown redacted.
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs",
+    tag = "data",
+    summary = "Data jobs (pull, verify): status, phase, progress (the server's owner)",
+    params(JobsQuery),
+    responses((status = 200, description = "Done.", body = crate::openapi::schemas::Jobs))
+)]
+pub async fn jobs(State(s): Shared, who: Caller, Query(q): Query<JobsQuery>) -> Answer {
+    s.require_machine_owner(&who, "list-jobs")?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000) as usize;
+    let db = ferry_control::JobDb::open(&s.home)?;
+    let jobs: Vec<Value> = db
+        .recent(limit)?
+        .into_iter()
+        .map(|j| {
+            let progress: serde_json::Map<String, Value> = j
+                .progress
+                .iter()
+                .map(|(table, (rows, bytes))| {
+                    (table.clone(), json!({ "rows": rows, "bytes": bytes }))
+                })
+                .collect();
+            json!({
+                "id": j.id,
+                "kind": j.kind,
+                "description": j.description,
+                "status": j.status,
+                "phase": j.phase,
+                "progress": progress,
+                "error": j.error,
+                "created_at": j.created_at,
+                "updated_at": j.updated_at,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "jobs": jobs })))
+}

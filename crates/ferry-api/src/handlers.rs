@@ -69,6 +69,7 @@ pub(crate) fn api() -> OpenApiRouter<Arc<ServerState>> {
         .routes(routes!(admin::revoke_token))
         .routes(routes!(admin::audit))
         .routes(routes!(admin::audit_verify))
+        .routes(routes!(admin::jobs))
         .routes(routes!(status))
         .routes(routes!(apps, create_app))
         .routes(routes!(missing_blobs))
@@ -898,9 +899,13 @@ async fn processes(State(s): Shared, who: Caller, Path(app): Path<String>) -> An
         .collect();
     rows.sort_by(|a, b| (a.0, &a.1, &a.2).cmp(&(b.0, &b.1, &b.2)));
     let processes: Vec<Value> = rows.into_iter().map(|r| r.3).collect();
-    Ok(Json(
-        json!({ "app": app, "live": live, "processes": processes }),
-    ))
+    let limits = s.processes.cgroup_support();
+    Ok(Json(json!({
+        "app": app,
+        "live": live,
+        "processes": processes,
+        "limits": { "cgroup": limits.usable, "reason": limits.reason },
+    })))
 }
 
 /// Lines `logs` answers by default, and at most.

@@ -476,6 +476,52 @@ pub mod schemas {
         app: String,
         live: Option<String>,
         processes: Vec<Process>,
+        limits: Limits,
+    }
+
+    /// `GET /api/v1/jobs`.
+    #[derive(ToSchema)]
+    pub struct Jobs {
+        jobs: Vec<Job>,
+    }
+
+    /// One data job.
+    #[derive(ToSchema)]
+    pub struct Job {
+        /// `job_` + 12 hex.
+        id: String,
+        /// `pull` or `verify`.
+        kind: String,
+        /// `source → target`, URLs redacted.
+        description: String,
+        /// `running`, `done`, `failed`, `interrupted`…
+        status: String,
+        /// `schema`, `copy`, `indexes`, `verify`, `done`…
+        phase: String,
+        /// Per table: `{rows, bytes}` so far.
+        progress: std::collections::BTreeMap<String, JobProgress>,
+        /// The error, when failed.
+        error: Option<String>,
+        /// Unix seconds.
+        created_at: i64,
+        /// Unix seconds.
+        updated_at: i64,
+    }
+
+    /// A table's progress.
+    #[derive(ToSchema)]
+    pub struct JobProgress {
+        rows: u64,
+        bytes: u64,
+    }
+
+    /// How the server limits its processes' resources.
+    #[derive(ToSchema)]
+    pub struct Limits {
+        /// Each process runs in a cgroup v2 leaf with memory/pids/cpu limits.
+        cgroup: bool,
+        /// `cgroup v2 at <folder>`, or why not (then rlimits only).
+        reason: String,
     }
 
     /// `GET /api/v1/apps/{app}/logs`.

@@ -682,6 +682,11 @@ impl ProcessHosts {
         notes
     }
 
+    /// Whether processes get cgroup v2 limits here, and why not.
+    pub fn cgroup_support(&self) -> ferry_run::CgroupSupport {
+        self.supervisor.cgroup_support()
+    }
+
     /// What runs, for `ferry ps`.
     pub fn ps(&self) -> Vec<ferry_run::ProcessInfo> {
         self.supervisor.ps()

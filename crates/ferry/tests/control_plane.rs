@@ -238,6 +238,13 @@ fn two_organisations_never_see_or_change_each_other() {
     );
     assert_eq!(status, 404);
     refused += 1;
+    // Data jobs belong to no organisation: the server's owner only.
+    let (status, doc) = remote(&control, &globex, "GET", "/api/v1/jobs", None);
+    assert_eq!(status, 403, "{doc}");
+    refused += 1;
+    let (status, doc) = local(&env, "GET", "/api/v1/jobs", None);
+    assert_eq!(status, 200, "{doc}");
+    assert!(doc["jobs"].is_array(), "{doc}");
     // A bad token, and no token.
     let (status, _) = remote(
         &control,

@@ -64,6 +64,26 @@ pub fn ps(args: &PsArgs, home: &Path, out: &Output) -> Result<ExitCode, Failure>
                 |b| format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0))
             ),
         ));
+        // Why it is down or restarted, and whether its output outran the log's budget.
+        if let Some(exit) = p["last_exit"]
+            .as_str()
+            .filter(|_| !running || p["restarts"].as_u64().unwrap_or(0) > 0)
+        {
+            text.push_str(&format!("  last exit: {exit}\n"));
+        }
+        if let Some(dropped) = p["log_dropped_bytes"].as_u64().filter(|d| *d > 0) {
+            text.push_str(&format!(
+                "  log: {dropped} bytes of output dropped (over the log rate budget)\n"
+            ));
+        }
+    }
+    if let Some(reason) = doc["limits"]["reason"].as_str() {
+        let how = if doc["limits"]["cgroup"].as_bool() == Some(true) {
+            reason.to_string()
+        } else {
+            format!("rlimits only (cgroup v2 {reason})")
+        };
+        text.push_str(&format!("limits: {how}\n"));
     }
     out.print(&text);
     Ok(ExitCode::SUCCESS)
