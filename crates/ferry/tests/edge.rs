@@ -366,12 +366,12 @@ fn metrics_and_access_log_record_each_request() {
         text.contains("ferry_edge_live_release{app=\"site\",release=\"r"),
         "{text}"
     );
-    // The control listener serves nothing else until tokens exist.
+    // The control listener's API wants a bearer token.
     let api = raw(
         &s.control,
         "GET /api/v1/status HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
     );
-    assert_eq!(api.status, 404);
+    assert_eq!(api.status, 401);
     let started = Instant::now();
     let lines = loop {
         let log = std::fs::read_to_string(s.dir.path().join("access.log")).unwrap_or_default();
