@@ -283,7 +283,9 @@ fn ps_and_logs_show_processes_and_masked_logs() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(ps["live"].as_str(), Some(v2_id.as_str()), "{ps}");
     assert!(
-        ps["limits"]["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        ps["limits"]["reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
         "ps says how limits apply: {ps}"
     );
     let rows = ps["processes"].as_array().expect("processes");
