@@ -313,3 +313,168 @@ pub async fn jobs(State(s): Shared, who: Caller, Query(q): Query<JobsQuery>) -> 
         .collect();
     Ok(Json(json!({ "jobs": jobs })))
 }
+
+/// The answer of `POST /api/v1/jobs/{id}/stop`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct JobStopped {
+    /// The job.
+    id: String,
+    /// Its kind (`follow`, `pull`, `verify`).
+    kind: String,
+    /// The process that was signalled.
+    pid: u32,
+    /// Always `SIGTERM`: the job stops cleanly and stays resumable.
+    signal: String,
+}
+
+/// `POST /api/v1/jobs/{id}/stop`: asks a running data job (typically `ferry db follow`) to
+/// stop, by sending SIGTERM to the process that runs it — after checking that this process
+/// really is a `ferry db` run of that kind of job (its `/proc/<pid>/cmdline`), so a recycled
+/// pid is never signalled. The job stops cleanly and stays resumable (a follow keeps its slot
+/// position). The server's owner only; audited.
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/stop",
+    tag = "data",
+    summary = "Stops a running data job with SIGTERM (the server's owner)",
+    params(("id" = String, Path, description = "The job's id (`job_` + 12 hex)")),
+    responses(
+        (status = 200, description = "Signalled; the job stops after its current step.", body = JobStopped),
+        (status = 409, description = "The job is not running (finished, or its process is gone).", body = crate::openapi::ErrorBody)
+    )
+)]
+pub async fn stop_job(State(s): Shared, who: Caller, Path(id): Path<String>) -> Answer {
+    s.require_machine_owner(&who, "stop-job")?;
+    let target = format!("job/{id}");
+    let outcome = signal_job(&s, &id);
+    let mut record = ferry_control::audit::Record::by(&who.0, "stop-job", &target);
+    let audit_outcome = match &outcome {
+        Ok((_, pid)) => {
+            record.detail = Some(format!("SIGTERM to pid {pid}"));
+            ferry_control::audit::Outcome::Ok
+        }
+        Err(err) => {
+            record.detail = Some(err.code.clone());
+            ferry_control::audit::Outcome::Failed
+        }
+    };
+    if let Err(e) = s.control()?.audit_record(audit_outcome, &record) {
+        tracing::warn!(error = %e, "could not write an audit entry");
+    }
+    let (kind, pid) = outcome?;
+    Ok(Json(json!({
+        "id": id,
+        "kind": kind,
+        "pid": pid,
+        "signal": "SIGTERM",
+    })))
+}
+
+/// Finds the job's live process, checks it is a `ferry db` run of that job's kind, and sends
+/// it SIGTERM. The job's kind and the pid signalled.
+fn signal_job(s: &ServerState, id: &str) -> Result<(String, u32), ApiError> {
+    let not_found = || {
+        ApiError::new(
+            404,
+            "job-not-found",
+            format!("there is no job `{id}`"),
+            "list the jobs with GET /api/v1/jobs (or `ferry db jobs`)",
+        )
+    };
+    let jobs_file = s.home.join(ferry_control::JOBS_FILE);
+    if !jobs_file.exists() {
+        return Err(not_found());
+    }
+    let db = ferry_control::JobDb::open(&s.home)?;
+    let job = db.job(id)?.ok_or_else(not_found)?;
+    let kind = job.kind.as_str().to_string();
+    let not_running = |why: String| {
+        ApiError::new(
+            409,
+            "job-not-running",
+            format!("job `{id}` is not running: {why}"),
+            "nothing to stop; rerun the same `ferry db` command to resume it",
+        )
+    };
+    if job.status.as_str() != "running" {
+        return Err(not_running(format!("it is {}", job.status.as_str())));
+    }
+    let pid = db
+        .pid(id)?
+        .filter(|pid| *pid > 1)
+        .ok_or_else(|| not_running("no process recorded".into()))?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map_err(|_| not_running(format!("its process {pid} is gone")))?;
+    if !runs_job_kind(&cmdline, &kind) {
+        return Err(not_running(format!(
+            "process {pid} is no longer `ferry db {kind}` (it exited and the pid was reused)"
+        )));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-s", "TERM", &pid.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    match status {
+        Ok(st) if st.success() => Ok((kind, pid)),
+        _ => Err(ApiError::new(
+            409,
+            "job-stop-failed",
+            format!("could not signal process {pid} of job `{id}`"),
+            "it may run as another user; stop it there with Ctrl-C or `kill -s TERM <pid>`",
+        )),
+    }
+}
+
+/// Whether a `/proc/<pid>/cmdline` (NUL-separated) is `ferry … db …` running a job of `kind`
+/// (a follow also runs as `ferry db pull --follow`).
+fn runs_job_kind(cmdline: &[u8], kind: &str) -> bool {
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let Some(program) = args.first() else {
+        return false;
+    };
+    let name = std::path::Path::new(program)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !name.contains("ferry") || !args.iter().skip(1).any(|a| a == "db") {
+        return false;
+    }
+    let has = |word: &str| args.iter().skip(1).any(|a| a == word);
+    match kind {
+        "follow" => has("follow") || has("--follow"),
+        other => has(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runs_job_kind;
+
+    #[test]
+    fn only_a_ferry_db_process_of_the_kind_is_signalled() {
+        let line = |args: &[&str]| args.join("\0").into_bytes();
+        assert!(runs_job_kind(
+            &line(&["/usr/bin/ferry", "db", "follow", "--from", "x"]),
+            "follow"
+        ));
+        assert!(runs_job_kind(
+            &line(&["ferry", "--json", "db", "pull", "--follow"]),
+            "follow"
+        ));
+        assert!(runs_job_kind(&line(&["./ferry", "db", "pull"]), "pull"));
+        assert!(!runs_job_kind(&line(&["ferry", "db", "pull"]), "follow"));
+        assert!(!runs_job_kind(&line(&["ferry", "serve"]), "follow"));
+        assert!(!runs_job_kind(
+            &line(&["/usr/bin/python3", "db", "follow"]),
+            "follow"
+        ));
+        assert!(!runs_job_kind(b"", "follow"));
+    }
+}

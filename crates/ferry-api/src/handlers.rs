@@ -70,6 +70,7 @@ pub(crate) fn api() -> OpenApiRouter<Arc<ServerState>> {
         .routes(routes!(admin::audit))
         .routes(routes!(admin::audit_verify))
         .routes(routes!(admin::jobs))
+        .routes(routes!(admin::stop_job))
         .routes(routes!(status))
         .routes(routes!(apps, create_app))
         .routes(routes!(missing_blobs))
