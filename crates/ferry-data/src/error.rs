@@ -97,6 +97,67 @@ pub enum DataError {
     /// The checkpoint store failed.
     #[error("checkpoint store: {0}")]
     Checkpoint(String),
+    /// The source does not write the logical WAL a follow needs.
+    #[error("source database: wal_level is `{level}`, following needs `logical`")]
+    WalLevel {
+        /// The current `wal_level`.
+        level: String,
+    },
+    /// The source role may not create or read replication slots.
+    #[error("source database: role `{role}` has neither the REPLICATION attribute nor superuser")]
+    ReplicationPrivilege {
+        /// The connected role.
+        role: String,
+    },
+    /// A replication slot with ferry's name exists but cannot be used.
+    #[error("source database: replication slot `{slot}` {reason}")]
+    SlotConflict {
+        /// The slot name.
+        slot: String,
+        /// Why it cannot be used (not ferry's, active…).
+        reason: String,
+    },
+    /// Every replication slot of the source is taken.
+    #[error("source database: all {max} replication slots (max_replication_slots) are in use")]
+    SlotsExhausted {
+        /// `max_replication_slots`.
+        max: i64,
+    },
+    /// Tables whose updates and deletes cannot be followed: no primary key and no
+    /// `REPLICA IDENTITY FULL`.
+    #[error("cannot follow {tables}: no primary key and no REPLICA IDENTITY FULL")]
+    NoReplicaIdentity {
+        /// `schema.table, …`.
+        tables: String,
+        /// The statements that fix it.
+        statements: String,
+    },
+    /// The source's schema changed while following (or differs from the target's).
+    #[error("schema changed on the source: {change}; the follow stopped")]
+    SchemaChanged {
+        /// `table.column: old → new`.
+        change: String,
+    },
+    /// The follow did not catch up in time (cutover).
+    #[error("the follow did not catch up within {secs} s ({lag})")]
+    NotCaughtUp {
+        /// The timeout.
+        secs: u64,
+        /// The lag when it gave up.
+        lag: String,
+    },
+    /// The logical replication stream could not be understood.
+    #[error("logical replication stream: {reason}")]
+    Protocol {
+        /// What is malformed.
+        reason: String,
+    },
+    /// A part of ferry-data that is not built yet.
+    #[error("not implemented yet: {what}")]
+    NotImplemented {
+        /// What.
+        what: &'static str,
+    },
     /// The job was interrupted (signal); it can be resumed.
     #[error("interrupted; {done} of {total} chunks are committed")]
     Interrupted {
@@ -124,6 +185,15 @@ impl DataError {
             Self::Sqlite { .. } => "sqlite",
             Self::Checkpoint(_) => "checkpoint",
             Self::Interrupted { .. } => "interrupted",
+            Self::WalLevel { .. } => "wal-level",
+            Self::ReplicationPrivilege { .. } => "replication-privilege",
+            Self::SlotConflict { .. } => "slot-conflict",
+            Self::SlotsExhausted { .. } => "slots-exhausted",
+            Self::NoReplicaIdentity { .. } => "no-replica-identity",
+            Self::SchemaChanged { .. } => "schema-changed",
+            Self::NotCaughtUp { .. } => "not-caught-up",
+            Self::Protocol { .. } => "protocol",
+            Self::NotImplemented { .. } => "not-implemented",
         }
     }
 
@@ -143,6 +213,15 @@ impl DataError {
             Self::Sqlite { .. } => "check the path is writable and not used by another program".into(),
             Self::Checkpoint(_) => "check $FERRY_HOME is writable; --fresh starts over".into(),
             Self::Interrupted { .. } => "rerun the same command to resume; completed chunks are kept".into(),
+            Self::WalLevel { .. } => "run `ALTER SYSTEM SET wal_level = logical;` on the source and restart it (Neon: enable Logical Replication in the project settings; Supabase already has it)".into(),
+            Self::ReplicationPrivilege { role } => format!("run `ALTER ROLE {role} WITH REPLICATION;` as a superuser, or connect as one (Supabase: the `postgres` user has it; Neon: enable Logical Replication in the project settings, then use a role made in the console)"),
+            Self::SlotConflict { .. } => "list ferry's slots with `ferry db slots`; drop a slot that is not in use with `SELECT pg_drop_replication_slot('name');`, or stop the process using it".into(),
+            Self::SlotsExhausted { .. } => "drop unused slots (`ferry db slots`, `SELECT * FROM pg_replication_slots`) or raise max_replication_slots (needs a restart)".into(),
+            Self::NoReplicaIdentity { statements, .. } => format!("run on the source: {statements}"),
+            Self::SchemaChanged { .. } => "apply the same change to the target (or pull again with --force), then follow again; changes before it are applied".into(),
+            Self::NotCaughtUp { .. } => "stop or slow the writes on the source, then run cutover again; the follow keeps its position".into(),
+            Self::Protocol { .. } => "report this as a bug with the source's Postgres version; the slot keeps its position".into(),
+            Self::NotImplemented { .. } => "use a newer ferry".into(),
         }
     }
 
@@ -159,6 +238,11 @@ impl DataError {
                 | Self::Privilege { .. }
                 | Self::Tls { .. }
                 | Self::Unreachable { .. }
+                | Self::WalLevel { .. }
+                | Self::ReplicationPrivilege { .. }
+                | Self::SlotConflict { .. }
+                | Self::SlotsExhausted { .. }
+                | Self::NoReplicaIdentity { .. }
         )
     }
 }

@@ -15,15 +15,28 @@ pub enum JobKind {
     Pull,
     /// `db verify`.
     Verify,
+    /// `db follow`: logical replication applied to the target until stopped.
+    Follow,
 }
 
 impl JobKind {
-    /// `pull` or `verify`.
+    /// `pull`, `verify` or `follow`.
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Pull => "pull",
             JobKind::Verify => "verify",
+            JobKind::Follow => "follow",
         }
+    }
+
+    /// Parses [`JobKind::as_str`].
+    pub fn parse(s: &str) -> Option<JobKind> {
+        Some(match s {
+            "pull" => JobKind::Pull,
+            "verify" => JobKind::Verify,
+            "follow" => JobKind::Follow,
+            _ => return None,
+        })
     }
 }
 
@@ -369,6 +382,26 @@ pub enum Event {
         bytes: u64,
         /// Seconds.
         secs: f64,
+    },
+    /// A follow's lag (at most about once a second, and when it changes state).
+    Lag {
+        /// WAL bytes between the source's current position and the slot's confirmed one.
+        bytes: u64,
+        /// Seconds since the commit of the oldest change not yet applied (0 when caught up).
+        seconds: f64,
+        /// Transactions applied by this run so far.
+        transactions: u64,
+        /// Row changes applied by this run so far.
+        rows: u64,
+    },
+    /// A batch of source transactions was committed on the target.
+    Applied {
+        /// Transactions in the batch.
+        transactions: u64,
+        /// Row changes in the batch (a truncate counts as one).
+        rows: u64,
+        /// The source LSN the slot now confirms (`X/X`).
+        lsn: String,
     },
     /// Something worth telling (skipped objects, resume notes).
     Note {

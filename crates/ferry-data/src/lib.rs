@@ -11,6 +11,7 @@ mod chunk;
 mod ddl;
 pub mod endpoint;
 pub mod error;
+pub mod follow;
 pub mod job;
 pub mod pg;
 mod pull;
@@ -20,6 +21,10 @@ mod verify;
 
 pub use endpoint::Endpoint;
 pub use error::{DataError, Result};
+pub use follow::{
+    CutoverOptions, CutoverReport, FollowOptions, FollowReport, SlotInfo, cutover, drop_slot,
+    follow, prepare, slots,
+};
 pub use job::{
     Checkpoints, ChunkDone, Event, JobKind, JobRecord, JobStatus, MemoryCheckpoints, Observer,
     Quiet,

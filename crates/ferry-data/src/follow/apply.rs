@@ -1,0 +1,1 @@
+//! Applying decoded changes to a Postgres or SQLite target.
