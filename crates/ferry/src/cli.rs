@@ -525,7 +525,18 @@ pub enum DbAction {
     /// when they differ.
     #[command(after_long_help = DB_JSON_HELP)]
     Verify(VerifyArgs),
-    /// List recent pulls and verifies, or show one (per-table progress, committed chunks).
+    /// Keep a copy in sync: apply the source's changes (logical replication) until stopped
+    /// (Ctrl-C, SIGTERM) or, with --until-caught-up, until no change is left; resumable.
+    #[command(after_long_help = FOLLOW_JSON_HELP)]
+    Follow(FollowArgs),
+    /// Finish a move: wait for zero lag, set the target's sequences, verify, print the steps
+    /// left for the owner, then drop the source's slot and publication.
+    #[command(after_long_help = CUTOVER_JSON_HELP)]
+    Cutover(CutoverArgs),
+    /// List ferry's replication slots on a source (lag, active, publication), or drop one.
+    Slots(SlotsArgs),
+    /// List recent pulls, verifies and follows, or show one (per-table progress, committed
+    /// chunks, a follow's lag).
     Jobs(JobsArgs),
 }
 
@@ -535,6 +546,24 @@ With --json, stdout carries JSON lines: one object per event as it happens
 (`{\"event\":\"job\"|\"phase\"|\"table_start\"|\"progress\"|\"chunk\"|\"table_done\"|\"note\",…}`),
 then one last line: `{\"report\":{…}}`, or `{\"error\":{\"code\",\"message\",\"hint\",\"exit\"}}` on failure.
 Exit codes: 0 done (verify: equal), 1 failed (verify: different), 2 bad input.";
+
+/// How `--json` output of `db follow` looks (shown by `--help`).
+pub const FOLLOW_JSON_HELP: &str = "\
+With --json, stdout carries JSON lines: one object per event as it happens
+(`{\"event\":\"job\"|\"phase\"|\"lag\"|\"note\",…}`; a `lag` event carries the bytes and
+seconds the target is behind and the changes applied so far), then one last line:
+`{\"report\":{…}}` when it stops (Ctrl-C, SIGTERM, --until-caught-up), or
+`{\"error\":{\"code\",\"message\",\"hint\",\"exit\"}}` on failure.
+Exit codes: 0 stopped cleanly (resumable: rerun the same command), 1 failed (a schema change
+on the source, a target error), 2 bad input (wal_level, privileges, a slot in the way).";
+
+/// How `--json` output of `db cutover` looks (shown by `--help`).
+pub const CUTOVER_JSON_HELP: &str = "\
+With --json, stdout carries JSON lines: events as they happen, then one last line:
+`{\"report\":{…,\"steps\":[…]}}` (the verify's tables, the sequences set, the slot dropped,
+the steps left for the owner), or `{\"error\":{…}}`.
+Exit codes: 0 moved (equal, slot dropped), 1 failed (lag not zero in time, tables differ: the
+slot is kept so the follow can go on), 2 bad input.";
 
 /// Which data `db pull` and `db verify` cover, and how many connections they use.
 #[derive(Debug, Args)]
@@ -583,6 +612,93 @@ pub struct PullArgs {
     /// index builds and key checks afterwards). Fixed at the first run of a job.
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub chunk_mb: Option<u32>,
+
+    /// Keep the copy in sync afterwards: a replication slot is created on the source before the
+    /// copy's snapshot, then the changes made since are applied as `ferry db follow` does (needs
+    /// `wal_level=logical` on the source and a Postgres target).
+    #[arg(long)]
+    pub follow: bool,
+
+    /// With --follow: stop once the target has caught up instead of following until stopped.
+    #[arg(long, requires = "follow")]
+    pub until_caught_up: bool,
+}
+
+/// Arguments of `ferry db follow`.
+#[derive(Debug, Args)]
+pub struct FollowArgs {
+    /// The source: `postgres://…` with `wal_level=logical` and a role with REPLICATION.
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+
+    /// The copy to keep in sync: `postgres://…` (made by `ferry db pull`).
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+
+    /// Scope (as given to the pull).
+    #[command(flatten)]
+    pub scope: DbScopeArgs,
+
+    /// Stop once the target has caught up (no change left) instead of following until
+    /// stopped.
+    #[arg(long)]
+    pub until_caught_up: bool,
+}
+
+/// Arguments of `ferry db cutover`.
+#[derive(Debug, Args)]
+pub struct CutoverArgs {
+    /// The source being followed: `postgres://…`.
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+
+    /// The copy: `postgres://…`.
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+
+    /// Scope (as given to the pull and the follow).
+    #[command(flatten)]
+    pub scope: DbScopeArgs,
+
+    /// How long to wait for zero lag: `90s`, `5m`, `1h` or seconds (default 60s).
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_timeout)]
+    pub timeout: std::time::Duration,
+
+    /// The ferry app that will use the new database: the steps printed name it.
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+}
+
+/// Arguments of `ferry db slots`.
+#[derive(Debug, Args)]
+pub struct SlotsArgs {
+    /// The source: `postgres://…`.
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+
+    /// Drop this slot (one of ferry's, `ferry_…`, not in use) and its publication.
+    #[arg(long, value_name = "NAME")]
+    pub drop: Option<String>,
+}
+
+/// `90s`, `5m`, `1h`, `250ms` or a number of seconds.
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (try 90s, 5m, 1h)"))?;
+    let secs = match unit {
+        "ms" => return Ok(std::time::Duration::from_millis(n)),
+        "s" => n,
+        "m" | "min" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(format!("unknown unit in `{text}` (use ms, s, m or h)")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// Arguments of `ferry db verify`.

@@ -55,13 +55,16 @@ pub fn run(cli: &Cli, out: &Output) -> Result<ExitCode, Failure> {
     }
 }
 
-/// Whether this run streams JSON lines (`db pull`/`db verify --json`): then every JSON
+/// Whether this run streams JSON lines (`db pull`/`verify`/`follow`/`cutover --json`): then every JSON
 /// document, the final report or error included, is printed on one line.
 pub fn json_lines(cli: &Cli) -> bool {
     cli.json
         && matches!(
             &cli.command,
-            Command::Db(args) if matches!(args.action, DbAction::Pull(_) | DbAction::Verify(_))
+            Command::Db(args) if matches!(
+                args.action,
+                DbAction::Pull(_) | DbAction::Verify(_) | DbAction::Follow(_) | DbAction::Cutover(_)
+            )
         )
 }
 

@@ -18,7 +18,39 @@ pub struct Display<'a> {
     kind: JobKind,
     mode: Mode<'a>,
     job: Mutex<Option<String>>,
+    /// A follow's last lag, and when (and in which caught-up state) a plain line last showed it.
+    lag: Mutex<LagSeen>,
 }
+
+/// What the display knows of a follow's lag.
+#[derive(Default)]
+struct LagSeen {
+    last: Option<Lag>,
+    printed: Option<(Instant, bool)>,
+}
+
+/// A follow's lag as last reported.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Lag {
+    /// WAL bytes behind.
+    pub bytes: u64,
+    /// Seconds behind.
+    pub seconds: f64,
+    /// Transactions applied by this run.
+    pub transactions: u64,
+    /// Row changes applied by this run.
+    pub rows: u64,
+}
+
+impl Lag {
+    /// Nothing left to apply.
+    pub fn caught_up(&self) -> bool {
+        self.bytes == 0 || self.seconds <= 0.0
+    }
+}
+
+/// How often a plain (non-terminal) display prints the lag while its state does not change.
+const PLAIN_LAG_EVERY: Duration = Duration::from_secs(10);
 
 enum Mode<'a> {
     Json(&'a Output),
@@ -78,7 +110,28 @@ impl<'a> Display<'a> {
             kind,
             mode,
             job: Mutex::new(None),
+            lag: Mutex::new(LagSeen::default()),
         }
+    }
+
+    /// Records a lag event; whether a plain display should print it now (every
+    /// [`PLAIN_LAG_EVERY`], and whenever the target catches up or falls behind).
+    fn see_lag(&self, lag: Lag) -> bool {
+        let Ok(mut seen) = self.lag.lock() else {
+            return false;
+        };
+        seen.last = Some(lag);
+        let now = Instant::now();
+        let due = match seen.printed {
+            None => true,
+            Some((at, caught_up)) => {
+                caught_up != lag.caught_up() || now.duration_since(at) >= PLAIN_LAG_EVERY
+            }
+        };
+        if due {
+            seen.printed = Some((now, lag.caught_up()));
+        }
+        due
     }
 
     /// The job's id, once the library has announced it.
@@ -124,6 +177,7 @@ impl<'a> Display<'a> {
                     secs(seconds)
                 )
             }
+            _ => format!("· {table}  {} rows  {}", thousands(rows), secs(seconds)),
         }
     }
 }
@@ -135,6 +189,23 @@ impl Observer for Display<'_> {
         {
             *job = Some(id.clone());
         }
+        let lag = match event {
+            Event::Lag {
+                bytes,
+                seconds,
+                transactions,
+                rows,
+            } => {
+                let lag = Lag {
+                    bytes: *bytes,
+                    seconds: *seconds,
+                    transactions: *transactions,
+                    rows: *rows,
+                };
+                Some((lag, self.see_lag(lag)))
+            }
+            _ => None,
+        };
         match &self.mode {
             Mode::Json(out) => {
                 // `Output::print_json` prints one line in this mode (JSON lines).
@@ -154,6 +225,11 @@ impl Observer for Display<'_> {
                     secs,
                 } => eprintln!("{}", self.done_line(table, *rows, *bytes, *secs)),
                 Event::Note { message } => eprintln!("note: {message}"),
+                Event::Lag { .. } => {
+                    if let Some((lag, true)) = lag {
+                        eprintln!("{}", lag_line(&lag));
+                    }
+                }
                 // Job (not resumed), TableStart, Progress, Chunk: only the live display and
                 // JSON show those.
                 _ => {}
@@ -241,10 +317,40 @@ impl Live {
                 self.phase.set_message(phase_line(&state));
             }
             Event::Note { message } => self.println(&format!("note: {message}")),
+            Event::Lag {
+                bytes,
+                seconds,
+                transactions,
+                rows,
+            } => {
+                state.phase = lag_line(&Lag {
+                    bytes: *bytes,
+                    seconds: *seconds,
+                    transactions: *transactions,
+                    rows: *rows,
+                });
+                self.phase.set_message(state.phase.clone());
+            }
             // Chunk commits show as the table's progress.
             _ => {}
         }
     }
+}
+
+/// `following · 12.0 kB / 0.4 s behind · 1,234 changes in 56 transactions applied`.
+pub fn lag_line(lag: &Lag) -> String {
+    let behind = if lag.caught_up() {
+        "caught up".to_string()
+    } else {
+        format!("{} / {} behind", human(lag.bytes), secs(lag.seconds))
+    };
+    format!(
+        "following · {behind} · {} change{} in {} transaction{} applied",
+        thousands(lag.rows),
+        if lag.rows == 1 { "" } else { "s" },
+        thousands(lag.transactions),
+        if lag.transactions == 1 { "" } else { "s" },
+    )
 }
 
 /// `copy · 3 tables done · 12,000 rows · 4.1 MB`.
@@ -325,5 +431,29 @@ mod tests {
         );
         assert_eq!(rate_line(10, 0, (0, 0), None), "10 rows");
         assert_eq!(eta(3_725.0), "1 h 2 min");
+    }
+
+    #[test]
+    fn lag_lines() {
+        let lag = Lag {
+            bytes: 12_000,
+            seconds: 0.4,
+            transactions: 56,
+            rows: 1_234,
+        };
+        assert_eq!(
+            lag_line(&lag),
+            "following · 12.0 kB / 0.4 s behind · 1,234 changes in 56 transactions applied"
+        );
+        let idle = Lag {
+            bytes: 0,
+            seconds: 0.0,
+            transactions: 1,
+            rows: 1,
+        };
+        assert_eq!(
+            lag_line(&idle),
+            "following · caught up · 1 change in 1 transaction applied"
+        );
     }
 }

@@ -1,9 +1,12 @@
-//! `ferry db pull`, `ferry db verify`, `ferry db jobs`: thin layers over `ferry-data`, with
-//! jobs and checkpoints kept in `$FERRY_HOME/jobs.db` (`ferry_control::JobDb`). The work
-//! runs in this process, never in the server.
+//! `ferry db pull`, `verify`, `follow`, `cutover`, `slots`, `jobs`: thin layers over
+//! `ferry-data`, with jobs and checkpoints kept in `$FERRY_HOME/jobs.db`
+//! (`ferry_control::JobDb`). The work runs in this process, never in the server.
 
+mod cutover;
 mod display;
+mod follow;
 mod render;
+mod slots;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,6 +21,7 @@ use ferry_data::{
 use crate::cli::{DbAction, DbArgs, DbScopeArgs, JobsArgs, PullArgs, VerifyArgs};
 use crate::failure::{EXIT_BAD_INPUT, EXIT_FAILED, Failure};
 use crate::output::Output;
+use ferry_data::follow::{FollowOptions, SlotInfo};
 
 use display::Display;
 
@@ -29,6 +33,9 @@ pub fn run(args: &DbArgs, home: &Path, out: &Output) -> Result<ExitCode, Failure
     match &args.action {
         DbAction::Pull(args) => pull(args, home, out),
         DbAction::Verify(args) => verify(args, home, out),
+        DbAction::Follow(args) => follow::run(args, home, out),
+        DbAction::Cutover(args) => cutover::run(args, home, out),
+        DbAction::Slots(args) => slots::run(args, out),
         DbAction::Jobs(args) => jobs(args, home, out),
     }
 }
@@ -50,6 +57,11 @@ fn pull(args: &PullArgs, home: &Path, out: &Output) -> Result<ExitCode, Failure>
             url
         }
     };
+    // --follow: the source must be followable, checked (and the slot made) before the copy.
+    let follow_from = match args.follow {
+        true => Some((Endpoint::parse_source(&args.from)?, Endpoint::parse(&to)?)),
+        false => None,
+    };
     let store = open_jobs(home)?;
     let options = PullOptions {
         selection: selection(&args.scope),
@@ -59,12 +71,33 @@ fn pull(args: &PullArgs, home: &Path, out: &Output) -> Result<ExitCode, Failure>
         cancel: Cancel::default(),
         chunk_bytes: args.chunk_mb.map(|mb| i64::from(mb) << 20),
     };
+    let follow_options = FollowOptions {
+        selection: selection(&args.scope),
+        until_caught_up: args.until_caught_up,
+        ..FollowOptions::default()
+    };
     let display = Display::new(JobKind::Pull, out);
     let runtime = runtime()?;
+    let mut signals = Signals::new_in(&runtime);
+    // The slot first: every change committed after it is followed, so the copy's snapshot
+    // (taken next) overlaps it and nothing falls in between.
+    let slot = match &follow_from {
+        Some((source, target)) => {
+            display.note("creating the replication slot before the copy's snapshot…");
+            let slot =
+                runtime.block_on(ferry_data::follow::prepare(source, target, &follow_options))?;
+            display.note(&format!(
+                "slot {} {} on the source; changes from now on will be followed",
+                slot.slot,
+                if slot.created { "created" } else { "found" }
+            ));
+            Some(slot)
+        }
+        None => None,
+    };
     let result = runtime.block_on(async {
         let work = ferry_data::pull(&args.from, &to, &options, &store, &display);
         tokio::pin!(work);
-        let mut signals = Signals::new();
         tokio::select! {
             result = &mut work => return result,
             () = signals.next() => {}
@@ -82,14 +115,75 @@ fn pull(args: &PullArgs, home: &Path, out: &Output) -> Result<ExitCode, Failure>
             }
         }
     });
+    let report = match result {
+        Ok(report) => report,
+        Err(err) => {
+            display.clear();
+            if let (Some(slot), Some((source, _))) = (&slot, &follow_from) {
+                forget_or_keep_slot(&runtime, source, slot, &err, &args.from);
+            }
+            return Err(err.into());
+        }
+    };
+    let Some((source, target)) = &follow_from else {
+        display.clear();
+        if out.json {
+            out.print_json(&serde_json::json!({ "report": report }));
+        } else {
+            out.print(&render::pull(&report, &args.from, &to, out));
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    // The copy is done: follow from the slot's position (one more job, kind `follow`).
+    if !out.json {
+        display.note(&render::pull(&report, &args.from, &to, out));
+    }
+    let followed = runtime.block_on(follow::follow_until_stopped(
+        source,
+        target,
+        &follow_options,
+        &store,
+        &display,
+        &mut signals,
+    ));
     display.clear();
-    let report = result?;
+    let followed = followed?;
     if out.json {
-        out.print_json(&serde_json::json!({ "report": report }));
+        out.print_json(&serde_json::json!({ "report": { "pull": report, "follow": followed } }));
     } else {
-        out.print(&render::pull(&report, &args.from, &to, out));
+        out.print(&follow::render(&followed, &args.from, &to, out));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// After a failed `pull --follow`: a slot this run created for a pull refused as bad input is
+/// dropped again (nothing was copied, nothing to resume); otherwise it is kept — the rerun
+/// resumes the copy and follows from it — and the owner is told how to drop it.
+fn forget_or_keep_slot(
+    runtime: &tokio::runtime::Runtime,
+    source: &ferry_data::endpoint::PgEndpoint,
+    slot: &SlotInfo,
+    err: &ferry_data::DataError,
+    from: &str,
+) {
+    if slot.created && err.is_bad_input() {
+        let dropped = runtime.block_on(ferry_data::follow::drop_slot(source, &slot.slot));
+        if dropped.is_err() {
+            eprintln!(
+                "note: could not drop the slot {} this run created: ferry db slots --from {} --drop {}",
+                slot.slot,
+                shell_quote(&redact(from)),
+                slot.slot
+            );
+        }
+        return;
+    }
+    eprintln!(
+        "note: the slot {} stays on the source (rerun the same command to resume and follow);          it keeps WAL until then: ferry db slots --from {} --drop {} removes it",
+        slot.slot,
+        shell_quote(&redact(from)),
+        slot.slot
+    );
 }
 
 fn verify(args: &VerifyArgs, home: &Path, out: &Output) -> Result<ExitCode, Failure> {
@@ -249,6 +343,13 @@ impl Signals {
             interrupt: signal(SignalKind::interrupt()).ok(),
             terminate: signal(SignalKind::terminate()).ok(),
         }
+    }
+
+    /// [`Signals::new`] from outside the runtime (the handlers then live as long as this value,
+    /// across several `block_on` calls).
+    fn new_in(runtime: &tokio::runtime::Runtime) -> Self {
+        let _entered = runtime.enter();
+        Self::new()
     }
 
     /// The next SIGINT or SIGTERM (never, if neither could be caught).
