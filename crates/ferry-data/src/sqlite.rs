@@ -22,6 +22,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::catalog::{Catalog, QualifiedName, Table, quote_ident};
 use crate::error::{DataError, Result};
 
+pub(crate) use copy_text::{decode_hex, parse_f64};
 pub use functions::register_functions;
 pub use writer::ChunkWriter;
 

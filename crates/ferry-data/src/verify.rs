@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio_postgres::Client;
 
 use crate::catalog::{Catalog, Column, Table, quote_ident, read};
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Endpoint, PgEndpoint};
 use crate::error::{DataError, Result};
 use crate::job::{Checkpoints, Event, JobKind, JobStatus, Observer};
 use crate::select::Selection;
@@ -89,9 +89,21 @@ pub async fn verify(
     store: &dyn Checkpoints,
     observer: &dyn Observer,
 ) -> Result<VerifyReport> {
-    let started = Instant::now();
     let source = Endpoint::parse_source(from)?;
     let target = Endpoint::parse(to)?;
+    verify_endpoints(&source, &target, options, store, observer).await
+}
+
+/// [`verify`] of parsed endpoints.
+pub(crate) async fn verify_endpoints(
+    source: &PgEndpoint,
+    target: &Endpoint,
+    options: &VerifyOptions,
+    store: &dyn Checkpoints,
+    observer: &dyn Observer,
+) -> Result<VerifyReport> {
+    let (source, target) = (source.clone(), target.clone());
+    let started = Instant::now();
     let ckpt = DataError::Checkpoint;
     observer.event(&Event::Phase {
         phase: "connect".into(),

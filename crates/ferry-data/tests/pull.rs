@@ -71,7 +71,11 @@ async fn supabase_to_postgres_over_tls_keeps_users_policies_and_exact_values() {
         return;
     }
     let facts = expected();
-    let src = Cluster::start_with(Options { ssl: true }).expect("ssl cluster");
+    let src = Cluster::start_with(Options {
+        ssl: true,
+        ..Default::default()
+    })
+    .expect("ssl cluster");
     src.create_database("src").expect("create src");
     src.psql_file("src", &fixture("supabase.sql"))
         .expect("load fixture");

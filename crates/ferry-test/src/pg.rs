@@ -2,9 +2,10 @@
 //!
 //! [`Cluster::start`] runs `initdb` into a fresh temporary folder, picks a free port on
 //! `127.0.0.1`, starts the server with durability switched off (tests do not need it) and
-//! `wal_level=logical`, and stops it and removes the folder on drop. The `postgres` superuser
-//! logs in over TCP with [`PASSWORD`] (SCRAM); with [`Options::ssl`] the server refuses
-//! non-TLS TCP connections and presents a fresh self-signed certificate ([`Cluster::ca_cert`]).
+//! `wal_level=logical` when [`Options::logical`] asks (else `replica`), and stops it and removes
+//! the folder on drop. The `postgres` superuser logs in over TCP with [`PASSWORD`] (SCRAM); with
+//! [`Options::ssl`] the server refuses non-TLS TCP connections and presents a fresh self-signed
+//! certificate ([`Cluster::ca_cert`]).
 //!
 //! The binaries come from `$FERRY_PG_BIN`, else the newest `/usr/lib/postgresql/*/bin`, else
 //! `pg_config --bindir`. `initdb` refuses to run as root, so when the tests run as root the
@@ -31,6 +32,13 @@ const START_ATTEMPTS: usize = 3;
 pub struct Options {
     /// Serve TLS with a self-signed certificate and reject non-TLS TCP connections.
     pub ssl: bool,
+    /// `wal_level=logical` with free replication slots and WAL senders (logical replication
+    /// sources); otherwise `wal_level=replica`.
+    pub logical: bool,
+    /// Start the server under `ulimit -f` of this many KiB: no file it writes may grow past
+    /// it (a write beyond fails with "File too large", a stand-in for a full disk). WAL
+    /// segments are 16 MiB, so keep it well above that.
+    pub file_size_limit_kib: Option<u64>,
 }
 
 /// A running throwaway PostgreSQL cluster; stopped and deleted when dropped.
@@ -44,6 +52,8 @@ pub struct Cluster {
     ca: Option<PathBuf>,
     /// Run server-side binaries as the `postgres` OS user (we are root).
     as_postgres: bool,
+    /// `ulimit -f` for the server, in KiB.
+    file_size_limit_kib: Option<u64>,
 }
 
 /// Finds the directory holding the PostgreSQL server binaries (`initdb`, `pg_ctl`, `psql`):
@@ -131,6 +141,7 @@ impl Cluster {
             ssl: options.ssl,
             ca: None,
             as_postgres,
+            file_size_limit_kib: options.file_size_limit_kib,
         };
         let owner = if as_postgres {
             let owner = postgres_ids()?;
@@ -180,13 +191,18 @@ impl Cluster {
              fsync=off\n\
              synchronous_commit=off\n\
              full_page_writes=off\n\
-             wal_level=logical\n\
+             wal_level={}\n\
              max_wal_senders=10\n\
              max_replication_slots=10\n\
              shared_buffers=128MB\n\
              max_connections=100\n\
              log_min_messages=warning\n",
-            conf_path(cluster.dir.path())
+            conf_path(cluster.dir.path()),
+            if options.logical {
+                "logical"
+            } else {
+                "replica"
+            }
         );
 
         let mut last_error = None;
@@ -436,6 +452,19 @@ impl Cluster {
             .arg("-l")
             .arg(&log)
             .args(["-w", "-t", "60", "start"]);
+        if let Some(kib) = self.file_size_limit_kib {
+            // The limit is inherited by the postmaster and every backend it forks.
+            let mut limited = Command::new("sh");
+            limited
+                .arg("-c")
+                .arg(format!("ulimit -f {kib} && exec \"$@\""))
+                .arg("sh")
+                .arg(cmd.get_program())
+                .args(cmd.get_args())
+                .current_dir(self.dir.path())
+                .stdin(Stdio::null());
+            cmd = limited;
+        }
         let out = run(&mut cmd, "pg_ctl").map_err(|e| (e, false))?;
         if out.status.success() {
             return Ok(());

@@ -284,7 +284,11 @@ fn ssl_cluster_refuses_plaintext() {
     if pg::skip_if_unavailable("ssl_cluster_refuses_plaintext") {
         return;
     }
-    let cluster = Cluster::start_with(Options { ssl: true }).expect("ssl cluster starts");
+    let cluster = Cluster::start_with(Options {
+        ssl: true,
+        ..Default::default()
+    })
+    .expect("ssl cluster starts");
     assert!(cluster.ssl());
     let ca = cluster.ca_cert().expect("a certificate").to_path_buf();
     assert!(ca.is_file());

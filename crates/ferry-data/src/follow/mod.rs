@@ -18,6 +18,8 @@ mod cutover;
 mod pgoutput;
 mod run;
 mod slot;
+mod target;
+mod value;
 
 use std::time::Duration;
 

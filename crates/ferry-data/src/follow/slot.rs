@@ -153,7 +153,16 @@ pub(super) async fn ensure(
 ) -> Result<(bool, Option<String>)> {
     check_source(client).await?;
     check_identity(client, catalog).await?;
-    let found = existing(client, name).await?;
+    let mut found = existing(client, name).await?;
+    // A follower that was killed in the middle of a read holds the slot until its server
+    // process notices: give it a few seconds.
+    for _ in 0..50 {
+        if found.slot.as_ref().is_none_or(|s| s.active_pid.is_none()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        found = existing(client, name).await?;
+    }
     if found.publication_is_ferrys == Some(false) {
         return Err(DataError::SlotConflict {
             slot: name.into(),
@@ -268,6 +277,7 @@ pub async fn prepare(
     opts: &FollowOptions,
 ) -> Result<SlotInfo> {
     let client = pg::connect(source, "source").await?;
+    check_source(&client).await?;
     let (_, catalog) = read::selected(&client, &opts.selection).await?;
     let name = slot_name(source, target, opts);
     let (created, _) = ensure(&client, &name, &catalog).await?;

@@ -187,7 +187,7 @@ fn hex_digit(b: u8) -> Option<u8> {
 }
 
 /// Decodes the digits of Postgres' bytea hex output (after `\x`) into `out` (cleared first).
-pub(super) fn decode_hex(hex: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+pub(crate) fn decode_hex(hex: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     out.clear();
     if !hex.len().is_multiple_of(2) {
         return Err("a bytea value has an odd number of hex digits".into());
@@ -205,7 +205,7 @@ pub(super) fn decode_hex(hex: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
 /// Parses Postgres' float8 output: `Infinity`, `-Infinity`, `NaN`, or decimal digits (the
 /// shortest text that round-trips, which Rust parses back to the same bits, correctly
 /// rounded).
-pub(super) fn parse_f64(text: &str) -> Option<f64> {
+pub(crate) fn parse_f64(text: &str) -> Option<f64> {
     match text {
         "Infinity" => Some(f64::INFINITY),
         "-Infinity" => Some(f64::NEG_INFINITY),
