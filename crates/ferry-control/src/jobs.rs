@@ -407,11 +407,7 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<JobRecord> {
         )
     };
     let kind: String = row.get(1)?;
-    let kind = match kind.as_str() {
-        "pull" => JobKind::Pull,
-        "verify" => JobKind::Verify,
-        _ => return Err(bad(1, "kind")),
-    };
+    let kind = JobKind::parse(&kind).ok_or_else(|| bad(1, "kind"))?;
     let status: String = row.get(4)?;
     let status = JobStatus::parse(&status).ok_or_else(|| bad(4, "status"))?;
     Ok(JobRecord {

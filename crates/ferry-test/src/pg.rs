@@ -453,11 +453,15 @@ impl Cluster {
             .arg(&log)
             .args(["-w", "-t", "60", "start"]);
         if let Some(kib) = self.file_size_limit_kib {
-            // The limit is inherited by the postmaster and every backend it forks.
+            // The limit is inherited by the postmaster and every backend it forks. `sh`'s
+            // `ulimit -f` counts 512-byte blocks (POSIX).
             let mut limited = Command::new("sh");
             limited
                 .arg("-c")
-                .arg(format!("ulimit -f {kib} && exec \"$@\""))
+                .arg(format!(
+                    "ulimit -f {} && exec \"$@\"",
+                    kib.saturating_mul(2)
+                ))
                 .arg("sh")
                 .arg(cmd.get_program())
                 .args(cmd.get_args())

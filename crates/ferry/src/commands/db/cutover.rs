@@ -8,11 +8,17 @@ use std::process::ExitCode;
 
 use ferry_data::endpoint::redact;
 use ferry_data::follow::{CutoverOptions, CutoverReport, FollowOptions};
-use ferry_data::{Cancel, Endpoint, JobKind};
+use std::time::{Duration, Instant};
+
+use ferry_control::JobDb;
+use ferry_data::{Cancel, Endpoint, JobKind, JobStatus};
 use serde_json::json;
 
 use super::display::Display;
-use super::{Signals, open_jobs, parallelism, render, runtime, selection, shell_quote};
+use super::{
+    Signals, is_ferry_db_process, open_jobs, parallelism, process_exists, render, runtime,
+    selection, shell_quote,
+};
 use crate::cli::CutoverArgs;
 use crate::failure::{EXIT_FAILED, Failure};
 use crate::output::Output;
@@ -34,7 +40,9 @@ pub fn run(args: &CutoverArgs, home: &Path, out: &Output) -> Result<ExitCode, Fa
         verify_jobs: parallelism(&args.scope),
         max_keys: MAX_KEYS,
     };
-    let display = Display::new(JobKind::Follow, out);
+    let display = Display::new(JobKind::Follow, out).recording_lag(&store);
+    let name = ferry_data::follow::slot_name(&source, &target, &options.follow);
+    stop_running_follow(&store, &name, &display)?;
     let runtime = runtime()?;
     let cancel = Cancel::default();
     let result = runtime.block_on(async {
@@ -83,6 +91,53 @@ pub fn run(args: &CutoverArgs, home: &Path, out: &Output) -> Result<ExitCode, Fa
         );
     }
     Ok(ExitCode::from(EXIT_FAILED))
+}
+
+/// How long a running follow gets to stop after SIGTERM (it finishes its batch first).
+const STOP_WAIT: Duration = Duration::from_secs(60);
+
+/// The cutover applies the last changes itself (the same follow job): a follow of the same
+/// slot still running in another process (`ferry db follow`, `ferry db pull --follow`) is
+/// asked to stop (SIGTERM, after checking the pid is that `ferry db` run) and waited for.
+fn stop_running_follow(store: &JobDb, slot: &str, display: &Display<'_>) -> Result<(), Failure> {
+    let key = format!("follow:{slot}");
+    let running = store
+        .recent(200)?
+        .into_iter()
+        .filter(|j| j.kind == JobKind::Follow && j.status == JobStatus::Running && j.key == key);
+    for job in running {
+        let Some(pid) = store
+            .pid(&job.id)?
+            .filter(|p| *p > 1 && *p != std::process::id())
+        else {
+            continue;
+        };
+        if !is_ferry_db_process(pid, "follow") {
+            continue;
+        }
+        display.note(&format!(
+            "stopping the running follow (job {}, pid {pid}) so the cutover can finish it…",
+            job.id
+        ));
+        let sent = std::process::Command::new("kill")
+            .args(["-s", "TERM", &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        let deadline = Instant::now() + STOP_WAIT;
+        while sent && process_exists(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if process_exists(pid) {
+            return Err(Failure {
+                code: "follow-running",
+                message: format!("the follow job {} (pid {pid}) did not stop", job.id),
+                hint: "stop it (Ctrl-C in its terminal, or kill -s TERM <pid>), then rerun the cutover"
+                    .into(),
+                exit: EXIT_FAILED,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The steps left for the owner once the target is equal: the library's own first (notes

@@ -20,13 +20,23 @@ pub struct Display<'a> {
     job: Mutex<Option<String>>,
     /// A follow's last lag, and when (and in which caught-up state) a plain line last showed it.
     lag: Mutex<LagSeen>,
+    /// Where a follow's lag is recorded for `ferry db jobs` and `GET /api/v1/jobs`.
+    store: Option<&'a ferry_control::JobDb>,
 }
+
+/// The job-progress entry a follow's lag is recorded under: rows = changes applied by the run,
+/// bytes = WAL bytes behind.
+pub const LAG_ENTRY: &str = "lag";
+
+/// How often a follow's lag is written to jobs.db while its caught-up state does not change.
+const RECORD_LAG_EVERY: Duration = Duration::from_secs(5);
 
 /// What the display knows of a follow's lag.
 #[derive(Default)]
 struct LagSeen {
     last: Option<Lag>,
     printed: Option<(Instant, bool)>,
+    recorded: Option<(Instant, bool)>,
 }
 
 /// A follow's lag as last reported.
@@ -111,7 +121,15 @@ impl<'a> Display<'a> {
             mode,
             job: Mutex::new(None),
             lag: Mutex::new(LagSeen::default()),
+            store: None,
         }
+    }
+
+    /// Records a follow's lag in `store` too (every few seconds, and when the target catches
+    /// up or falls behind), under the job's [`LAG_ENTRY`] progress.
+    pub fn recording_lag(mut self, store: &'a ferry_control::JobDb) -> Self {
+        self.store = Some(store);
+        self
     }
 
     /// Records a lag event; whether a plain display should print it now (every
@@ -130,6 +148,20 @@ impl<'a> Display<'a> {
         };
         if due {
             seen.printed = Some((now, lag.caught_up()));
+        }
+        let record = match seen.recorded {
+            None => true,
+            Some((at, caught_up)) => {
+                caught_up != lag.caught_up() || now.duration_since(at) >= RECORD_LAG_EVERY
+            }
+        };
+        if record
+            && let Some(store) = self.store
+            && let Some(job) = self.job_id()
+        {
+            seen.recorded = Some((now, lag.caught_up()));
+            // Best effort: a busy jobs.db must not stop the follow.
+            let _ = ferry_data::Checkpoints::progress(store, &job, LAG_ENTRY, lag.rows, lag.bytes);
         }
         due
     }

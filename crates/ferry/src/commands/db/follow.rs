@@ -28,7 +28,7 @@ pub fn run(args: &FollowArgs, home: &Path, out: &Output) -> Result<ExitCode, Fai
         until_caught_up: args.until_caught_up,
         ..FollowOptions::default()
     };
-    let display = Display::new(JobKind::Follow, out);
+    let display = Display::new(JobKind::Follow, out).recording_lag(&store);
     let runtime = runtime()?;
     let result = runtime.block_on(async {
         let mut signals = Signals::new();

@@ -76,14 +76,13 @@ fn pull(args: &PullArgs, home: &Path, out: &Output) -> Result<ExitCode, Failure>
         until_caught_up: args.until_caught_up,
         ..FollowOptions::default()
     };
-    let display = Display::new(JobKind::Pull, out);
+    let display = Display::new(JobKind::Pull, out).recording_lag(&store);
     let runtime = runtime()?;
     let mut signals = Signals::new_in(&runtime);
     // The slot first: every change committed after it is followed, so the copy's snapshot
     // (taken next) overlaps it and nothing falls in between.
     let slot = match &follow_from {
         Some((source, target)) => {
-            display.note("creating the replication slot before the copy's snapshot…");
             let slot =
                 runtime.block_on(ferry_data::follow::prepare(source, target, &follow_options))?;
             display.note(&format!(
@@ -450,6 +449,45 @@ fn process_alive(store: Option<&JobDb>, job: &JobRecord) -> Option<bool> {
         return None;
     }
     Some(Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// Whether process `pid` still runs (Linux `/proc`; an exited process its parent has not
+/// reaped yet — a zombie — does not count).
+fn process_exists(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `pid (comm) S …`: the state follows the last `)` (comm may hold spaces and parens).
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    state != Some('Z')
+}
+
+/// Whether process `pid` is `ferry … db …` running a job of `kind` (its `/proc/<pid>/cmdline`;
+/// a follow also runs as `ferry db pull --follow`), so a recycled pid is never signalled.
+fn is_ferry_db_process(pid: u32, kind: &str) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let Some(program) = args.first() else {
+        return false;
+    };
+    let named_ferry = Path::new(program)
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().contains("ferry"));
+    let has = |word: &str| args.iter().skip(1).any(|a| a == word);
+    named_ferry
+        && has("db")
+        && match kind {
+            "follow" => has("follow") || has("--follow"),
+            other => has(other),
+        }
 }
 
 /// Quotes a word for a POSIX shell when it needs it.

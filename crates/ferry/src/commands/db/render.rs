@@ -7,6 +7,7 @@ use ferry_data::endpoint::redact;
 use ferry_data::{ChunkDone, DiffKind, JobRecord, JobStatus, PullReport, VerifyReport};
 use serde_json::{Value, json};
 
+use super::display::LAG_ENTRY;
 use super::shell_quote;
 use crate::output::Output;
 
@@ -240,9 +241,18 @@ pub fn jobs(jobs: &[JobRecord], alive: &[Option<bool>], out: &Output) -> String 
             JobStatus::Failed => out.paint(&format!("{status:<11}"), "31"),
             _ => format!("{status:<11}"),
         };
+        let lag = follow_lag(job)
+            .map(|(changes, bytes)| {
+                format!(
+                    "  (lag {} · {} changes applied)",
+                    human(bytes),
+                    thousands(changes)
+                )
+            })
+            .unwrap_or_default();
         let _ = writeln!(
             s,
-            "{:<16}  {:<6}  {painted}  {:<11}  {:>7}  {}",
+            "{:<16}  {:<6}  {painted}  {:<11}  {:>7}  {}{lag}",
             job.id,
             job.kind.as_str(),
             job.phase,
@@ -267,12 +277,24 @@ pub fn jobs_json(jobs: &[JobRecord], alive: &[Option<bool>]) -> Value {
                 "phase": j.phase,
                 "description": j.description,
                 "error": j.error,
+                "lag": follow_lag(j).map(|(changes, bytes)| json!({
+                    "bytes": bytes,
+                    "changes_applied": changes,
+                })),
                 "created_at": j.created_at,
                 "updated_at": j.updated_at,
             })
         })
         .collect();
     json!({ "jobs": list })
+}
+
+/// A follow job's lag as last recorded: changes applied by its last run, WAL bytes behind.
+fn follow_lag(job: &JobRecord) -> Option<(u64, u64)> {
+    if job.kind != ferry_data::JobKind::Follow {
+        return None;
+    }
+    job.progress.get(LAG_ENTRY).copied()
 }
 
 /// A table of a job, as `db jobs ID` shows it.
@@ -321,9 +343,20 @@ pub fn job(
     if let Some(error) = &job.error {
         let _ = writeln!(s, "  error     {error}");
     }
+    if let Some((changes, bytes)) = follow_lag(job) {
+        let _ = writeln!(
+            s,
+            "  lag       {} of WAL behind, {} changes applied by the last run (as last recorded)",
+            human(bytes),
+            thousands(changes)
+        );
+    }
     // Per table: progress as last recorded, and the chunks committed so far.
     let mut tables: BTreeMap<&str, TableState> = BTreeMap::new();
     for (table, progress) in &job.progress {
+        if follow_lag(job).is_some() && table == LAG_ENTRY {
+            continue;
+        }
         tables.entry(table).or_default().progress = Some(*progress);
     }
     for c in chunks {
@@ -355,6 +388,15 @@ pub fn job(
                 thousands(state.committed)
             );
         }
+    }
+    let unfinished = matches!(job.status, JobStatus::Failed | JobStatus::Interrupted)
+        || (job.status == JobStatus::Running && alive == Some(false));
+    if job.kind == ferry_data::JobKind::Follow && unfinished {
+        let _ = writeln!(
+            s,
+            "{} rerun the same `ferry db follow` to resume it from the slot's position",
+            out.paint("next:", "1;36")
+        );
     }
     if job.kind == ferry_data::JobKind::Pull
         && (matches!(job.status, JobStatus::Failed | JobStatus::Interrupted)
