@@ -7,19 +7,25 @@
 //! `FERRY_BASE44_DATABASE_URL` (`postgres://…` or `sqlite:///…`; default an embedded SQLite
 //! file `$FERRY_HOME/data/<app>/base44.sqlite3`), `FERRY_SMTP_URL` (mail; default the outbox
 //! only), `FERRY_PUBLIC_URL` (the origin in mailed links; default `http://<app>.localhost:<port>`),
-//! `FERRY_BASE44_VERIFY_EMAIL` (`true`: sign-up needs the emailed code). The token signing key
-//! is `FERRY_BASE44_SIGNING_KEY`, made on first use and kept encrypted in the secrets store.
+//! `FERRY_BASE44_VERIFY_EMAIL` (`true`: sign-up needs the emailed code), `FERRY_LLM_URL`,
+//! `FERRY_LLM_API_KEY`, `FERRY_LLM_MODEL`, `FERRY_LLM_IMAGE_MODEL` (the OpenAI-compatible
+//! endpoint of `Core.InvokeLLM`, `GenerateImage`, `ExtractDataFromUploadedFile`; none: 501).
+//! The token signing key is `FERRY_BASE44_SIGNING_KEY`, made on first use and kept encrypted
+//! in the secrets store; it also signs private file links. Uploaded files live under
+//! `$FERRY_HOME/data/<app>/files/` and are served at `/_ferry/base44/files/`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use ferry_compat::base44::api::{AppState, AuthConfig, router};
+use ferry_compat::base44::api::{AppState, AuthConfig, router, token_caller};
 use ferry_compat::base44::auth::{
     FileOutbox, Outbox, SmtpConfig, SmtpOutbox,
     token::{SigningKey, generate_key},
 };
+use ferry_compat::base44::files::{self, DEFAULT_MAX_FILE_BYTES, FileStore};
+use ferry_compat::base44::integrations::{self, IntegrationsState, LlmConfig};
 use ferry_compat::base44::model::{Entity, USER_ENTITY};
 use ferry_compat::base44::pages;
 use ferry_compat::base44::schema::parse_entities;
@@ -42,6 +48,14 @@ pub const PUBLIC_URL: &str = "FERRY_PUBLIC_URL";
 pub const VERIFY_EMAIL: &str = "FERRY_BASE44_VERIFY_EMAIL";
 /// Secret holding the token signing key (hex), made on first use.
 pub const SIGNING_KEY: &str = "FERRY_BASE44_SIGNING_KEY";
+/// Secret holding the OpenAI-compatible endpoint of the LLM integrations.
+pub const LLM_URL: &str = "FERRY_LLM_URL";
+/// Secret holding that endpoint's API key.
+pub const LLM_API_KEY: &str = "FERRY_LLM_API_KEY";
+/// Secret holding the chat model the LLM integrations ask for.
+pub const LLM_MODEL: &str = "FERRY_LLM_MODEL";
+/// Secret holding the image model `Core.GenerateImage` asks for.
+pub const LLM_IMAGE_MODEL: &str = "FERRY_LLM_IMAGE_MODEL";
 
 /// Who makes the signing key, in the state's history.
 const ACTOR: &str = "ferry";
@@ -54,6 +68,9 @@ struct Settings {
     public_url: String,
     verify_email: bool,
     key_hex: String,
+    /// `FERRY_PUBLIC_URL` when set: the origin of file URLs (else each request's own).
+    explicit_public_url: Option<String>,
+    llm: Option<LlmConfig>,
 }
 
 /// One app's backend: its database, mail, key, and one API per release it served.
@@ -66,6 +83,10 @@ struct Hosted {
     by_release: HashMap<String, Vec<Mounted>>,
     /// The `User` entity as last applied (for `ferry base44 admin`).
     users: Option<Entity>,
+    /// The app's uploaded files (made at the first build, kept across releases).
+    files: Option<Arc<FileStore>>,
+    /// `$FERRY_HOME/data/<app>`.
+    data_dir: PathBuf,
 }
 
 /// The Base44 backends of every app, kept across activations.
@@ -237,6 +258,19 @@ impl Base44Hosts {
                 .unwrap_or_else(|| format!("http://{app}.localhost:{port}")),
             verify_email: truthy(values.get(VERIFY_EMAIL)),
             key_hex: values.get(SIGNING_KEY).cloned().unwrap_or_default(),
+            explicit_public_url: values.get(PUBLIC_URL).cloned(),
+            llm: values
+                .get(LLM_URL)
+                .filter(|u| !u.trim().is_empty())
+                .map(|url| LlmConfig {
+                    url: url.trim().to_string(),
+                    api_key: values.get(LLM_API_KEY).cloned(),
+                    model: values.get(LLM_MODEL).cloned().filter(|m| !m.is_empty()),
+                    image_model: values
+                        .get(LLM_IMAGE_MODEL)
+                        .cloned()
+                        .filter(|m| !m.is_empty()),
+                }),
         })
     }
 }
@@ -301,7 +335,29 @@ async fn open(state: &ServerState, app: &str, settings: Settings) -> Result<Host
         key,
         by_release: HashMap::new(),
         users: None,
+        files: None,
+        data_dir: data,
     })
+}
+
+/// The app's file store under `$FERRY_HOME/data/<app>/files/`, made once per app id.
+fn file_store(hosted: &mut Hosted, app: &str, app_id: &str) -> Result<Arc<FileStore>, ApiError> {
+    if let Some(files) = hosted.files.as_ref().filter(|f| f.app_id() == app_id) {
+        return Ok(files.clone());
+    }
+    let root = hosted.data_dir.join("files");
+    let files = FileStore::open(&root, app_id, hosted.key.clone(), DEFAULT_MAX_FILE_BYTES)
+        .map_err(|err| {
+            ApiError::new(
+                500,
+                "io",
+                format!("the file store of `{app}`: {err}"),
+                "check the permissions of FERRY_HOME",
+            )
+        })?;
+    let files = Arc::new(files);
+    hosted.files = Some(files.clone());
+    Ok(files)
 }
 
 /// Migrates the release's entities and builds its API and pages.
@@ -338,15 +394,29 @@ async fn build(
         hosted.outbox.clone(),
     );
     auth.verify_email = hosted.settings.verify_email;
+    let files = file_store(hosted, app, &backend.app_id)?;
+    let integrations = integrations::router(Arc::new(IntegrationsState {
+        app_id: backend.app_id.clone(),
+        caller_from: Arc::new(token_caller(&backend.app_id, &auth)),
+        users: hosted.users.clone().map(|u| (hosted.db.clone(), u)),
+        require_user: backend.requires_auth,
+        files: files.clone(),
+        outbox: hosted.outbox.clone(),
+        llm: hosted.settings.llm.clone(),
+        public_origin: hosted.settings.explicit_public_url.clone(),
+    }));
     let api = router(Arc::new(AppState::new(
         backend.app_id.clone(),
         hosted.db.clone(),
         entities,
         Some(auth),
-    )));
+    )))
+    .merge(integrations);
     // The SDK 0.1 patch and the 0.8 build env point `serverUrl` at the pages' prefix, so the
-    // API answers there too.
-    let pages = pages::router(&backend.app_id, app).nest(pages::PREFIX, api.clone());
+    // API answers there too; uploaded files are served under the same prefix.
+    let pages = pages::router(&backend.app_id, app)
+        .merge(files::router(files))
+        .nest(pages::PREFIX, api.clone());
     Ok(vec![
         Mounted::new("/api/apps/", Arc::new(RouterMount(api))),
         Mounted::new(pages::PREFIX, Arc::new(RouterMount(pages))),

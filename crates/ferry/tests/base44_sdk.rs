@@ -103,6 +103,10 @@ fn run_suite(database_url: Option<&str>) {
         .env("BASE44_APP_ID", APP_ID)
         .env("OUTBOX_CMD", format!("{bin} outbox --app {APP} --json"))
         .env("ADMIN_CMD", format!("{bin} base44 admin --app {APP}"))
+        // integrations.test.mjs sets the app's LLM endpoint and redeploys.
+        .env("FERRY_BIN", env!("CARGO_BIN_EXE_ferry"))
+        .env("FERRY_APP", APP)
+        .env("FERRY_APP_DIR", app_dir)
         .output()
         .expect("node runs");
     let down = ferry(&home, &["down"]);

@@ -4,6 +4,8 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod files;
+pub mod integrations;
 pub mod model;
 pub mod pages;
 pub mod query;
