@@ -731,6 +731,148 @@ async fn extract(
 mod tests {
     use super::*;
 
+    use crate::base44::auth::MemoryOutbox;
+    use crate::base44::auth::token::SigningKey;
+    use tower::ServiceExt as _;
+
+    fn state(dir: &std::path::Path, require_user: bool, outbox: Arc<MemoryOutbox>) -> Router {
+        let key = SigningKey::from_bytes(&[3u8; 32]).expect("key");
+        let files = FileStore::open(dir, "app1", key, 100).expect("store");
+        router(Arc::new(IntegrationsState {
+            app_id: "app1".into(),
+            caller_from: Arc::new(|_: &HeaderMap| Ok(Caller::anonymous())),
+            users: None,
+            require_user,
+            files: Arc::new(files),
+            outbox,
+            llm: None,
+            public_origin: Some("https://app.example".into()),
+        }))
+    }
+
+    async fn call(router: &Router, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let request = Request::post(path)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body))
+            .expect("request");
+        let response = router.clone().oneshot(request).await.expect("infallible");
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    const MAIL: &str = "/api/apps/app1/integration-endpoints/Core/SendEmail";
+
+    #[tokio::test]
+    async fn anonymous_callers_only_when_the_app_is_public() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let outbox = Arc::new(MemoryOutbox::new());
+        let mail = br#"{"to":"a@b.co","subject":"s\r\nBcc: x@y.z","body":"b"}"#.to_vec();
+        let private = state(tmp.path(), true, outbox.clone());
+        let (status, body) = call(&private, MAIL, "application/json", mail.clone()).await;
+        assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
+        assert!(outbox.sent().is_empty());
+        // Another app id: 404 before anything else.
+        let other = "/api/apps/app2/integration-endpoints/Core/SendEmail";
+        assert_eq!(
+            call(&private, other, "application/json", mail.clone())
+                .await
+                .0,
+            404
+        );
+
+        let public = state(tmp.path(), false, outbox.clone());
+        let (status, body) = call(&public, MAIL, "application/json", mail).await;
+        assert_eq!((status, body), (200, json!({"status": "queued"})));
+        let sent = outbox.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].to, "a@b.co");
+        assert_eq!(
+            sent[0].subject, "s  Bcc: x@y.z",
+            "the subject stays one line"
+        );
+    }
+
+    #[tokio::test]
+    async fn uploads_are_capped_and_bad_bodies_refused() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let router = state(tmp.path(), false, Arc::new(MemoryOutbox::new()));
+        let multipart = |bytes: &[u8]| {
+            let mut body = b"--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"../a.bin\"\r\n\r\n".to_vec();
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n--XX--\r\n");
+            body
+        };
+        let upload = "/api/apps/app1/integration-endpoints/Core/UploadFile";
+        let form = "multipart/form-data; boundary=XX";
+        let (status, body) = call(&router, upload, form, multipart(&[1u8; 50])).await;
+        assert_eq!(status, 200, "{body}");
+        let url = body["file_url"].as_str().expect("file_url");
+        assert!(
+            url.starts_with("https://app.example/_ferry/base44/files/public/"),
+            "{url}"
+        );
+        assert!(url.ends_with("/a.bin"), "{url}");
+        let (status, body) = call(&router, upload, form, multipart(&[1u8; 101])).await;
+        assert_eq!((status, body["code"].as_str()), (413, Some("too-large")));
+        // One file kept, no partial one.
+        assert_eq!(
+            std::fs::read_dir(tmp.path().join("public"))
+                .expect("dir")
+                .count(),
+            1
+        );
+        assert_eq!(
+            std::fs::read_dir(tmp.path().join("tmp"))
+                .expect("dir")
+                .count(),
+            0
+        );
+        // JSON instead of multipart; garbage JSON; a private file without a signature.
+        assert_eq!(
+            call(&router, upload, "application/json", b"{}".to_vec())
+                .await
+                .0,
+            400
+        );
+        let (status, body) = call(&router, MAIL, "application/json", b"{nope".to_vec()).await;
+        assert_eq!((status, body["code"].as_str()), (400, Some("bad-json")));
+        let sign = "/api/apps/app1/integration-endpoints/Core/CreateFileSignedUrl";
+        let (status, body) = call(
+            &router,
+            sign,
+            "application/json",
+            br#"{"file_uri":"private/x/../../y"}"#.to_vec(),
+        )
+        .await;
+        assert_eq!((status, body["code"].as_str()), (400, Some("bad-file-uri")));
+        let (status, _) = call(
+            &router,
+            sign,
+            "application/json",
+            br#"{"file_uri":"private/0123456789abcdef0123456789abcdef/a","expires_in":0}"#.to_vec(),
+        )
+        .await;
+        assert_eq!(status, 400);
+        let llm = "/api/apps/app1/integration-endpoints/Core/InvokeLLM";
+        let (status, body) = call(
+            &router,
+            llm,
+            "application/json",
+            br#"{"prompt":"hi"}"#.to_vec(),
+        )
+        .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (501, Some("llm-not-configured"))
+        );
+    }
+
     #[test]
     fn emails() {
         assert!(plausible_email("a@b.co"));
