@@ -272,14 +272,16 @@ pub struct JobsQuery {
     limit: Option<u32>,
 }
 
-/// `GET /api/v1/jobs`: the data jobs (`ferry db pull`/`verify`) of this machine, newest first:
-/// kind, status, phase, per-table progress, error. Jobs belong to no organisation, so only the
-/// server's owner sees them; their source and target URLs are shown redacted.
+/// `GET /api/v1/jobs`: the data jobs (`ferry db pull`/`verify`/`follow`) of this machine,
+/// newest first: kind, status, phase, per-table progress (a follow's `lag` entry: rows =
+/// changes applied by its last run, bytes = WAL bytes behind), error. Jobs belong to no
+/// organisation, so only the server's owner sees them; their source and target URLs are shown
+/// redacted.
 #[utoipa::path(
     get,
     path = "/api/v1/jobs",
     tag = "data",
-    summary = "Data jobs (pull, verify): status, phase, progress (the server's owner)",
+    summary = "Data jobs (pull, verify, follow): status, phase, progress (the server's owner)",
     params(JobsQuery),
     responses((status = 200, description = "Done.", body = crate::openapi::schemas::Jobs))
 )]
