@@ -251,7 +251,15 @@ async fn a_killed_follower_resumes_without_loss_or_duplicates() {
             follow(&source, &target, &opts, &store, &Quiet, &Cancel::default()).await
         })
     };
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Killed as soon as the first batches are on the target.
+    let started = std::time::Instant::now();
+    while count(&dst, "dst", "SELECT count(*) FROM log") == "50" {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "nothing applied"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     task.abort();
     let _ = task.await;
     let partial = count(&dst, "dst", "SELECT count(*) FROM log");
@@ -482,4 +490,119 @@ async fn follow_into_sqlite() {
         count(&src, "src", "SELECT count(*) FROM pg_replication_slots"),
         "0"
     );
+}
+
+/// Changes that one batch holds together (applied as grouped statements on Postgres): a key
+/// updated twice, an insert after a delete of the same key, an insert then a delete, a
+/// truncate in the middle, a key change whose unchanged TOAST value comes from an earlier
+/// change of the batch and one whose value is only on the target, unique values swapped
+/// between rows (the grouped statements fail; the batch is applied change by change) and a
+/// unique value moved to a new row.
+const BATCH_EDGES: &str = "
+BEGIN;
+UPDATE orders SET total = 1 WHERE id = 1;
+UPDATE orders SET total = 2, note = 'second' WHERE id = 1;
+DELETE FROM orders WHERE id = 2;
+INSERT INTO orders (id, customer, total) VALUES (2, 'again', 22);
+INSERT INTO orders (id, customer, total) VALUES (5000, 'gone', 1);
+DELETE FROM orders WHERE id = 5000;
+COMMIT;
+UPDATE orders SET note = (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 300) g) WHERE id = 7;
+UPDATE orders SET id = 7007 WHERE id = 7;
+UPDATE orders SET id = 9009 WHERE id = 9;
+UPDATE orders SET total = total + 1 WHERE id = 9009;
+INSERT INTO log VALUES ('before the truncate', NULL);
+UPDATE items SET qty = 1 WHERE order_id = 1;
+TRUNCATE items;
+INSERT INTO items (order_id, sku, qty) VALUES (1, 'after', 5);
+UPDATE items SET qty = 6 WHERE order_id = 1;
+INSERT INTO items (order_id, sku, qty) VALUES (2, 'after', 7);
+DELETE FROM items WHERE order_id = 2;
+INSERT INTO items (order_id, sku, qty) VALUES (2, 'after', 8);
+UPDATE uniq SET email = 'tmp' WHERE id = 1;
+UPDATE uniq SET email = 'e1' WHERE id = 2;
+UPDATE uniq SET email = 'e2' WHERE id = 1;
+DELETE FROM uniq WHERE id = 3;
+INSERT INTO uniq VALUES (11, 'e3', 1);
+";
+
+async fn batch_edges(dst: &str) {
+    let src = logical();
+    src.psql(
+        "src",
+        "CREATE TABLE uniq (id int PRIMARY KEY, email text NOT NULL UNIQUE, n int);
+         INSERT INTO uniq SELECT g, 'e' || g, 0 FROM generate_series(1, 10) g;
+         UPDATE orders SET note = (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 200) g) WHERE id = 9;",
+    )
+    .expect("uniq");
+    let s = src.url("src");
+    let (source, target) = endpoints(&s, dst);
+    prepare(&source, &target, &FollowOptions::default())
+        .await
+        .expect("prepare");
+    pull_into(&s, dst).await;
+    src.psql("src", BATCH_EDGES).expect("changes");
+    let store = MemoryCheckpoints::default();
+    let report = catch_up(&s, dst, &store).await;
+    assert!(report.caught_up, "{report:?}");
+    assert_equal(&s, dst).await;
+    ferry_data::drop_slot(&source, &report.slot)
+        .await
+        .expect("drop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_batch_keeps_the_order_of_its_changes_on_postgres() {
+    if skip_if_unavailable("one_batch_keeps_the_order_of_its_changes_on_postgres") {
+        return;
+    }
+    let dst = pg_target();
+    let d = dst.url("dst");
+    batch_edges(&d).await;
+    assert_eq!(
+        count(
+            &dst,
+            "dst",
+            "SELECT total || ' ' || note FROM orders WHERE id = 1"
+        ),
+        "2 second"
+    );
+    assert_eq!(
+        count(&dst, "dst", "SELECT customer FROM orders WHERE id = 2"),
+        "again"
+    );
+    assert_eq!(
+        count(
+            &dst,
+            "dst",
+            "SELECT length(note) FROM orders WHERE id IN (7007, 9009) ORDER BY id"
+        ),
+        "9600\n6400"
+    );
+    assert_eq!(
+        count(
+            &dst,
+            "dst",
+            "SELECT string_agg(order_id || sku || qty, ',' ORDER BY order_id) FROM items"
+        ),
+        "1after6,2after8"
+    );
+    assert_eq!(
+        count(
+            &dst,
+            "dst",
+            "SELECT string_agg(id || email, ',' ORDER BY id) FROM uniq WHERE id IN (1, 2, 3, 11)"
+        ),
+        "1e2,2e1,11e3"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_batch_keeps_the_order_of_its_changes_on_sqlite() {
+    if skip_if_unavailable("one_batch_keeps_the_order_of_its_changes_on_sqlite") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = format!("sqlite://{}", dir.path().join("app.db").display());
+    batch_edges(&d).await;
 }

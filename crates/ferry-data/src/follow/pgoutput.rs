@@ -8,7 +8,7 @@ use crate::error::{DataError, Result};
 pub const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
 
 /// One column value of a tuple.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Datum {
     /// SQL NULL.
     Null,

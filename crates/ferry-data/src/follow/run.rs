@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use futures_util::TryStreamExt;
 use tokio_postgres::Client;
 
 use super::apply::{Change, ColumnInfo, TableInfo};
@@ -44,6 +45,7 @@ pub async fn follow(
     });
     let client = pg::connect(source, "source").await?;
     slot::check_source(&client).await?;
+    let aux = pg::connect(source, "source").await?;
     let (_, catalog) = read::selected(&client, &opts.selection).await?;
     let name = slot::slot_name(source, target, opts);
     let (created, _) = slot::ensure(&client, &name, &catalog).await?;
@@ -90,7 +92,9 @@ pub async fn follow(
 
     let mut state = Loop {
         client: &client,
+        aux: &aux,
         slot: &name,
+        publication: quote_publication(&name),
         catalog: &catalog,
         target_columns: &columns,
         rels: HashMap::new(),
@@ -167,9 +171,48 @@ struct Tx {
     changes: Vec<Change>,
 }
 
+/// What one message of a peek gave.
+enum Fed {
+    Nothing,
+    /// A transaction is complete.
+    Commit(Tx),
+    /// A schema change: stop after applying what came before.
+    Stop(DataError),
+}
+
+/// Transactions read and not applied yet, in commit order.
+#[derive(Default)]
+struct Batch {
+    transactions: u64,
+    /// Commit time of the first (µs since 2000-01-01).
+    oldest: Option<i64>,
+    changes: Vec<Change>,
+}
+
+impl Batch {
+    fn push(&mut self, tx: Tx) {
+        self.transactions += 1;
+        self.oldest.get_or_insert(tx.timestamp);
+        self.changes.extend(tx.changes);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.transactions == 0
+    }
+}
+
+/// A peek reads at most this many batches (`FollowOptions::batch_changes` messages each).
+const PEEK_BATCHES: u64 = 50;
+
 struct Loop<'a> {
+    /// Reads the slot.
     client: &'a Client,
+    /// Everything else on the source while a peek's rows are being read: type names, lag,
+    /// array conversions for SQLite.
+    aux: &'a Client,
     slot: &'a str,
+    /// The publication, quoted for pgoutput's `publication_names`.
+    publication: String,
     catalog: &'a Catalog,
     target_columns: &'a Columns,
     rels: HashMap<u32, Rel>,
@@ -192,7 +235,9 @@ impl Loop<'_> {
         cancel: &Cancel,
     ) -> Result<&'static str> {
         let mut applied = sink.applied_lsn(self.slot).await?.unwrap_or(0);
-        let limit = i32::try_from(opts.batch_changes.max(1)).unwrap_or(i32::MAX);
+        let chunk = opts.batch_changes.max(1) as usize;
+        let limit =
+            i32::try_from(u64::from(opts.batch_changes.max(1)) * PEEK_BATCHES).unwrap_or(i32::MAX);
         let mut previous_insert: Option<u64> = None;
         loop {
             if cancel.is_cancelled() {
@@ -214,16 +259,53 @@ impl Loop<'_> {
             let flushed: String = position.get(0);
             let inserted = pgoutput::parse_lsn(position.get(1)).unwrap_or(0);
             let mark = previous_insert.replace(inserted).unwrap_or(inserted);
-            let rows = self
+            // One peek reads many batches: each peek decodes again from the slot's restart
+            // point (up to one running-xacts interval, 15 s of WAL, before the confirmed
+            // position), so peeks are few and large. The rows are read as they come and
+            // applied a batch (whole transactions, about `batch_changes` changes) per
+            // target transaction; the slot is advanced once the peek is applied.
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+                [&self.slot, &limit, &self.publication];
+            let stream = self
                 .client
-                .query(
+                .query_raw(
                     "SELECT data FROM pg_logical_slot_peek_binary_changes($1, NULL, $2, 'proto_version', '1', 'publication_names', $3)",
-                    &[&self.slot, &limit, &quote_publication(self.slot)],
+                    params,
                 )
                 .await
                 .map_err(src("reading changes from the slot"))?;
-            let (txs, stop) = self.decode(&rows).await?;
-            if rows.is_empty() {
+            // Boxed, so it is dropped (and its remaining rows discarded) before the next query.
+            let mut stream = Box::pin(stream);
+            let mut read = false;
+            let mut current: Option<Tx> = None;
+            let mut pending = Batch::default();
+            let mut end = 0u64;
+            let mut stop = None;
+            while let Some(row) = stream
+                .try_next()
+                .await
+                .map_err(src("reading changes from the slot"))?
+            {
+                read = true;
+                match self.feed(&mut current, row.get(0)).await? {
+                    Fed::Nothing => {}
+                    Fed::Stop(e) => {
+                        stop = Some(e);
+                        break;
+                    }
+                    Fed::Commit(tx) => {
+                        end = end.max(tx.end_lsn);
+                        if tx.end_lsn > applied {
+                            pending.push(tx);
+                        }
+                        if pending.changes.len() >= chunk {
+                            applied = self.apply(sink, &mut pending, end).await?.max(applied);
+                        }
+                    }
+                }
+            }
+            drop(stream);
+            if !read {
                 let settled = pgoutput::parse_lsn(&flushed).unwrap_or(0) >= mark;
                 self.idle(&flushed, settled).await?;
                 if settled && opts.until_caught_up {
@@ -240,25 +322,8 @@ impl Loop<'_> {
                 }
                 continue;
             }
-            let oldest = txs.first().map(|t| t.timestamp);
-            let end = txs.iter().map(|t| t.end_lsn).max().unwrap_or(0);
-            let fresh: Vec<&Tx> = txs.iter().filter(|t| t.end_lsn > applied).collect();
-            if !fresh.is_empty() {
-                let changes: Vec<Change> = fresh
-                    .iter()
-                    .flat_map(|t| t.changes.iter().cloned())
-                    .collect();
-                sink.apply(self.client, &self.tables, &changes, self.slot, end)
-                    .await?;
-                applied = end;
-                let rows = changes.len() as u64;
-                self.transactions += fresh.len() as u64;
-                self.rows += rows;
-                self.observer.event(&Event::Applied {
-                    transactions: fresh.len() as u64,
-                    rows,
-                    lsn: format_lsn(end),
-                });
+            if !pending.is_empty() {
+                applied = self.apply(sink, &mut pending, end).await?.max(applied);
             }
             if end > 0 {
                 self.advance(end).await?;
@@ -270,11 +335,31 @@ impl Loop<'_> {
                 self.caught_up = false;
                 self.phase("following")?;
             }
-            let seconds = oldest.map(since).unwrap_or(0.0);
             if self.last_lag.is_none_or(|t| t.elapsed() >= LAG_EVERY) {
-                self.lag(seconds).await?;
+                self.lag(0.0).await?;
             }
         }
+    }
+
+    /// Applies the pending transactions (and records `end`, the end of the last commit
+    /// read) in one target transaction; returns `end`.
+    async fn apply(&mut self, sink: &mut Target, pending: &mut Batch, end: u64) -> Result<u64> {
+        let seconds = pending.oldest.map(since).unwrap_or(0.0);
+        sink.apply(self.aux, &self.tables, &pending.changes, self.slot, end)
+            .await?;
+        let rows = pending.changes.len() as u64;
+        self.transactions += pending.transactions;
+        self.rows += rows;
+        self.observer.event(&Event::Applied {
+            transactions: pending.transactions,
+            rows,
+            lsn: format_lsn(end),
+        });
+        *pending = Batch::default();
+        if self.last_lag.is_none_or(|t| t.elapsed() >= LAG_EVERY) {
+            self.lag(seconds).await?;
+        }
+        Ok(end)
     }
 
     /// Nothing to apply: confirm the position read before the peek (so the source can
@@ -325,7 +410,7 @@ impl Loop<'_> {
 
     async fn lag(&mut self, seconds: f64) -> Result<()> {
         let bytes: Option<i64> = self
-            .client
+            .aux
             .query_opt(
                 "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::int8 FROM pg_replication_slots WHERE slot_name = $1",
                 &[&self.slot],
@@ -343,84 +428,72 @@ impl Loop<'_> {
         Ok(())
     }
 
-    /// Decodes a peek's rows into complete transactions. A schema change stops decoding: the
-    /// transactions before it are returned with the error, to be applied first.
-    async fn decode(
-        &mut self,
-        rows: &[tokio_postgres::Row],
-    ) -> Result<(Vec<Tx>, Option<DataError>)> {
-        let mut txs = Vec::new();
-        let mut current: Option<Tx> = None;
-        for row in rows {
-            let data: &[u8] = row.get(0);
-            let message = pgoutput::decode(data)?;
-            let open = |current: &mut Option<Tx>| {
-                current.take().ok_or_else(|| DataError::Protocol {
-                    reason: "a change outside a transaction".into(),
+    /// Decodes one message of a peek into `current` (the open transaction): a commit
+    /// completes it. A schema change stops decoding (the transactions before it are
+    /// applied first).
+    async fn feed(&mut self, current: &mut Option<Tx>, data: &[u8]) -> Result<Fed> {
+        let message = pgoutput::decode(data)?;
+        match message {
+            Message::Begin { timestamp, .. } => {
+                *current = Some(Tx {
+                    timestamp,
+                    end_lsn: 0,
+                    changes: Vec::new(),
                 })
-            };
-            match message {
-                Message::Begin { timestamp, .. } => {
-                    current = Some(Tx {
-                        timestamp,
-                        end_lsn: 0,
-                        changes: Vec::new(),
-                    })
-                }
-                Message::Commit { end_lsn, .. } => {
-                    let mut tx = open(&mut current)?;
-                    tx.end_lsn = end_lsn;
-                    txs.push(tx);
-                }
-                Message::Relation(rel) => {
-                    if let Err(e) = self.relation(&rel).await {
-                        return Ok((txs, Some(e)));
-                    }
-                }
-                Message::Insert { relation, new } => {
-                    if let Some(table) = self.followed(relation, &[&new])? {
-                        let tx = current.as_mut().ok_or_else(outside)?;
-                        tx.changes.push(Change::Insert { table, new });
-                    }
-                }
-                Message::Update { relation, old, new } => {
-                    let old = old.map(|o| match o {
-                        OldTuple::Key(v) | OldTuple::Full(v) => v,
-                    });
-                    let mut check: Vec<&Vec<Datum>> = vec![&new];
-                    if let Some(o) = &old {
-                        check.push(o);
-                    }
-                    if let Some(table) = self.followed(relation, &check)? {
-                        let tx = current.as_mut().ok_or_else(outside)?;
-                        tx.changes.push(Change::Update { table, old, new });
-                    }
-                }
-                Message::Delete { relation, old } => {
-                    let old = match old {
-                        OldTuple::Key(v) | OldTuple::Full(v) => v,
-                    };
-                    if let Some(table) = self.followed(relation, &[&old])? {
-                        let tx = current.as_mut().ok_or_else(outside)?;
-                        tx.changes.push(Change::Delete { table, old });
-                    }
-                }
-                Message::Truncate { relations, .. } => {
-                    let mut tables = Vec::new();
-                    for id in relations {
-                        if let Some(t) = self.followed(id, &[])? {
-                            tables.push(t);
-                        }
-                    }
-                    if !tables.is_empty() {
-                        let tx = current.as_mut().ok_or_else(outside)?;
-                        tx.changes.push(Change::Truncate { tables });
-                    }
-                }
-                Message::Type { .. } | Message::Origin { .. } | Message::LogicalMessage { .. } => {}
             }
+            Message::Commit { end_lsn, .. } => {
+                let mut tx = current.take().ok_or_else(outside)?;
+                tx.end_lsn = end_lsn;
+                return Ok(Fed::Commit(tx));
+            }
+            Message::Relation(rel) => {
+                if let Err(e) = self.relation(&rel).await {
+                    return Ok(Fed::Stop(e));
+                }
+            }
+            Message::Insert { relation, new } => {
+                if let Some(table) = self.followed(relation, &[&new])? {
+                    let tx = current.as_mut().ok_or_else(outside)?;
+                    tx.changes.push(Change::Insert { table, new });
+                }
+            }
+            Message::Update { relation, old, new } => {
+                let old = old.map(|o| match o {
+                    OldTuple::Key(v) | OldTuple::Full(v) => v,
+                });
+                let mut check: Vec<&Vec<Datum>> = vec![&new];
+                if let Some(o) = &old {
+                    check.push(o);
+                }
+                if let Some(table) = self.followed(relation, &check)? {
+                    let tx = current.as_mut().ok_or_else(outside)?;
+                    tx.changes.push(Change::Update { table, old, new });
+                }
+            }
+            Message::Delete { relation, old } => {
+                let old = match old {
+                    OldTuple::Key(v) | OldTuple::Full(v) => v,
+                };
+                if let Some(table) = self.followed(relation, &[&old])? {
+                    let tx = current.as_mut().ok_or_else(outside)?;
+                    tx.changes.push(Change::Delete { table, old });
+                }
+            }
+            Message::Truncate { relations, .. } => {
+                let mut tables = Vec::new();
+                for id in relations {
+                    if let Some(t) = self.followed(id, &[])? {
+                        tables.push(t);
+                    }
+                }
+                if !tables.is_empty() {
+                    let tx = current.as_mut().ok_or_else(outside)?;
+                    tx.changes.push(Change::Truncate { tables });
+                }
+            }
+            Message::Type { .. } | Message::Origin { .. } | Message::LogicalMessage { .. } => {}
         }
-        Ok((txs, None))
+        Ok(Fed::Nothing)
     }
 
     /// The table a change applies to (None: not followed), checking its tuples' widths.
@@ -521,7 +594,7 @@ impl Loop<'_> {
             return Ok(t.clone());
         }
         let name: String = self
-            .client
+            .aux
             .query_one("SELECT format_type($1::oid, $2)", &[&oid, &typmod])
             .await
             .map_err(src("naming a column type"))?

@@ -5,12 +5,17 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use futures_util::future::try_join_all;
 use rusqlite::OptionalExtension;
 use rusqlite::types::Value;
-use tokio_postgres::types::Type;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Statement};
 
-use super::apply::{Change, Dialect, Op, Stmt, TableInfo, fill_unchanged, plan};
+use super::apply::{
+    Change, Dialect, Op, Step, Stmt, TableInfo, delete_many_sql, fill_unchanged, group, plan,
+    upsert_many_sql,
+};
 use super::pgoutput::{Datum, format_lsn, parse_lsn};
 use super::value::to_sqlite;
 use crate::catalog::{Catalog, QualifiedName, ValueKind};
@@ -23,11 +28,15 @@ use crate::sqlite::{SCHEMA_TABLE, SqliteTarget};
 /// Columns (name, `format_type`) of each target table.
 pub(super) type Columns = HashMap<QualifiedName, Vec<(String, String)>>;
 
-/// An open target.
+/// An open target (one per follow: the size of the variants does not matter).
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Target {
     Postgres {
         client: Client,
         statements: HashMap<String, Statement>,
+        /// The session replicates (`session_replication_role = replica`: no triggers, no
+        /// foreign-key checks), so a batch may be applied as grouped statements.
+        grouped: bool,
     },
     /// Behind a mutex so the follow future stays `Send` (never locked across an await).
     Sqlite(Box<Mutex<SqliteTarget>>),
@@ -56,11 +65,16 @@ impl Target {
         match endpoint {
             Endpoint::Postgres(p) => {
                 let client = pg::connect(p, "target").await?;
-                if client
+                let grouped = client
                     .batch_execute("SET session_replication_role = replica")
                     .await
-                    .is_err()
-                {
+                    .is_ok();
+                // The grouped statements take arrays of any length: a generic plan (index
+                // probes per key) never turns into a scan of the whole table.
+                let _ = client
+                    .batch_execute("SET plan_cache_mode = force_generic_plan")
+                    .await;
+                if !grouped {
                     observer.event(&Event::Note {
                         message: "the target role may not set session_replication_role: its triggers fire for the applied changes".into(),
                     });
@@ -96,6 +110,7 @@ impl Target {
                     Target::Postgres {
                         client,
                         statements: HashMap::new(),
+                        grouped,
                     },
                     columns,
                 ))
@@ -214,9 +229,11 @@ impl Target {
         end_lsn: u64,
     ) -> Result<()> {
         match self {
-            Target::Postgres { client, statements } => {
-                apply_pg(client, statements, tables, changes, slot, end_lsn).await
-            }
+            Target::Postgres {
+                client,
+                statements,
+                grouped,
+            } => apply_pg(client, statements, *grouped, tables, changes, slot, end_lsn).await,
             Target::Sqlite(t) => {
                 let ready = sqlite_values(source, tables, changes).await?;
                 apply_sqlite(&*locked(t)?, &ready, slot, end_lsn)
@@ -239,32 +256,103 @@ fn missing(table: &QualifiedName, target: &str) -> DataError {
     }
 }
 
+/// Applies a batch to a Postgres target in one transaction. With `grouped` (the session
+/// replicates: no triggers, no foreign-key checks), the batch is first applied as grouped
+/// statements ([`group`]), all sent at once (pipelined); when that fails on a constraint
+/// (a unique value moved between rows within the batch), the transaction is rolled back and
+/// the batch applied change by change, in order, pipelined between the statements whose
+/// outcome decides the next.
 async fn apply_pg(
     client: &mut Client,
     statements: &mut HashMap<String, Statement>,
+    grouped: bool,
     tables: &[TableInfo],
     changes: &[Change],
     slot: &str,
     end_lsn: u64,
 ) -> Result<()> {
-    let tx = client
-        .transaction()
+    if grouped {
+        let steps = group(tables, changes)?;
+        match apply_pg_once(
+            client,
+            statements,
+            tables,
+            changes,
+            Some(&steps),
+            slot,
+            end_lsn,
+        )
         .await
-        .map_err(dst("beginning a batch"))?;
-    for change in changes {
-        let filled = fill_unchanged(change);
-        for op in plan(Dialect::Postgres, tables, change, &filled)? {
-            match op {
-                Op::Exec(stmt) => {
-                    run_pg(&tx, statements, tables, &stmt).await?;
-                }
-                Op::Else(first, second) => {
-                    if run_pg(&tx, statements, tables, &first).await? == 0 {
-                        run_pg(&tx, statements, tables, &second).await?;
-                    }
-                }
+        {
+            Ok(()) => return Ok(()),
+            Err(Fail::Sql(e, _)) if retry_exactly(&e) => {
+                tracing::debug!("grouped batch failed ({e}); applying it change by change");
+            }
+            Err(f) => return Err(f.into_error(tables)),
+        }
+    }
+    apply_pg_once(client, statements, tables, changes, None, slot, end_lsn)
+        .await
+        .map_err(|f| f.into_error(tables))
+}
+
+/// A grouped batch failing this way may succeed change by change.
+fn retry_exactly(e: &tokio_postgres::Error) -> bool {
+    e.code().is_some_and(|c| {
+        c.code().starts_with("23")
+            || *c == SqlState::CARDINALITY_VIOLATION
+            || *c == SqlState::IN_FAILED_SQL_TRANSACTION
+    })
+}
+
+/// A failure of [`apply_pg_once`].
+enum Fail {
+    /// A statement failed (`Some(table)`: while applying a change to it).
+    Sql(tokio_postgres::Error, Option<usize>),
+    Data(DataError),
+}
+
+impl Fail {
+    fn into_error(self, tables: &[TableInfo]) -> DataError {
+        match self {
+            Fail::Data(e) => e,
+            Fail::Sql(e, None) => pg::sql_error("target", "applying a batch", &e),
+            Fail::Sql(e, Some(t)) => {
+                let table = tables
+                    .get(t)
+                    .map(|t| t.name.to_string())
+                    .unwrap_or_default();
+                pg::sql_error("target", &format!("applying a change to {table}"), &e)
             }
         }
+    }
+}
+
+impl From<DataError> for Fail {
+    fn from(e: DataError) -> Fail {
+        Fail::Data(e)
+    }
+}
+
+/// One transaction: the steps (`None`: every change as [`plan`] says), the position record,
+/// the commit. Rolled back on failure.
+async fn apply_pg_once(
+    client: &mut Client,
+    statements: &mut HashMap<String, Statement>,
+    tables: &[TableInfo],
+    changes: &[Change],
+    steps: Option<&[Step]>,
+    slot: &str,
+    end_lsn: u64,
+) -> std::result::Result<(), Fail> {
+    let tx = client.transaction().await.map_err(|e| Fail::Sql(e, None))?;
+    let applied = match steps {
+        Some(steps) => run_steps(&tx, statements, tables, changes, steps).await,
+        None => run_exact(&tx, statements, tables, changes).await,
+    };
+    if let Err(f) = applied {
+        let _ = tx.rollback().await;
+        return Err(f);
     }
     let lsn = format_lsn(end_lsn);
     tx.execute(
@@ -273,46 +361,183 @@ async fn apply_pg(
         &[&slot, &lsn],
     )
     .await
-    .map_err(dst("recording the applied position"))?;
-    tx.commit().await.map_err(dst("committing a batch"))
+    .map_err(|e| Fail::Data(dst("recording the applied position")(e)))?;
+    tx.commit()
+        .await
+        .map_err(|e| Fail::Data(dst("committing a batch")(e)))
 }
 
-async fn run_pg(
+/// The prepared statement for `sql` (parameters of type `param`), prepared once per session.
+async fn prepared(
+    tx: &tokio_postgres::Transaction<'_>,
+    statements: &mut HashMap<String, Statement>,
+    sql: &str,
+    params: usize,
+    param: Type,
+    table: usize,
+) -> std::result::Result<Statement, Fail> {
+    if let Some(s) = statements.get(sql) {
+        return Ok(s.clone());
+    }
+    let types = vec![param; params];
+    let s = tx
+        .prepare_typed(sql, &types)
+        .await
+        .map_err(|e| Fail::Sql(e, Some(table)))?;
+    statements.insert(sql.to_string(), s.clone());
+    Ok(s)
+}
+
+/// A statement ready to run: its table and its parameters.
+struct Work<P> {
+    statement: Statement,
+    table: usize,
+    params: Vec<P>,
+}
+
+/// Runs `work` in order, all sent before the first answer is awaited (tokio-postgres
+/// pipelines the requests of one client); the row counts in order.
+async fn pipeline<P: ToSql + Sync>(
+    tx: &tokio_postgres::Transaction<'_>,
+    work: &[Work<P>],
+) -> std::result::Result<Vec<u64>, Fail> {
+    let runs = work.iter().map(|w| async move {
+        let params: Vec<&(dyn ToSql + Sync)> =
+            w.params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        tx.execute(&w.statement, &params)
+            .await
+            .map_err(|e| Fail::Sql(e, Some(w.table)))
+    });
+    try_join_all(runs).await
+}
+
+fn text(d: &Datum) -> Option<&str> {
+    match d {
+        Datum::Text(t) => Some(t.as_str()),
+        _ => None,
+    }
+}
+
+/// Grouped steps: the deletes and upserts as one statement each, every step pipelined
+/// (the exact steps as [`run_exact`] runs them, in their place).
+async fn run_steps(
     tx: &tokio_postgres::Transaction<'_>,
     statements: &mut HashMap<String, Statement>,
     tables: &[TableInfo],
-    stmt: &Stmt<'_>,
-) -> Result<u64> {
-    let table = tables
-        .get(stmt.table)
-        .map(|t| t.name.to_string())
-        .unwrap_or_default();
-    let prepared = match statements.get(&stmt.sql) {
-        Some(s) => s.clone(),
-        None => {
-            let types = vec![Type::TEXT; stmt.values.len()];
-            let s = tx.prepare_typed(&stmt.sql, &types).await.map_err(|e| {
-                pg::sql_error("target", &format!("applying a change to {table}"), &e)
-            })?;
-            statements.insert(stmt.sql.clone(), s.clone());
-            s
-        }
-    };
-    let values: Vec<Option<&str>> = stmt
-        .values
-        .iter()
-        .map(|(_, d)| match d {
-            Datum::Text(t) => Some(t.as_str()),
-            _ => None,
+    changes: &[Change],
+    steps: &[Step],
+) -> std::result::Result<(), Fail> {
+    let info = |t: usize| {
+        tables.get(t).ok_or_else(|| {
+            Fail::Data(DataError::Protocol {
+                reason: format!("a change names table #{t}, which was not described"),
+            })
         })
-        .collect();
-    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = values
-        .iter()
-        .map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync))
-        .collect();
-    tx.execute(&prepared, &params)
-        .await
-        .map_err(|e| pg::sql_error("target", &format!("applying a change to {table}"), &e))
+    };
+    let mut work: Vec<Work<Vec<Option<&str>>>> = Vec::new();
+    for step in steps {
+        match step {
+            Step::Exact(i) => {
+                pipeline(tx, &work).await?;
+                work.clear();
+                run_exact(tx, statements, tables, &changes[*i..=*i]).await?;
+            }
+            Step::Delete { table, keys } => {
+                let ti = info(*table)?;
+                let sql = delete_many_sql(ti);
+                let statement =
+                    prepared(tx, statements, &sql, ti.key.len(), Type::TEXT_ARRAY, *table).await?;
+                let params = (0..ti.key.len())
+                    .map(|n| keys.iter().map(|k| text(&k[n])).collect())
+                    .collect();
+                work.push(Work {
+                    statement,
+                    table: *table,
+                    params,
+                });
+            }
+            Step::Upsert {
+                table,
+                columns,
+                rows,
+            } => {
+                let ti = info(*table)?;
+                let sql = upsert_many_sql(ti, columns);
+                let statement = prepared(
+                    tx,
+                    statements,
+                    &sql,
+                    columns.len(),
+                    Type::TEXT_ARRAY,
+                    *table,
+                )
+                .await?;
+                let params = columns
+                    .iter()
+                    .map(|&c| rows.iter().map(|r| text(&r[c])).collect())
+                    .collect();
+                work.push(Work {
+                    statement,
+                    table: *table,
+                    params,
+                });
+            }
+        }
+    }
+    pipeline(tx, &work).await?;
+    Ok(())
+}
+
+/// Every change as [`plan`] says, in order: pipelined up to each statement whose row count
+/// decides whether the next runs.
+async fn run_exact(
+    tx: &tokio_postgres::Transaction<'_>,
+    statements: &mut HashMap<String, Statement>,
+    tables: &[TableInfo],
+    changes: &[Change],
+) -> std::result::Result<(), Fail> {
+    let filled: Vec<Vec<Vec<Datum>>> = changes.iter().map(fill_unchanged).collect();
+    let mut work: Vec<Work<Option<&str>>> = Vec::new();
+    for (change, filled) in changes.iter().zip(&filled) {
+        for op in plan(Dialect::Postgres, tables, change, filled)? {
+            match op {
+                Op::Exec(stmt) => work.push(ready(tx, statements, &stmt).await?),
+                Op::Else(first, second) => {
+                    let first = ready(tx, statements, &first).await?;
+                    let second = ready(tx, statements, &second).await?;
+                    work.push(first);
+                    let counts = pipeline(tx, &work).await?;
+                    work.clear();
+                    if counts.last() == Some(&0) {
+                        work.push(second);
+                    }
+                }
+            }
+        }
+    }
+    pipeline(tx, &work).await?;
+    Ok(())
+}
+
+async fn ready<'a>(
+    tx: &tokio_postgres::Transaction<'_>,
+    statements: &mut HashMap<String, Statement>,
+    stmt: &Stmt<'a>,
+) -> std::result::Result<Work<Option<&'a str>>, Fail> {
+    let statement = prepared(
+        tx,
+        statements,
+        &stmt.sql,
+        stmt.values.len(),
+        Type::TEXT,
+        stmt.table,
+    )
+    .await?;
+    Ok(Work {
+        statement,
+        table: stmt.table,
+        params: stmt.values.iter().map(|(_, d)| text(d)).collect(),
+    })
 }
 
 /// A statement with its values converted for SQLite.
