@@ -2,9 +2,11 @@
 //! replication, then prove the two equal and hand over (docs/data.md, "Following").
 //!
 //! The changes are read by polling `pg_logical_slot_peek_binary_changes` (pgoutput, protocol
-//! version 1) over an ordinary connection, applied to the target a batch of whole
-//! transactions per target transaction (with the batch's end LSN recorded on the target in the
-//! same transaction), and only then confirmed with `pg_replication_slot_advance`. A crash
+//! version 1) over an ordinary connection — one large peek streamed per poll — applied to
+//! the target a batch of whole transactions per target transaction (with the batch's end LSN
+//! recorded on the target in the same transaction; on Postgres as grouped statements, one per
+//! table and operation, pipelined), and confirmed with `pg_replication_slot_advance` once the
+//! peek is applied. A crash
 //! between the two replays the batch: the recorded LSN skips it, and the apply is idempotent
 //! by key anyway (upserts, deletes by key, truncates).
 //!
@@ -43,8 +45,9 @@ pub struct FollowOptions {
     /// The slot and publication name (default: `ferry_<16 hex>` derived from source, target
     /// and selection, see [`slot_name`]).
     pub name: Option<String>,
-    /// At most this many changes are read per poll (whole transactions are always read
-    /// together, so a large transaction may exceed it).
+    /// About this many changes are applied per target transaction (whole transactions are
+    /// always applied together, so a large transaction may exceed it); a poll reads up to 50
+    /// such batches from the slot.
     pub batch_changes: u32,
     /// Wait between polls that found nothing.
     pub poll_idle: Duration,

@@ -280,6 +280,7 @@ impl Loop<'_> {
             let mut current: Option<Tx> = None;
             let mut pending = Batch::default();
             let mut end = 0u64;
+            let mut oldest = None;
             let mut stop = None;
             while let Some(row) = stream
                 .try_next()
@@ -295,6 +296,7 @@ impl Loop<'_> {
                     }
                     Fed::Commit(tx) => {
                         end = end.max(tx.end_lsn);
+                        oldest.get_or_insert(tx.timestamp);
                         if tx.end_lsn > applied {
                             pending.push(tx);
                         }
@@ -336,7 +338,7 @@ impl Loop<'_> {
                 self.phase("following")?;
             }
             if self.last_lag.is_none_or(|t| t.elapsed() >= LAG_EVERY) {
-                self.lag(0.0).await?;
+                self.lag(oldest.map(since).unwrap_or(0.0)).await?;
             }
         }
     }
