@@ -30,6 +30,7 @@
 #   SCALE=2 DURATION=10 bench/follow.sh     # a quick run
 #   FERRY_BIN=target/release/ferry bench/follow.sh   # that binary instead of cargo build --release
 #   KEEP_LOGS=/tmp/follow-logs              # keep every log there (the work dir is removed)
+#   PERF=1                                  # perf record both cores while ferry drains; print where the time went
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE="${SCALE:-10}"
@@ -244,7 +245,24 @@ echo "draining with ferry db follow --until-caught-up…" >&2
 T0="$(now)"
 "$FERRY" --json db follow --until-caught-up --from "$SRC" --to "$DST_A" >"$WORK/logs/ferry-drain.jsonl" 2>"$WORK/logs/ferry-drain.err" &
 FERRY_PID=$!
+PERF_PID=""
+if [ "${PERF:-0}" = 1 ] && command -v perf >/dev/null; then
+  # Both cores during ferry's drain: the source's WAL decoding and the target's apply (core 0),
+  # ferry itself (core 1).
+  perf record -q -a -g -o "$WORK/logs/drain.perf" >/dev/null 2>&1 &
+  PERF_PID=$!
+fi
 DRAIN_A="$(wait_beat "$DST_A" "$BEAT" 1800)"
+if [ -n "$PERF_PID" ]; then
+  kill -s INT "$PERF_PID" 2>/dev/null || true
+  wait "$PERF_PID" 2>/dev/null || true
+  perf report -q -i "$WORK/logs/drain.perf" --no-children -g none --sort comm >"$WORK/logs/perf-comm.txt" 2>/dev/null || true
+  perf report -q -i "$WORK/logs/drain.perf" --no-children -g none --sort comm,dso,symbol >"$WORK/logs/perf-sym.txt" 2>/dev/null || true
+  echo "--- where the drain's time went (perf, both cores; by process) ---"
+  sed -n '1,10p' "$WORK/logs/perf-comm.txt"
+  echo "--- by symbol (top 30) ---"
+  sed -n '1,30p' "$WORK/logs/perf-sym.txt"
+fi
 [ "$DRAIN_A" = timeout ] || DRAIN_A="$(calc "round($DRAIN_A, 2)")"
 wait "$FERRY_PID" || echo "ferry db follow --until-caught-up exited $? (see logs)" >&2
 FERRY_PID=""
