@@ -113,7 +113,9 @@ DST_B="postgres://postgres@127.0.0.1:$B_PORT/app"
 q() { psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
 for port in "$SRC_PORT" "$A_PORT" "$B_PORT"; do q "postgres://postgres@127.0.0.1:$port/postgres" "CREATE DATABASE app"; done
 now() { date +%s.%N; }
-calc() { python3 -c "print($1)"; }
+# The interpreter itself, not a version manager's shell shim: `calc` runs many times a second.
+PYTHON="$(command -v /usr/bin/python3 || command -v python3)"
+calc() { "$PYTHON" -c "print($1)"; }
 
 # --- the source: pgbench tables (history with a key) and the heartbeat -----------------------
 echo "pgbench -i -s $SCALE…" >&2
@@ -129,12 +131,11 @@ declare -A BEAT_AT
 beat() { BEAT="$(q "$SRC" "UPDATE bench_beat SET n = n + 1, at = clock_timestamp() RETURNING n")"; BEAT_AT[$BEAT]="$(now)"; }
 has_beat() { q "$1" "SELECT n FROM bench_beat" 2>/dev/null || echo 0; }
 changes() { q "$SRC" "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables WHERE relname LIKE 'pgbench%'"; }
-wait_beat() {   # URL N TIMEOUT → seconds waited (or "timeout")
-  local t0 t; t0="$(now)"
+wait_beat() {   # URL N TIMEOUT → seconds waited (or "timeout"); one psql per 0.1 s, no python
+  local t0 ns0; t0="$(now)"; ns0="$(date +%s%N)"
   while :; do
     [ "$(has_beat "$1")" -ge "$2" ] && { calc "$(now) - $t0"; return; }
-    t="$(now)"
-    if [ "$(calc "int($t - $t0 > $3)")" = 1 ]; then echo timeout; return; fi
+    if (( ($(date +%s%N) - ns0) / 1000000000 > $3 )); then echo timeout; return; fi
     sleep 0.1
   done
 }
