@@ -104,16 +104,7 @@ pub async fn create_user(State(s): Shared, who: Caller, Json(body): Json<NewUser
     responses((status = 200, description = "Done.", body = crate::openapi::schemas::Tokens))
 )]
 pub async fn tokens(State(s): Shared, who: Caller) -> Answer {
-    if who.0.scope < Scope::Admin || who.0.app.is_some() {
-        let err = ferry_control::ControlError::Forbidden {
-            action: "list-tokens".into(),
-            target: "tokens".into(),
-            need: Scope::Admin,
-            have: who.0.scope,
-        };
-        crate::auth::refuse(&mut *s.control()?, &who.0, "list-tokens", "tokens", &err);
-        return Err(err.into());
-    }
+    s.require_org_admin(&who, "list-tokens", "tokens")?;
     Ok(Json(json!({ "tokens": s.control()?.tokens(&who.0)? })))
 }
 
@@ -251,16 +242,7 @@ pub async fn audit(State(s): Shared, who: Caller, Query(q): Query<AuditQuery>) -
     responses((status = 200, description = "Done.", body = crate::openapi::schemas::AuditVerified))
 )]
 pub async fn audit_verify(State(s): Shared, who: Caller) -> Answer {
-    if who.0.scope < Scope::Admin || who.0.app.is_some() {
-        let err = ferry_control::ControlError::Forbidden {
-            action: "verify-audit".into(),
-            target: "audit".into(),
-            need: Scope::Admin,
-            have: who.0.scope,
-        };
-        crate::auth::refuse(&mut *s.control()?, &who.0, "verify-audit", "audit", &err);
-        return Err(err.into());
-    }
+    s.require_org_admin(&who, "verify-audit", "audit")?;
     let report = s.control()?.audit_verify()?;
     Ok(Json(serde_json::to_value(report).unwrap_or_default()))
 }

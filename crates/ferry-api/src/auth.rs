@@ -223,14 +223,7 @@ impl ServerState {
         if who.0.is_owner_of_machine() {
             return Ok(());
         }
-        let err = ControlError::Forbidden {
-            action: action.to_string(),
-            target: "server".into(),
-            need: Scope::Admin,
-            have: who.0.scope,
-        };
-        let mut control = self.control()?;
-        refuse(&mut control, &who.0, action, "server", &err);
+        self.forbid(who, action, "server", Scope::Admin)?;
         Err(ApiError::new(
             403,
             "forbidden",
@@ -245,15 +238,41 @@ impl ServerState {
         if who.0.scope >= need {
             return Ok(());
         }
+        Err(self.forbid(who, action, "blobs", need)?)
+    }
+
+    /// Checks that `who` administers its whole organisation (admin scope, not bound to one
+    /// app) before an org-wide read such as `target` (`tokens`, `audit`): 403 otherwise,
+    /// audited.
+    pub fn require_org_admin(
+        &self,
+        who: &Caller,
+        action: &str,
+        target: &str,
+    ) -> Result<(), ApiError> {
+        if who.0.scope >= Scope::Admin && who.0.app.is_none() {
+            return Ok(());
+        }
+        Err(self.forbid(who, action, target, Scope::Admin)?)
+    }
+
+    /// Audits `who`'s refused `action` on `target` and returns the `forbidden` error to answer
+    /// (an `Err` only when the state cannot be reached).
+    fn forbid(
+        &self,
+        who: &Caller,
+        action: &str,
+        target: &str,
+        need: Scope,
+    ) -> Result<ApiError, ApiError> {
         let err = ControlError::Forbidden {
             action: action.to_string(),
-            target: "blobs".into(),
+            target: target.to_string(),
             need,
             have: who.0.scope,
         };
-        let mut control = self.control()?;
-        refuse(&mut control, &who.0, action, "blobs", &err);
-        Err(err.into())
+        refuse(&mut *self.control()?, &who.0, action, target, &err);
+        Ok(err.into())
     }
 }
 
