@@ -2,49 +2,33 @@
 //! taken, a process that ignores SIGTERM, a process writing gigabytes of logs. Each must end in
 //! a clear status and bounded resources. Real `sh` and `node` processes, loopback only.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ferry_run::{LogPolicy, ProcessSpec, RestartPolicy, Status, Supervisor};
+mod common;
+
+use common::{Sandbox, free_port, group_members, wait_for};
+use ferry_run::{LogPolicy, RestartPolicy, Status, Supervisor};
 
 struct Env {
-    dir: tempfile::TempDir,
+    sandbox: Sandbox,
+}
+
+impl std::ops::Deref for Env {
+    type Target = Sandbox;
+    fn deref(&self) -> &Sandbox {
+        &self.sandbox
+    }
 }
 
 impl Env {
     fn new() -> Self {
         Self {
-            dir: tempfile::tempdir().expect("tempdir"),
+            sandbox: Sandbox::new("broken"),
         }
     }
 
-    fn state_dir(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn log_dir(&self) -> PathBuf {
-        self.dir.path().join("logs")
-    }
-
-    fn supervisor(&self) -> Supervisor {
-        Supervisor::new(self.state_dir())
-    }
-
-    fn spec(&self, name: &str, command: &str, port: u16) -> ProcessSpec {
-        ProcessSpec::new(
-            "broken",
-            "r1",
-            name,
-            command,
-            port,
-            self.dir.path().to_path_buf(),
-            self.dir.path().join("work").join(name),
-            self.log_dir(),
-        )
-    }
-
     fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.dir.path().join(name), text).expect("write script");
+        std::fs::write(self.path().join(name), text).expect("write script");
     }
 
     /// Every log file's text, oldest first.
@@ -80,11 +64,6 @@ impl Env {
     }
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
 fn node_available() -> bool {
     let found = std::process::Command::new("node")
         .arg("--version")
@@ -94,30 +73,6 @@ fn node_available() -> bool {
         eprintln!("skipped: `node` is not installed");
     }
     found
-}
-
-/// Live (non-zombie) members of a process group.
-fn group_members(pgid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("proc").flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let fields: Vec<&str> = stat[stat.rfind(')').expect(")") + 2..]
-            .split_whitespace()
-            .collect();
-        if fields[2] == pgid.to_string() && !matches!(fields[0], "Z" | "X") {
-            out.push(pid);
-        }
-    }
-    out
 }
 
 /// This process's resident memory, from `/proc/self/status`.
@@ -164,14 +119,6 @@ fn get(port: u16) -> Result<u16, String> {
     text.get(9..12)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| format!("no status line in {text:?}"))
-}
-
-async fn wait_for(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Starts a command that dies at once and checks what `wait_healthy` says about it.

@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{Sandbox, free_port, group_members, wait_for};
 use ferry_run::{
     Handle, Liveness, LogPolicy, Orphan, ProcessSpec, Recorded, RestartPolicy, Status, Supervisor,
 };
@@ -33,39 +36,21 @@ http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever(
 "#;
 
 struct Env {
-    dir: tempfile::TempDir,
+    sandbox: Sandbox,
+}
+
+impl std::ops::Deref for Env {
+    type Target = Sandbox;
+    fn deref(&self) -> &Sandbox {
+        &self.sandbox
+    }
 }
 
 impl Env {
     fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("server.py"), SERVER).expect("write server");
-        Self { dir }
-    }
-
-    fn state_dir(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn log_dir(&self) -> PathBuf {
-        self.dir.path().join("logs")
-    }
-
-    fn supervisor(&self) -> Supervisor {
-        Supervisor::new(self.state_dir())
-    }
-
-    fn spec(&self, name: &str, command: &str, port: u16) -> ProcessSpec {
-        ProcessSpec::new(
-            "shop",
-            "r1",
-            name,
-            command,
-            port,
-            self.dir.path().to_path_buf(),
-            self.dir.path().join("work").join(name),
-            self.log_dir(),
-        )
+        let sandbox = Sandbox::new("shop");
+        std::fs::write(sandbox.path().join("server.py"), SERVER).expect("write server");
+        Self { sandbox }
     }
 
     fn server(&self, port: u16) -> ProcessSpec {
@@ -79,11 +64,6 @@ impl Env {
     fn state_file(&self, name: &str) -> PathBuf {
         self.state_dir().join(format!("shop-r1-{name}.json"))
     }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 /// A blocking `GET`; returns the status and body.
@@ -112,38 +92,6 @@ fn is_gone(pid: u32) -> bool {
             let state = stat[stat.rfind(')').expect(")") + 2..].chars().next();
             matches!(state, Some('Z' | 'X'))
         }
-    }
-}
-
-/// Live members of a process group.
-fn group_members(pgid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("proc").flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let fields: Vec<&str> = stat[stat.rfind(')').expect(")") + 2..]
-            .split_whitespace()
-            .collect();
-        if fields[2] == pgid.to_string() && !matches!(fields[0], "Z" | "X") {
-            out.push(pid);
-        }
-    }
-    out
-}
-
-async fn wait_for(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -176,7 +124,7 @@ async fn starts_healthy_on_its_port_with_its_env_and_stops() {
     let (status, body) = get(port, "/env");
     assert_eq!(status, 200);
     let vars: BTreeMap<String, String> = serde_json::from_str(&body).expect("json");
-    let work = env.dir.path().join("work/web");
+    let work = env.path().join("work/web");
     assert_eq!(vars["PORT"], port.to_string());
     assert_eq!(vars["APP_PORT"], port.to_string());
     assert_eq!(vars["GREETING"], "hello");
@@ -680,10 +628,10 @@ async fn failing_checks_turn_a_healthy_process_unhealthy_and_back() {
         .await
         .expect("healthy");
     let mut rx = handle.subscribe();
-    std::fs::write(env.dir.path().join("status"), "500").expect("write");
+    std::fs::write(env.path().join("status"), "500").expect("write");
     wait_status(&mut rx, Duration::from_secs(3), |s| *s == Status::Unhealthy).await;
     assert_eq!(handle.restarts(), 0, "unhealthy is reported, not restarted");
-    std::fs::write(env.dir.path().join("status"), "404").expect("write");
+    std::fs::write(env.path().join("status"), "404").expect("write");
     wait_status(&mut rx, Duration::from_secs(3), |s| *s == Status::Healthy).await;
     assert!(
         env.log_text("web")
@@ -753,7 +701,7 @@ async fn a_missing_working_folder_is_a_spawn_error_that_leaves_nothing() {
     let env = Env::new();
     let sup = env.supervisor();
     let mut spec = env.server(free_port());
-    spec.cwd = env.dir.path().join("not-there");
+    spec.cwd = env.path().join("not-there");
     let err = sup.start(spec).await.expect_err("no cwd");
     assert_eq!(err.code(), "spawn-failed");
     assert!(sup.recorded().is_empty());
