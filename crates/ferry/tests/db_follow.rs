@@ -37,6 +37,27 @@ fn load(pg: &Cluster, db: &str, rows: u32) {
     .expect("rows");
 }
 
+/// One logical cluster holding `src` (the schema and `rows` items) and an empty `dst`: the
+/// cluster and both URLs.
+fn source_and_target(rows: u32) -> (Cluster, String, String) {
+    let pg = logical();
+    pg.create_database("src").expect("src");
+    pg.create_database("dst").expect("dst");
+    load(&pg, "src", rows);
+    let (from, to) = (pg.url("src"), pg.url("dst"));
+    (pg, from, to)
+}
+
+/// `ferry --json db pull --follow` in the background, once it follows.
+fn pull_follow(home: &Path, from: &str, to: &str) -> Bg {
+    let args = [
+        "--json", "db", "pull", "--follow", "--from", from, "--to", to,
+    ];
+    let mut follower = Bg::spawn(ferry(home, &args));
+    follower.wait_for("following", 1, |l| is_event(l, "lag"));
+    follower
+}
+
 fn logical() -> Cluster {
     Cluster::start_with(Options {
         logical: true,
@@ -359,17 +380,9 @@ fn a_follower_killed_mid_stream_resumes_without_loss_or_duplicates() {
     if skip_if_unavailable("db_follow") {
         return;
     }
-    let pg = logical();
-    pg.create_database("src").expect("src");
-    pg.create_database("dst").expect("dst");
-    load(&pg, "src", 5_000);
+    let (pg, from, to) = source_and_target(5_000);
     let home = tempfile::tempdir().expect("home");
-    let (from, to) = (pg.url("src"), pg.url("dst"));
-    let args = [
-        "--json", "db", "pull", "--follow", "--from", &from, "--to", &to,
-    ];
-    let mut follower = Bg::spawn(ferry(home.path(), &args));
-    follower.wait_for("following", 1, |l| is_event(l, "lag"));
+    let mut follower = pull_follow(home.path(), &from, &to);
 
     // A write load of small transactions: inserts, updates of a few hot rows, deletes.
     let mut load = pg.psql_command("src");
@@ -441,17 +454,9 @@ fn a_column_type_change_on_the_source_stops_the_follow() {
     if skip_if_unavailable("db_follow") {
         return;
     }
-    let pg = logical();
-    pg.create_database("src").expect("src");
-    pg.create_database("dst").expect("dst");
-    load(&pg, "src", 1_000);
+    let (pg, from, to) = source_and_target(1_000);
     let home = tempfile::tempdir().expect("home");
-    let (from, to) = (pg.url("src"), pg.url("dst"));
-    let args = [
-        "--json", "db", "pull", "--follow", "--from", &from, "--to", &to,
-    ];
-    let mut follower = Bg::spawn(ferry(home.path(), &args));
-    follower.wait_for("following", 1, |l| is_event(l, "lag"));
+    let follower = pull_follow(home.path(), &from, &to);
     // Three transactions: the first is applied, the type change stops the follow.
     for sql in [
         "insert into items (name, qty) values ('before the change', 1)",
@@ -642,11 +647,7 @@ fn a_full_target_disk_fails_in_one_line_and_keeps_the_slot_for_a_resume() {
     .expect("blobs");
     let home = tempfile::tempdir().expect("home");
     let (from, to) = (src.url("src"), dst.url("dst"));
-    let args = [
-        "--json", "db", "pull", "--follow", "--from", &from, "--to", &to,
-    ];
-    let mut follower = Bg::spawn(ferry(home.path(), &args));
-    follower.wait_for("following", 1, |l| is_event(l, "lag"));
+    let mut follower = pull_follow(home.path(), &from, &to);
     src.psql(
         "src",
         "insert into items (name) values ('applied before the disk filled')",
