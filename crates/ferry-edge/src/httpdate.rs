@@ -33,8 +33,28 @@ pub fn civil(days: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian (year, month 1-12, day): the inverse of
+/// [`civil`].
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn days_from_civil_inverts_civil() {
+        for days in [-719_468, -1, 0, 1, 59, 60, 11_016, 20_418, 2_932_896] {
+            let (y, m, d) = super::civil(days);
+            assert_eq!(super::days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+        }
+    }
+
     #[test]
     fn formats_known_dates() {
         assert_eq!(super::format(0), "Thu, 01 Jan 1970 00:00:00 GMT");

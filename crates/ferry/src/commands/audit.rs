@@ -169,22 +169,11 @@ fn parse_since(text: &str, now: u64) -> Option<u64> {
         if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
             return None;
         }
-        return days_from_civil(y, m, d)
+        return ferry_edge::httpdate::days_from_civil(y, i64::from(m), i64::from(d))
             .checked_mul(86_400_000)
             .and_then(|ms| ms.try_into().ok());
     }
     text.parse().ok()
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
