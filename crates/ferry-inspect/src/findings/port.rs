@@ -154,6 +154,22 @@ pub fn command_reads_env(command: &str, name: &str) -> bool {
     Regex::new(&format!(r"\$(?:\{{{n}\b|{n}\b)")).is_ok_and(|re| re.is_match(command))
 }
 
+/// Whether the start command `run`, or the package script it runs (`npm run start`,
+/// `yarn dev`…; `script` looks a script up by name in the package.json of the command's
+/// folder), hands the variable `name` to the program (`--port $PORT`).
+pub fn start_passes_env(run: &str, name: &str, script: impl Fn(&str) -> Option<String>) -> bool {
+    if command_reads_env(run, name) {
+        return true;
+    }
+    static SCRIPT: LazyLock<Option<Regex>> =
+        LazyLock::new(|| Regex::new(r"^(?:npm|yarn|pnpm|bun)\s+(?:run\s+)?([\w:.-]+)\s*$").ok());
+    SCRIPT
+        .as_ref()
+        .and_then(|re| re.captures(run.trim()).map(|c| c[1].to_string()))
+        .and_then(|s| script(&s))
+        .is_some_and(|text| command_reads_env(&text, name))
+}
+
 /// The literal port bindings of a JavaScript/TypeScript file, in order.
 pub fn bindings(text: &str) -> Vec<Binding> {
     bindings_in(&Code::lex(text))

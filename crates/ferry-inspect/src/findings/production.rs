@@ -259,20 +259,12 @@ fn stop_start() -> &'static str {
 /// Whether the process's start command (or the package script it runs) passes the port
 /// variable to the program (`--port $PORT`).
 fn start_reads_env(f: &Facts, process: &Process) -> bool {
-    let run = &process.command.run;
-    if port::command_reads_env(run, &process.port_env) {
-        return true;
-    }
-    let script = re(r"^(?:npm|yarn|pnpm|bun)\s+(?:run\s+)?([\w:.-]+)\s*$")
-        .captures(run.trim())
-        .map(|c| c[1].to_string());
-    script.is_some_and(|name| {
+    port::start_passes_env(&process.command.run, &process.port_env, |name| {
         f.ctx
             .package_json(&process.command.cwd)
             .ok()
             .flatten()
-            .and_then(|pkg| pkg.scripts.get(&name).cloned())
-            .is_some_and(|s| port::command_reads_env(&s, &process.port_env))
+            .and_then(|pkg| pkg.scripts.get(name).cloned())
     })
 }
 

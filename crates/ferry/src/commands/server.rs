@@ -348,22 +348,12 @@ pub(super) fn units_backend(
 /// Whether `p`'s start command, or the package script it runs (`npm run start`, `yarn dev`…),
 /// passes `$<port_env>` to the program.
 fn start_passes_port(source_root: &Path, p: &ferry_inspect::profile::Process) -> bool {
-    use ferry_inspect::findings::port::command_reads_env;
-    let run = p.command.run.trim();
-    if command_reads_env(run, &p.port_env) {
-        return true;
-    }
-    let words: Vec<&str> = run.split_whitespace().collect();
-    let script = match words.as_slice() {
-        [pm, "run", name] | [pm, name] if matches!(*pm, "npm" | "yarn" | "pnpm" | "bun") => *name,
-        _ => return false,
-    };
     let package = source_root.join(&p.command.cwd).join("package.json");
-    std::fs::read_to_string(package)
-        .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .and_then(|doc| doc["scripts"][script].as_str().map(str::to_string))
-        .is_some_and(|s| command_reads_env(&s, &p.port_env))
+    ferry_inspect::findings::port::start_passes_env(&p.command.run, &p.port_env, |name| {
+        let text = std::fs::read_to_string(&package).ok()?;
+        let doc: serde_json::Value = serde_json::from_str(&text).ok()?;
+        doc["scripts"][name].as_str().map(str::to_string)
+    })
 }
 
 /// `cwd` (relative to the source root) relative to the unit folder `unit`.
