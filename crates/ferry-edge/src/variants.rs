@@ -54,11 +54,7 @@ pub fn variant_path(root: &Path, hash: &BlobHash, ext: &str) -> PathBuf {
 pub fn make(root: &Path, blobs: &BlobStore, manifest: &ReleaseManifest) -> std::io::Result<usize> {
     let mut made = 0;
     // Only what the edge may serve as a file: not a server unit's tree.
-    let served = manifest
-        .files
-        .iter()
-        .filter(|(path, _)| manifest.serves_files(path))
-        .map(|(_, e)| e);
+    let served = manifest.served_files().map(|(_, e)| e);
     for entry in served {
         if entry.link.is_some() || entry.size < MIN_SIZE || !compressible(&entry.content_type) {
             continue;
@@ -105,11 +101,7 @@ fn write_variant(path: &Path, bytes: &[u8], original: usize) -> std::io::Result<
 pub fn load(root: &Path, manifests: &[&ReleaseManifest]) -> VariantMap {
     let mut map = VariantMap::new();
     for m in manifests {
-        let served = m
-            .files
-            .iter()
-            .filter(|(path, _)| m.serves_files(path))
-            .map(|(_, e)| e);
+        let served = m.served_files().map(|(_, e)| e);
         for entry in served {
             if map.contains_key(&entry.hash)
                 || !compressible(&entry.content_type)

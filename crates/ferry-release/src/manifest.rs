@@ -238,18 +238,18 @@ impl ReleaseManifest {
         self
     }
 
-    /// Whether the edge may serve release path `path` as a file: never under
-    /// [`crate::PRIVATE_DIR`] (server units' trees), and nothing at all when the release's
-    /// processes answer every path (a server unit alone).
-    pub fn serves_files(&self, path: &str) -> bool {
-        if path.starts_with(crate::PRIVATE_DIR) {
-            return false;
-        }
-        !self
+    /// The files the edge may serve as files: none under [`crate::PRIVATE_DIR`] (server
+    /// units' trees), and none at all when the release's processes answer every path (a server
+    /// unit alone).
+    pub fn served_files(&self) -> impl Iterator<Item = (&String, &FileEntry)> {
+        let proxied_root = self
             .backend
             .as_ref()
             .and_then(|b| b.processes())
-            .is_some_and(|p| p.routed().iter().any(|(_, r)| r.iter().any(|x| x == "/")))
+            .is_some_and(|p| p.routed().iter().any(|(_, r)| r.iter().any(|x| x == "/")));
+        self.files
+            .iter()
+            .filter(move |(path, _)| !proxied_root && !path.starts_with(crate::PRIVATE_DIR))
     }
 
     /// The file served for the release path `path`, following links (a link to a file, or a
