@@ -152,12 +152,6 @@ pub enum DataError {
         /// What is malformed.
         reason: String,
     },
-    /// A part of ferry-data that is not built yet.
-    #[error("not implemented yet: {what}")]
-    NotImplemented {
-        /// What.
-        what: &'static str,
-    },
     /// The job was interrupted (signal); it can be resumed.
     #[error("interrupted; {done} of {total} chunks are committed")]
     Interrupted {
@@ -193,7 +187,6 @@ impl DataError {
             Self::SchemaChanged { .. } => "schema-changed",
             Self::NotCaughtUp { .. } => "not-caught-up",
             Self::Protocol { .. } => "protocol",
-            Self::NotImplemented { .. } => "not-implemented",
         }
     }
 
@@ -221,7 +214,6 @@ impl DataError {
             Self::SchemaChanged { .. } => "apply the same change to the target (or pull again with --force), then follow again; changes before it are applied".into(),
             Self::NotCaughtUp { .. } => "stop or slow the writes on the source, then run cutover again; the follow keeps its position".into(),
             Self::Protocol { .. } => "report this as a bug with the source's Postgres version; the slot keeps its position".into(),
-            Self::NotImplemented { .. } => "use a newer ferry".into(),
         }
     }
 
