@@ -5,6 +5,7 @@
 //! Entry points: [`pull()`] and [`verify()`]. Both run as jobs recorded through the
 //! [`Checkpoints`] trait and report [`Event`]s to an [`Observer`].
 
+pub mod base44;
 pub mod canon;
 pub mod catalog;
 mod chunk;

@@ -585,12 +585,14 @@ pub struct DbScopeArgs {
 /// Arguments of `ferry db pull`.
 #[derive(Debug, Args)]
 pub struct PullArgs {
-    /// The source: `postgres://user:password@host:port/db[?sslmode=require]`.
+    /// The source: `postgres://user:password@host:port/db[?sslmode=require]`, a Base44 app
+    /// `base44://APP_ID` (with --token), or a Base44 export folder `base44-export:DIR`.
     #[arg(long, value_name = "URL")]
     pub from: String,
 
     /// The target: `postgres://…` or `sqlite:///path/file.db` (default: an SQLite file under
-    /// `$FERRY_HOME/data/`, named after the source database).
+    /// `$FERRY_HOME/data/`, named after the source database; for Base44, the --app's
+    /// database).
     #[arg(long, value_name = "URL")]
     pub to: Option<String>,
 
@@ -622,6 +624,47 @@ pub struct PullArgs {
     /// With --follow: stop once the target has caught up instead of following until stopped.
     #[arg(long, requires = "follow")]
     pub until_caught_up: bool,
+
+    /// Base44 data and files into an app's database (`--from base44://APP_ID` or
+    /// `base44-export:DIR`; docs/base44.md, "Moving your data").
+    #[command(flatten)]
+    pub base44: Base44PullArgs,
+}
+
+/// The options of `ferry db pull --from base44://APP_ID` and `--from base44-export:DIR`.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Base44 sources")]
+pub struct Base44PullArgs {
+    /// The app's API token (default: `FERRY_BASE44_TOKEN`; `-` reads one line from stdin).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+
+    /// Which data of a live app: `prod` (default) or `dev` (`X-Data-Env`).
+    #[arg(long, value_name = "ENV", value_parser = ["prod", "dev"])]
+    pub data_env: Option<String>,
+
+    /// The API's base URL (default: `FERRY_BASE44_API_URL`, else https://base44.app).
+    #[arg(long, value_name = "URL")]
+    pub base44_url: Option<String>,
+
+    /// Entity schemas (a `base44/entities` folder) for a source that has none; entities
+    /// without one get a schema inferred from their records.
+    #[arg(long = "schemas", value_name = "DIR")]
+    pub entity_schemas: Option<std::path::PathBuf>,
+
+    /// Write the inferred schemas here (`<Name>.jsonc`), to review and commit.
+    #[arg(long, value_name = "DIR")]
+    pub write_schemas: Option<std::path::PathBuf>,
+
+    /// The ferry app the records are for: its database when --to is not given
+    /// (`$FERRY_HOME/data/<app>/base44.sqlite3`), and its file store for the files hosted by
+    /// Base44 that records point to.
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+
+    /// Only this entity (repeatable; default: every entity of the source).
+    #[arg(long = "entity", value_name = "NAME")]
+    pub entities: Vec<String>,
 }
 
 /// Arguments of `ferry db follow`.

@@ -19,7 +19,7 @@
 //! anonymous callers only when the app does not require sign-in
 //! ([`IntegrationsState::require_user`] false), as Base44 allows for public apps.
 
-mod http;
+pub mod http;
 pub mod llm;
 
 use std::sync::Arc;

@@ -107,7 +107,7 @@ pub fn row_to_record(
         let value = match (&field.ty, cell) {
             (FieldType::String | FieldType::Enum(_), Cell::Text(s)) => Value::String(s.clone()),
             (FieldType::Integer, Cell::Int(i)) => Value::from(*i),
-            (FieldType::Integer | FieldType::Number, Cell::Float(f)) => number(*f),
+            (FieldType::Integer | FieldType::Number, Cell::Float(f)) => js_number(*f),
             (FieldType::Number, Cell::Int(i)) => Value::from(*i),
             (FieldType::Boolean, Cell::Bool(b)) => Value::Bool(*b),
             (FieldType::Boolean, Cell::Int(i @ (0 | 1))) if dialect == Dialect::Sqlite => {
@@ -181,7 +181,7 @@ fn json(column: &str, cell: &Cell) -> Result<Value, RecordError> {
 
 /// A double as JSON the way JavaScript writes it: integral values within ±2^53 as integers
 /// (`10`, not `10.0`); NaN and infinities (which only SQL can store) as `null`.
-fn number(f: f64) -> Value {
+pub(super) fn js_number(f: f64) -> Value {
     const SAFE: f64 = 9_007_199_254_740_992.0;
     if f.fract() == 0.0 && (-SAFE..=SAFE).contains(&f) {
         // Exact: an integral double within ±2^53.

@@ -17,6 +17,7 @@
 mod decode;
 mod error;
 mod id;
+mod import;
 mod ops;
 mod value;
 
@@ -25,6 +26,9 @@ use serde_json::{Map, Value};
 pub use decode::{Cell, row_to_record};
 pub use error::RecordError;
 pub use id::{is_valid_id, new_id};
+pub use import::{
+    clear_sql, count_sql, import_batch_limit, import_many_sql, select_after_sql, stored_form,
+};
 pub use ops::{MAX_OP_ITEMS, UPDATE_OPERATORS, update_many_sql};
 
 use self::id::check_id;

@@ -6,6 +6,7 @@
 
 mod ddl;
 mod error;
+mod infer;
 mod jsonc;
 mod migrate;
 mod naming;
@@ -16,6 +17,7 @@ pub use ddl::{
     sort_fields,
 };
 pub use error::SchemaError;
+pub use infer::{Inferred, infer_properties, infer_schema};
 pub use migrate::{
     APPLIED_FORMAT, APPLIED_TABLE, Applied, Deploy, Plan, applied_select_sql, decode_applied,
     migrate_sql, plan_deploy, plan_migration, record_applied_sql, schema_version_sql, type_name,

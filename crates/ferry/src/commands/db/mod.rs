@@ -2,6 +2,7 @@
 //! `ferry-data`, with jobs and checkpoints kept in `$FERRY_HOME/jobs.db`
 //! (`ferry_control::JobDb`). The work runs in this process, never in the server.
 
+mod base44;
 mod cutover;
 mod display;
 mod follow;
@@ -41,6 +42,9 @@ pub fn run(args: &DbArgs, home: &Path, out: &Output) -> Result<ExitCode, Failure
 }
 
 fn pull(args: &PullArgs, home: &Path, out: &Output) -> Result<ExitCode, Failure> {
+    if let Some(spec) = ferry_data::base44::SourceSpec::parse(&args.from)? {
+        return base44::pull(args, spec, home, out);
+    }
     // Both URLs are checked before anything is written (no jobs.db, no data folder).
     let source = Endpoint::parse(&args.from)?;
     let to = match &args.to {
