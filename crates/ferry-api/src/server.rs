@@ -220,6 +220,11 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
         .merge(crate::handlers::router(
             state.clone(),
             crate::handlers::Access::Bearer,
+        ))
+        // MCP over streamable HTTP (`/mcp`): tools over the same bearer API, in process.
+        .merge(ferry_mcp::http::router(
+            crate::handlers::router(state.clone(), crate::handlers::Access::Bearer),
+            ferry_mcp::http::Options::for_server(home.clone(), control_addr.clone()),
         ));
     let tcp_task = tokio::spawn(
         axum::serve(

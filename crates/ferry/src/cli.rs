@@ -79,6 +79,9 @@ pub enum Command {
     Token(TokenArgs),
     /// The audit log: who changed what, when and from where; `--verify` checks its chain.
     Audit(AuditArgs),
+    /// Serve MCP on stdin/stdout for AI agents (Claude, Cursor, VS Code): the local server's
+    /// operations as tools (docs/mcp.md).
+    Mcp,
 }
 
 /// Arguments of `ferry org`.

@@ -9,6 +9,7 @@ mod deploy_cmd;
 mod inspect;
 mod login;
 mod manage;
+mod mcp;
 mod plan;
 mod processes;
 mod serve;
@@ -52,6 +53,7 @@ pub fn run(cli: &Cli, out: &Output) -> Result<ExitCode, Failure> {
         Command::User(args) => access::user(args, &home, out),
         Command::Token(args) => access::token(args, &home, out),
         Command::Audit(args) => audit::run(args, &home, out),
+        Command::Mcp => mcp::run(cli.server.as_deref(), &home),
     }
 }
 

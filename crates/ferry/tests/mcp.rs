@@ -1,0 +1,141 @@
+//! The MCP server through the official MCP client SDK (`tests/mcp`, npm
+//! `@modelcontextprotocol/sdk`, installed by `scripts/test`): a real `ferry serve` with two
+//! organisations, then the Node suite drives `ferry mcp` (stdio, the machine's owner) and `/mcp`
+//! (streamable HTTP, bearer tokens): tools and their annotations, inspect, plan, deploy jobs,
+//! releases, rollback and promote refused without `confirm` and done with it (checked at the
+//! edge's `x-ferry-release`), another organisation's token seeing nothing, 401 without a
+//! token, and a planted secret value absent from every answer.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::Command;
+
+use common::Env;
+use serde_json::{Value, json};
+
+const SECRET: &str = "planted-secret-value-123";
+
+/// `POST path` with a JSON body on the server's socket (the machine's owner): the status.
+fn local_post(env: &Env, path: &str, body: &Value) -> u16 {
+    let mut s = UnixStream::connect(env.home.join("ferry.sock")).expect("socket");
+    let text = body.to_string();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nhost: ferry\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{text}",
+        text.len()
+    )
+    .expect("write");
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    raw.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A static app named `name` with one page.
+fn write_static(dir: &Path, name: &str) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    std::fs::write(
+        dir.join("ferry.toml"),
+        format!(
+            "version = 1\nname = \"{name}\"\n\n[[unit]]\nname = \"web\"\npath = \".\"\nkind = \"static\"\ninstall = \"\"\nbuild = \"\"\noutput = \".\"\n"
+        ),
+    )
+    .expect("write");
+    std::fs::write(dir.join("index.html"), format!("<h1>{name}</h1>\n")).expect("write");
+}
+
+fn token(env: &Env, org: &str, name: &str) -> String {
+    let (code, doc, err) = env.ferry(&[
+        "token", "create", name, "--json", "--org", org, "--scope", "admin",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    doc["token"].as_str().expect("token").to_string()
+}
+
+#[test]
+fn the_official_mcp_client_drives_stdio_and_streamable_http() {
+    common::need_node();
+    let suite = ferry_test::workspace_root().join("tests/mcp");
+    assert!(
+        suite
+            .join("node_modules/@modelcontextprotocol/sdk")
+            .exists(),
+        "the MCP suite needs its npm packages: run `scripts/test` (it runs `npm ci` in tests/mcp)"
+    );
+    let env = Env::new();
+    let roots = env.app.join("allowed");
+    let outside = env.app.join("outside");
+    write_static(&outside, "outside");
+    let (stdio_dir, http_dir) = (roots.join("mcp-stdio"), roots.join("mcp-http"));
+    write_static(&stdio_dir, "mcp-stdio");
+    write_static(&http_dir, "mcp-http");
+    let _server = env.serve_with(&[("FERRY_MCP_ROOTS", roots.to_str().expect("utf-8"))]);
+    let info: Value = serde_json::from_str(
+        &std::fs::read_to_string(env.home.join("server.json")).expect("server.json"),
+    )
+    .expect("json");
+    for org in ["acme", "globex"] {
+        let (code, _, err) = env.ferry(&["org", "create", org]);
+        assert_eq!(code, 0, "{err}");
+    }
+    // The apps exist before their first deploy, with a secret each must never show.
+    assert_eq!(
+        local_post(&env, "/api/v1/apps", &json!({ "name": "mcp-stdio" })),
+        200
+    );
+    assert_eq!(
+        local_post(
+            &env,
+            "/api/v1/apps",
+            &json!({ "name": "mcp-http", "org": "acme" })
+        ),
+        200
+    );
+    for app in ["mcp-stdio", "mcp-http"] {
+        let (code, _, err) =
+            env.ferry(&["env", "set", "--app", app, &format!("SECRET_X={SECRET}")]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let token_a = token(&env, "acme", "acme-agent");
+    let token_b = token(&env, "globex", "globex-agent");
+    let empty_home = env.app.join("no-server-home");
+
+    let out = Command::new("node")
+        .args(["--test", "--test-concurrency=1", "mcp.test.mjs"])
+        .current_dir(&suite)
+        .env("FERRY_BIN", common::bin())
+        .env("FERRY_HOME", &env.home)
+        .env("EMPTY_HOME", &empty_home)
+        .env(
+            "MCP_URL",
+            format!("http://{}/mcp", info["control"].as_str().expect("control")),
+        )
+        .env("EDGE", info["edge"].as_str().expect("edge"))
+        .env("TOKEN_A", &token_a)
+        .env("TOKEN_B", &token_b)
+        .env("APP_STDIO", "mcp-stdio")
+        .env("APP_HTTP", "mcp-http")
+        .env("DIR_STDIO", &stdio_dir)
+        .env("DIR_HTTP", &http_dir)
+        .env("OUTSIDE", &outside)
+        .env("SECRET", SECRET)
+        .env_remove("FERRY_SERVER")
+        .env_remove("FERRY_TOKEN")
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the MCP suite failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("# pass 4"), "four tests passed:\n{stdout}");
+    assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET));
+    // `ferry mcp` without a server never made one, nor a database.
+    assert!(!empty_home.join("ferry.db").exists());
+}
