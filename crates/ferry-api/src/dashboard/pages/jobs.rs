@@ -1,0 +1,72 @@
+//! `/dashboard/jobs`: data jobs (pull, verify, follow) from `GET /api/v1/jobs`: status,
+//! phase, progress, a follow's lag. Jobs belong to no organisation, so the API lets only the
+//! server's owner see them; a token holder gets a clear "not allowed".
+
+use std::fmt::Write as _;
+
+use axum::response::Response;
+
+use crate::dashboard::Signed;
+use crate::dashboard::html::{self, Nav, esc};
+
+/// `GET /dashboard/jobs`.
+pub async fn page(who: Signed) -> Response {
+    let mut main = String::from("<h1>Data jobs</h1>");
+    let doc = match who.get("/api/v1/jobs?limit=100").await {
+        Ok(d) => d,
+        Err(f) if f.status == 403 => {
+            main.push_str(&html::notice(
+                "error",
+                "Not allowed: data jobs (ferry db pull, verify, follow) belong to the server's owner, \
+not to an organisation, so no token may list them.",
+            ));
+            main.push_str("<p>On the server machine, <code>ferry db jobs</code> lists them.</p>");
+            return html::with_status(
+                403,
+                html::page("Data jobs", Some(&who.viewer()), Nav::Jobs, &main),
+            );
+        }
+        Err(f) => return who.failed("Data jobs", &f),
+    };
+    let jobs = doc["jobs"].as_array().cloned().unwrap_or_default();
+    if jobs.is_empty() {
+        main.push_str("<p>No data jobs yet.</p>");
+        return who.page("Data jobs", Nav::Jobs, &main);
+    }
+    main.push_str(
+        "<div class=\"scroll\"><table><caption>Newest first</caption><thead><tr><th scope=\"col\">Job</th>\
+<th scope=\"col\">Kind</th><th scope=\"col\">Status</th><th scope=\"col\">Phase</th><th scope=\"col\">Progress</th>\
+<th scope=\"col\">Lag</th><th scope=\"col\">Updated</th></tr></thead><tbody>",
+    );
+    for j in &jobs {
+        let progress = j["progress"].as_object().cloned().unwrap_or_default();
+        let (mut rows, mut tables) = (0u64, 0usize);
+        let mut lag = String::from("—");
+        for (table, p) in &progress {
+            if table == "lag" {
+                lag = format!(
+                    "{} bytes behind, {} changes applied",
+                    p["bytes"].as_u64().unwrap_or(0),
+                    p["rows"].as_u64().unwrap_or(0)
+                );
+            } else {
+                rows += p["rows"].as_u64().unwrap_or(0);
+                tables += 1;
+            }
+        }
+        let _ = write!(
+            main,
+            "<tr><th scope=\"row\"><code>{}</code><br><span class=\"help\">{}</span></th><td>{}</td><td>{}</td><td>{}</td>\
+<td>{rows} rows in {tables} tables</td><td>{}</td><td>{}</td></tr>",
+            esc(j["id"].as_str().unwrap_or_default()),
+            esc(j["description"].as_str().unwrap_or_default()),
+            esc(j["kind"].as_str().unwrap_or_default()),
+            esc(j["status"].as_str().unwrap_or_default()),
+            esc(j["phase"].as_str().unwrap_or_default()),
+            esc(&lag),
+            esc(&html::when(j["updated_at"].as_u64().unwrap_or(0))),
+        );
+    }
+    main.push_str("</tbody></table></div>");
+    who.page("Data jobs", Nav::Jobs, &main)
+}
