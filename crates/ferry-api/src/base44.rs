@@ -9,7 +9,9 @@
 //! only), `FERRY_PUBLIC_URL` (the origin in mailed links; default `http://<app>.localhost:<port>`),
 //! `FERRY_BASE44_VERIFY_EMAIL` (`true`: sign-up needs the emailed code), `FERRY_LLM_URL`,
 //! `FERRY_LLM_API_KEY`, `FERRY_LLM_MODEL`, `FERRY_LLM_IMAGE_MODEL` (the OpenAI-compatible
-//! endpoint of `Core.InvokeLLM`, `GenerateImage`, `ExtractDataFromUploadedFile`; none: 501).
+//! endpoint of `Core.InvokeLLM`, `GenerateImage`, `ExtractDataFromUploadedFile`; none: 501),
+//! `FERRY_OIDC_ISSUER`, `FERRY_OIDC_CLIENT_ID`, `FERRY_OIDC_CLIENT_SECRET`, `FERRY_OIDC_NAME`
+//! (sign-in with an OpenID Connect provider, "Google" by default; all three first ones or none).
 //! The token signing key is `FERRY_BASE44_SIGNING_KEY`, made on first use and kept encrypted
 //! in the secrets store; it also signs private file links. Uploaded files live under
 //! `$FERRY_HOME/data/<app>/files/` and are served at `/_ferry/base44/files/`.
@@ -20,8 +22,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use ferry_compat::base44::api::{AppState, AuthConfig, router, token_caller};
+use ferry_compat::base44::api::{InviteRequest, Invited, invite_users};
 use ferry_compat::base44::auth::{
     FileOutbox, Outbox, SmtpConfig, SmtpOutbox,
+    oidc::{DEFAULT_PROVIDER_NAME, OidcConfig},
     token::{SigningKey, generate_key},
 };
 use ferry_compat::base44::files::{self, DEFAULT_MAX_FILE_BYTES, FileStore};
@@ -57,6 +61,15 @@ pub const LLM_MODEL: &str = "FERRY_LLM_MODEL";
 /// Secret holding the image model `Core.GenerateImage` asks for.
 pub const LLM_IMAGE_MODEL: &str = "FERRY_LLM_IMAGE_MODEL";
 
+/// Secret holding the OpenID Connect provider's issuer URL.
+pub const OIDC_ISSUER: &str = "FERRY_OIDC_ISSUER";
+/// Secret holding the OpenID Connect client id.
+pub const OIDC_CLIENT_ID: &str = "FERRY_OIDC_CLIENT_ID";
+/// Secret holding the OpenID Connect client secret.
+pub const OIDC_CLIENT_SECRET: &str = "FERRY_OIDC_CLIENT_SECRET";
+/// Secret holding the provider's name on the sign-in button (default "Google").
+pub const OIDC_NAME: &str = "FERRY_OIDC_NAME";
+
 /// Who makes the signing key, in the state's history.
 const ACTOR: &str = "ferry";
 
@@ -71,6 +84,8 @@ struct Settings {
     /// `FERRY_PUBLIC_URL` when set: the origin of file URLs (else each request's own).
     explicit_public_url: Option<String>,
     llm: Option<LlmConfig>,
+    /// The OpenID Connect provider, when its three secrets are set.
+    oidc: Option<OidcConfig>,
 }
 
 /// One app's backend: its database, mail, key, and one API per release it served.
@@ -210,6 +225,37 @@ impl Base44Hosts {
             })
     }
 
+    /// Mails a set-password link to the users of `app`'s live backend that have no password
+    /// (migrated from Base44), or to the named ones: one outcome per user. 404 when the app
+    /// has no Base44 backend running.
+    pub async fn invite(
+        &self,
+        app: &str,
+        request: &InviteRequest,
+    ) -> Result<Vec<Invited>, ApiError> {
+        let apps = self.apps.lock().await;
+        let Some((hosted, users)) = apps.get(app).and_then(|h| h.users.as_ref().map(|u| (h, u)))
+        else {
+            return Err(ApiError::new(
+                404,
+                "no-backend",
+                format!("`{app}` has no Base44 backend running"),
+                "deploy a Base44 app first (`ferry deploy`)",
+            ));
+        };
+        let config = auth_config(hosted, app);
+        invite_users(&hosted.db, users, &config, request)
+            .await
+            .map_err(|err| {
+                ApiError::new(
+                    500,
+                    "database",
+                    format!("{}: {}", err.code, err.message),
+                    "check the app's database",
+                )
+            })
+    }
+
     /// Reads the app's settings from its secrets; makes the signing key when missing.
     fn settings(&self, state: &ServerState, app: &str, env: &str) -> Result<Settings, ApiError> {
         let mut values: BTreeMap<String, String> = state.control()?.secret_values(app, env)?;
@@ -271,8 +317,43 @@ impl Base44Hosts {
                         .cloned()
                         .filter(|m| !m.is_empty()),
                 }),
+            oidc: oidc_config(&values),
         })
     }
+}
+
+/// The OpenID Connect provider of the app's secrets: issuer, client id and secret all set
+/// (and not blank), else none.
+fn oidc_config(values: &BTreeMap<String, String>) -> Option<OidcConfig> {
+    let get = |k: &str| {
+        values
+            .get(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    Some(OidcConfig {
+        issuer: get(OIDC_ISSUER)?,
+        client_id: get(OIDC_CLIENT_ID)?,
+        client_secret: get(OIDC_CLIENT_SECRET)?,
+        name: get(OIDC_NAME).unwrap_or_else(|| DEFAULT_PROVIDER_NAME.to_string()),
+    })
+}
+
+/// The auth configuration of a hosted app: its key, mail and links.
+fn auth_config(hosted: &Hosted, app: &str) -> AuthConfig {
+    let mut auth = AuthConfig::new(
+        hosted.key.clone(),
+        app,
+        format!(
+            "{}{}",
+            hosted.settings.public_url.trim_end_matches('/'),
+            pages::PREFIX
+        ),
+        hosted.outbox.clone(),
+    );
+    auth.verify_email = hosted.settings.verify_email;
+    auth.oidc = hosted.settings.oidc.clone();
+    auth
 }
 
 /// Opens the app's database, mail and key.
@@ -383,17 +464,7 @@ async fn build(
     })?;
     let entities: Vec<Entity> = applied.into_iter().map(|a| a.entity).collect();
     hosted.users = entities.iter().find(|e| e.name == USER_ENTITY).cloned();
-    let mut auth = AuthConfig::new(
-        hosted.key.clone(),
-        app,
-        format!(
-            "{}{}",
-            hosted.settings.public_url.trim_end_matches('/'),
-            pages::PREFIX
-        ),
-        hosted.outbox.clone(),
-    );
-    auth.verify_email = hosted.settings.verify_email;
+    let auth = auth_config(hosted, app);
     let files = file_store(hosted, app, &backend.app_id)?;
     let integrations = integrations::router(Arc::new(IntegrationsState {
         app_id: backend.app_id.clone(),
@@ -414,7 +485,8 @@ async fn build(
     .merge(integrations);
     // The SDK 0.1 patch and the 0.8 build env point `serverUrl` at the pages' prefix, so the
     // API answers there too; uploaded files are served under the same prefix.
-    let pages = pages::router(&backend.app_id, app)
+    let provider = hosted.settings.oidc.as_ref().map(|o| o.name.as_str());
+    let pages = pages::router(&backend.app_id, app, provider)
         .merge(files::router(files))
         .nest(pages::PREFIX, api.clone());
     Ok(vec![

@@ -77,6 +77,8 @@ pub(crate) fn api() -> OpenApiRouter<Arc<ServerState>> {
         .routes(routes!(upload_blob))
         .routes(routes!(list_releases, create_release))
         .routes(routes!(verify_release))
+        .routes(routes!(crate::inspect_report::store))
+        .routes(routes!(crate::inspect_report::show))
         .routes(routes!(activate))
         .routes(routes!(rollback))
         .routes(routes!(env_list))
@@ -85,6 +87,7 @@ pub(crate) fn api() -> OpenApiRouter<Arc<ServerState>> {
         .routes(routes!(rotate_key))
         .routes(routes!(outbox))
         .routes(routes!(set_role))
+        .routes(routes!(invite))
         .routes(routes!(processes))
         .routes(routes!(logs))
         .routes(routes!(gc))
@@ -860,6 +863,58 @@ async fn set_role(
     }
 }
 
+/// The body of `POST /api/v1/apps/{app}/base44/invite`.
+#[derive(Deserialize, utoipa::ToSchema)]
+struct InviteBody {
+    /// The users to invite, by email (each must exist).
+    #[serde(default)]
+    emails: Vec<String>,
+    /// Invite every user without a password instead.
+    #[serde(default)]
+    all: bool,
+    /// Send again to users whose invitation is still pending.
+    #[serde(default)]
+    resend: bool,
+    /// Send nothing; say what would be sent.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{app}/base44/invite",
+    tag = "base44",
+    summary = "Mails set-password links to a Base44 app's users without a password (admins)",
+    params(("app" = String, Path, description = "The app's name")),
+    request_body = InviteBody,
+    responses((status = 200, description = "Done; one outcome per user.", body = crate::openapi::schemas::Invitations))
+)]
+async fn invite(
+    State(s): Shared,
+    who: Caller,
+    Path(app): Path<String>,
+    Json(body): Json<InviteBody>,
+) -> Answer {
+    s.authorize(&who, &app, Scope::Admin, "invite-users")?;
+    if body.all != body.emails.is_empty() {
+        return Err(ApiError::new(
+            400,
+            "bad-request",
+            "name the users to invite, or ask for all of them, not both",
+            "`ferry base44 invite --all` or `ferry base44 invite EMAIL…`",
+        ));
+    }
+    let request = ferry_compat::base44::api::InviteRequest {
+        emails: body.emails,
+        resend: body.resend,
+        dry_run: body.dry_run,
+    };
+    let users = s.base44.invite(&app, &request).await?;
+    Ok(Json(
+        json!({ "app": app, "dry_run": body.dry_run, "users": users }),
+    ))
+}
+
 /// The app's live release id; 404 when there is no such app.
 fn live_release(s: &ServerState, app: &str) -> Result<Option<String>, ApiError> {
     let control = s.control()?;
@@ -1009,12 +1064,16 @@ async fn logs(
         ));
     }
     let manifest = s.manifest(&release)?;
-    let names: Vec<String> = manifest
+    let mut names: Vec<String> = manifest
         .backend
         .as_ref()
         .and_then(|b| b.processes())
         .map(|b| b.processes.iter().map(|p| p.name.clone()).collect())
         .unwrap_or_default();
+    // A Base44 release's backend functions run as `fn.<name>`.
+    if let Some(b) = manifest.backend.as_ref().and_then(|b| b.base44()) {
+        names.extend(b.functions.keys().map(|f| format!("fn.{f}")));
+    }
     let Some(first) = names.first() else {
         return Err(ApiError::new(
             404,

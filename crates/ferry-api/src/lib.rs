@@ -6,6 +6,7 @@
 mod admin;
 pub mod auth;
 pub mod base44;
+pub mod base44_functions;
 mod error;
 mod handlers;
 pub mod idempotent;

@@ -396,6 +396,9 @@ pub mod schemas {
         /// Milliseconds spent starting a release that was not warm.
         #[schema(nullable = false)]
         cold_start_ms: Option<u64>,
+        /// What readying the backend found worth telling (absent when nothing).
+        #[schema(nullable = false)]
+        warnings: Option<Vec<String>>,
     }
 
     /// `GET /api/v1/apps/{app}/env`.
@@ -444,6 +447,26 @@ pub mod schemas {
         app: String,
         /// The user as the app's API shows it.
         user: Value,
+    }
+
+    /// One user's invitation outcome.
+    #[derive(ToSchema)]
+    pub struct Invitation {
+        email: String,
+        /// The user's id (`null` when no user has the email).
+        id: Option<String>,
+        /// `sent`, `would-send`, `skipped` or `failed`.
+        status: String,
+        /// Why (empty when sent).
+        reason: String,
+    }
+
+    /// `POST /api/v1/apps/{app}/base44/invite`.
+    #[derive(ToSchema)]
+    pub struct Invitations {
+        app: String,
+        dry_run: bool,
+        users: Vec<Invitation>,
     }
 
     /// One supervised process.

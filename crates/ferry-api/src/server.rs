@@ -246,6 +246,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
     let _ = state.shutdown.send(true);
     // `ferry down` stops the apps' processes too (a SIGKILL leaves them for adoption).
     state.processes.shutdown().await;
+    state.base44.shutdown().await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
         let _ = edge_task.await;
         if let Some(t) = tls_task {

@@ -105,6 +105,10 @@ pub struct ActivateOutcome {
     /// starting them and waiting for their health checks. Absent for a warm release or files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cold_start_ms: Option<u64>,
+    /// What readying the release's backend found worth telling (e.g. no Deno for its Base44
+    /// functions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl ServerState {
@@ -363,6 +367,7 @@ impl ServerState {
                     .take_outage(release_id)
                     .map(|d| d.as_millis() as u64),
                 cold_start_ms: cold_start.map(|d| d.as_millis() as u64),
+                warnings: self.base44.take_warnings(release_id),
             });
         }
         let applied = self.control()?.apply(
@@ -412,6 +417,7 @@ impl ServerState {
             server_micros,
             downtime_ms,
             cold_start_ms,
+            warnings: self.base44.take_warnings(release_id),
         })
     }
 

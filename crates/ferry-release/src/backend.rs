@@ -116,6 +116,79 @@ pub struct Base44Backend {
     /// `base44/entities/*` by file name, as written (JSONC).
     #[serde(default)]
     pub entities: BTreeMap<String, String>,
+    /// `base44/functions/<name>/` by function name: the backend functions the server runs
+    /// under Deno (absent from manifests of apps without any, so their ids are unchanged).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub functions: BTreeMap<String, Base44Function>,
+}
+
+/// One backend function: its folder's source files and which of them is the entry module.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Base44Function {
+    /// The entry module's path in `files` (`entry.ts`).
+    pub entry: String,
+    /// The folder's files by relative path (`entry.ts`, `lib/util.ts`), as written.
+    pub files: BTreeMap<String, String>,
+}
+
+/// Most backend functions a release may carry.
+pub const MAX_FUNCTIONS: usize = 200;
+/// Most files one function's folder may carry.
+pub const MAX_FUNCTION_FILES: usize = 64;
+/// Largest total source of one function, in bytes (4 MiB).
+pub const MAX_FUNCTION_BYTES: usize = 4 << 20;
+
+/// A function name ferry accepts: letters, digits, `-` and `_`, 1 to 64 characters, not
+/// starting with `-` (it becomes a URL segment, a folder and part of a process name).
+pub fn is_function_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+}
+
+impl Base44Function {
+    /// Checks the entry is one of the files, paths are plain and relative, sizes bounded.
+    fn validate(&self, name: &str) -> Result<(), String> {
+        if !is_function_name(name) {
+            return Err(format!("`{}` is not a plain function name", preview(name)));
+        }
+        if self.files.is_empty() || self.files.len() > MAX_FUNCTION_FILES {
+            return Err(format!(
+                "function `{name}` carries {} files (1 to {MAX_FUNCTION_FILES})",
+                self.files.len()
+            ));
+        }
+        if !self.files.contains_key(&self.entry) {
+            return Err(format!(
+                "function `{name}`: its entry `{}` is not among its files",
+                preview(&self.entry)
+            ));
+        }
+        let mut total = 0usize;
+        for (path, text) in &self.files {
+            let plain = crate::validate_path(path).is_ok()
+                && path
+                    .split('/')
+                    .all(|s| !s.is_empty() && !s.starts_with('.'));
+            if !plain {
+                return Err(format!(
+                    "function `{name}`: `{}` is not a plain relative path",
+                    preview(path)
+                ));
+            }
+            total = total.saturating_add(text.len());
+        }
+        if total > MAX_FUNCTION_BYTES {
+            return Err(format!(
+                "function `{name}` holds more than {MAX_FUNCTION_BYTES} bytes of source"
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Backend {
@@ -153,6 +226,15 @@ impl Backend {
                             preview(name)
                         ));
                     }
+                }
+                if b.functions.len() > MAX_FUNCTIONS {
+                    return Err(format!(
+                        "{} backend functions (at most {MAX_FUNCTIONS})",
+                        b.functions.len()
+                    ));
+                }
+                for (name, function) in &b.functions {
+                    function.validate(name)?;
                 }
                 Ok(())
             }
@@ -222,6 +304,7 @@ mod tests {
         Backend::Base44(Base44Backend {
             app_id: app_id.into(),
             requires_auth: false,
+            functions: BTreeMap::new(),
             entities: files
                 .iter()
                 .map(|(n, t)| (n.to_string(), t.to_string()))
@@ -239,6 +322,71 @@ mod tests {
         assert!(base44(id, &[("a\nb", "{}")]).validate().is_err());
         let huge = "x".repeat(MAX_SCHEMA_BYTES + 1);
         assert!(base44(id, &[("Big.jsonc", &huge)]).validate().is_err());
+    }
+
+    #[test]
+    fn validates_functions() {
+        let id = "67b2f0c41d9e3a0012c4d8e1";
+        let with = |name: &str, entry: &str, files: &[(&str, &str)]| {
+            let mut b = base44(id, &[]);
+            if let Backend::Base44(b) = &mut b {
+                b.functions.insert(
+                    name.into(),
+                    Base44Function {
+                        entry: entry.into(),
+                        files: files
+                            .iter()
+                            .map(|(n, t)| (n.to_string(), t.to_string()))
+                            .collect(),
+                    },
+                );
+            }
+            b
+        };
+        assert!(
+            with("hello", "entry.ts", &[("entry.ts", "x")])
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            with("hello", "entry.ts", &[("entry.ts", "x"), ("lib/a.ts", "y")])
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            with("hello", "main.ts", &[("entry.ts", "x")])
+                .validate()
+                .is_err()
+        );
+        assert!(
+            with("../x", "entry.ts", &[("entry.ts", "x")])
+                .validate()
+                .is_err()
+        );
+        assert!(
+            with("a b", "entry.ts", &[("entry.ts", "x")])
+                .validate()
+                .is_err()
+        );
+        assert!(
+            with("hello", "entry.ts", &[("entry.ts", "x"), ("../up.ts", "y")])
+                .validate()
+                .is_err()
+        );
+        assert!(
+            with("hello", "entry.ts", &[("entry.ts", "x"), (".env", "y")])
+                .validate()
+                .is_err()
+        );
+        let huge = "x".repeat(MAX_FUNCTION_BYTES + 1);
+        assert!(
+            with("hello", "entry.ts", &[("entry.ts", &huge)])
+                .validate()
+                .is_err()
+        );
+        // No functions: the manifest's JSON (and so the release id) is as before.
+        let plain = serde_json::to_value(base44(id, &[])).expect("serialises");
+        assert!(plain.get("functions").is_none());
     }
 
     #[test]

@@ -45,7 +45,8 @@ mod scan;
 mod store;
 
 pub use backend::{
-    Backend, Base44Backend, MAX_PROCESSES, PRIVATE_DIR, ProcessEntry, ProcessesBackend, UNITS_DIR,
+    Backend, Base44Backend, Base44Function, MAX_FUNCTION_BYTES, MAX_FUNCTION_FILES, MAX_FUNCTIONS,
+    MAX_PROCESSES, PRIVATE_DIR, ProcessEntry, ProcessesBackend, UNITS_DIR, is_function_name,
 };
 pub use blob::{BlobStore, Put};
 pub use error::ReleaseError;

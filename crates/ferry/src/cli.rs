@@ -281,6 +281,22 @@ pub enum Base44Action {
         #[arg(long)]
         revoke: bool,
     },
+    /// Mail a set-password link to users without a password (migrated from Base44, which
+    /// exports no password hashes); a rerun skips pending invitations unless --resend.
+    Invite {
+        /// The users' emails (or --all).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        emails: Vec<String>,
+        /// Every user without a password.
+        #[arg(long)]
+        all: bool,
+        /// Send again to users whose invitation (valid 7 days) is still pending.
+        #[arg(long)]
+        resend: bool,
+        /// Send nothing; show who would get a link.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// Where the server listens.

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod files;
+pub mod functions;
 pub mod integrations;
 pub mod model;
 pub mod pages;

@@ -1,7 +1,7 @@
 //! What building a Base44 app for ferry needs from its source: the app id, whether it requires
-//! sign-in, its entity schemas (carried in the release), the build env that points the SDK at
-//! ferry on the app's own origin, and, for SDK 0.1 apps whose client hard-codes
-//! `createClient({appId})`, a one-line patch applied to the build copy only.
+//! sign-in, its entity schemas and backend functions (carried in the release), the build env
+//! that points the SDK at ferry on the app's own origin, and, for SDK 0.1 apps whose client
+//! hard-codes `createClient({appId})`, a one-line patch applied to the build copy only.
 //!
 //! Both the SDK's `serverUrl` (API at `${serverUrl}/api/apps/…`) and its `appBaseUrl` (login at
 //! `${appBaseUrl}/login`) become [`PREFIX`], a path no app route can clash with; ferry serves the
@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
+use crate::base44::functions::{FUNCTIONS_DIR, FunctionSource, FunctionsError, read_functions};
 use crate::base44::pages::PREFIX;
 use crate::base44::schema::{MAX_ENTITIES, MAX_FILE_BYTES};
 
@@ -38,6 +39,8 @@ pub struct Wiring {
     pub requires_auth: bool,
     /// `base44/entities/*.json(c)` by file name.
     pub entities: BTreeMap<String, String>,
+    /// `base44/functions/<name>/` by function name.
+    pub functions: BTreeMap<String, FunctionSource>,
     /// Variables added to the build env.
     pub build_env: BTreeMap<String, String>,
     /// Files replaced in the build copy: relative path → content.
@@ -60,6 +63,9 @@ pub enum WiringError {
     /// Too many or too large schema files.
     #[error("{0}")]
     TooLarge(String),
+    /// The backend functions could not be read.
+    #[error("{0}")]
+    Functions(#[from] FunctionsError),
 }
 
 impl WiringError {
@@ -68,6 +74,7 @@ impl WiringError {
         match self {
             WiringError::Io { .. } => "io",
             WiringError::TooLarge(_) => "too-large",
+            WiringError::Functions(e) => e.code(),
         }
     }
 }
@@ -152,6 +159,19 @@ pub fn wire(
         }
     }
 
+    let functions = read_functions(root)?;
+    for (name, function) in &functions {
+        for (file, text) in &function.files {
+            let remote = crate::base44::functions::remote_imports(text);
+            if !remote.is_empty() {
+                notes.push(format!(
+                    "function `{name}` imports {} ({FUNCTIONS_DIR}/{name}/{file}): ferry resolves only `npm:` imports, so it is not prepared at deploy and needs those hosts reachable when it first runs; prefer `npm:` packages",
+                    remote.join(", ")
+                ));
+            }
+        }
+    }
+
     let client = CLIENT_FILES
         .iter()
         .find(|f| root.join(f).is_file())
@@ -205,6 +225,7 @@ pub fn wire(
         app_id,
         requires_auth,
         entities,
+        functions,
         build_env,
         patches,
         notes,

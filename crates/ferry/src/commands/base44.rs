@@ -1,4 +1,4 @@
-//! `ferry outbox` and `ferry base44 admin`: thin clients of the server's `/api/v1`, which owns
+//! `ferry outbox`, `ferry base44 admin` and `ferry base44 invite`: thin clients of the server's `/api/v1`, which owns
 //! the Base44 backends (their databases and outboxes).
 
 use std::path::Path;
@@ -76,6 +76,69 @@ pub fn run(args: &Base44Args, home: &Path, out: &Output) -> Result<ExitCode, Fai
                 ));
             }
         }
+        Base44Action::Invite {
+            emails,
+            all,
+            resend,
+            dry_run,
+        } => return invite(&api, &app, emails, *all, *resend, *dry_run, out),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `ferry base44 invite`: one line per user (sent, would-send, skipped or failed, and why);
+/// exits 1 when any failed.
+fn invite(
+    api: &crate::client::Api,
+    app: &str,
+    emails: &[String],
+    all: bool,
+    resend: bool,
+    dry_run: bool,
+    out: &Output,
+) -> Result<ExitCode, Failure> {
+    let doc: Value = api.json(
+        "POST",
+        &format!("/api/v1/apps/{app}/base44/invite"),
+        Some(&json!({ "emails": emails, "all": all, "resend": resend, "dry_run": dry_run })),
+    )?;
+    let users = doc["users"].as_array().cloned().unwrap_or_default();
+    let failed = users.iter().any(|u| u["status"] == "failed");
+    if out.json {
+        out.print_json(&doc);
+    } else if users.is_empty() {
+        out.print(&format!(
+            "{app}: every user has a password; nobody to invite\n"
+        ));
+    } else {
+        let mut text = String::new();
+        for u in &users {
+            let s = |k: &str| u[k].as_str().unwrap_or("").to_string();
+            let reason = s("reason");
+            text.push_str(&format!("{:<10} {}", s("status"), s("email")));
+            if !reason.is_empty() {
+                text.push_str(&format!("  ({reason})"));
+            }
+            text.push('\n');
+        }
+        let count = |st: &str| users.iter().filter(|u| u["status"] == st).count();
+        text.push_str(&format!(
+            "{app}: {} sent, {} would be sent, {} skipped, {} failed{}\n",
+            count("sent"),
+            count("would-send"),
+            count("skipped"),
+            count("failed"),
+            if count("sent") > 0 {
+                " (delivery: `ferry outbox`)"
+            } else {
+                ""
+            }
+        ));
+        out.print(&text);
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

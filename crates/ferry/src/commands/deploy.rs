@@ -160,7 +160,9 @@ pub fn deploy(
         .map_err(|err| Failure {
             code: err.code(),
             message: format!("cannot prepare the Base44 backend: {err}"),
-            hint: "check the files under base44/entities and src/api/base44Client.*".into(),
+            hint:
+                "check the files under base44/entities, base44/functions and src/api/base44Client.*"
+                    .into(),
             exit: EXIT_BAD_INPUT,
         })?;
         env.extend(w.build_env.clone());
@@ -258,6 +260,17 @@ pub fn deploy(
                 app_id: w.app_id,
                 requires_auth: w.requires_auth,
                 entities: w.entities,
+                functions: w
+                    .functions
+                    .into_iter()
+                    .map(|(name, f)| {
+                        let function = ferry_release::Base44Function {
+                            entry: f.entry,
+                            files: f.files,
+                        };
+                        (name, function)
+                    })
+                    .collect(),
             })
         })
     };
@@ -347,6 +360,10 @@ pub fn deploy(
         &crate::client::idempotency_key(),
     )?;
     mark("activate", &mut t);
+    // What the server noticed while readying the backend (e.g. no Deno for the functions).
+    if let Some(notes) = outcome["warnings"].as_array() {
+        warnings.extend(notes.iter().filter_map(|n| n.as_str().map(str::to_string)));
+    }
 
     reporter.message("probing");
     let (edge, url) = match api.remote_server() {

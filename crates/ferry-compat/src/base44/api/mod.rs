@@ -34,7 +34,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, patch, post};
 use serde_json::{Value, json};
 
-pub use auth::{AuthConfig, INVITE_TTL_SECS, token_caller};
+pub use auth::{
+    AuthConfig, INVITE_TTL_SECS, InviteRequest, InviteStatus, Invited, invite_users, token_caller,
+};
 pub use error::{ApiError, InternalError};
 pub use import::{MAX_IMPORT_BODY, MAX_IMPORT_BYTES, MAX_IMPORT_ROWS};
 pub use many::{MAX_BULK_UPDATE, MAX_UPSERT, MAX_UPSERT_KEYS, UPDATE_MANY_BATCH};
@@ -177,6 +179,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(auth::change_password),
         )
         .route(&format!("{app}/users/invite-user"), post(auth::invite_user))
+        // OpenID Connect: the SDK's `loginWithProvider('google')` URL, and the callback
+        // (reached under the pages' prefix, where the API is nested).
+        .route("/api/apps/auth/login", get(auth::oidc_start))
+        .route("/oidc/callback", get(auth::oidc_callback))
         .route(
             &format!("{app}/runtime/users/invite-user"),
             post(auth::invite_user),

@@ -77,6 +77,27 @@ impl Mail {
     }
 }
 
+impl Mail {
+    /// The set-password message of a user without a password (migrated from Base44, whose
+    /// export holds no password hashes), carrying `link`, valid `ttl_secs`.
+    pub fn set_password(app_name: &str, to: &str, link: &str, ttl_secs: u64) -> Self {
+        let app = one_line(app_name);
+        let valid = if ttl_secs >= 2 * 24 * 60 * 60 {
+            format!("{} days", ttl_secs / (24 * 60 * 60))
+        } else {
+            format!("{} minutes", ttl_secs / 60)
+        };
+        Self {
+            to: one_line(to),
+            subject: format!("{app}: set your password"),
+            text: format!(
+                "Your {app} account was moved to a new server. Your data and settings came along, but passwords cannot be moved, so please choose a new one.\n\nTo set your password and sign in, open:\n{link}\n\nThe link expires in {valid}. If you did not expect this message, ignore it.\n",
+                link = one_line(link),
+            ),
+        }
+    }
+}
+
 /// Why a message could not be accepted, an outbox file could not be used, or an SMTP URL is
 /// unusable. Delivery failures after a message was accepted are not errors of `send`: they
 /// are recorded in the outbox file as `failed` ([`super::outbox::MailStatus::Failed`]).

@@ -9,6 +9,7 @@
 
 mod error;
 pub mod mail;
+pub mod oidc;
 pub mod otp;
 pub mod outbox;
 pub mod password;

@@ -74,6 +74,7 @@
   }
 
   var pendingEmail = "";
+  var movedEmail = "";
   // The emailed-code view for `email`, with `note` in its alert region.
   function verify(email, note) {
     pendingEmail = email;
@@ -88,6 +89,16 @@
       return post("login", { email: d.email, password: d.password }).then(function (r) {
         signedIn(r.access_token);
       }, function (err) {
+        // Moved from Base44 without a password (none could be exported): offer to mail a
+        // set-password link.
+        if (err.code === "password-not-set") {
+          movedEmail = d.email;
+          document.getElementById("moved-email").textContent = d.email;
+          show("moved");
+          var first = document.querySelector("#moved button");
+          if (first) first.focus();
+          return;
+        }
         // Signed up but never confirmed (the app wants the emailed code): send a fresh code
         // and ask for it, rather than a dead end.
         if (err.code !== "email-not-verified") throw err;
@@ -116,6 +127,12 @@
         .catch(function (err) { say(verifyForm, err.message); })
         .then(function () { resend.disabled = false; });
     });
+    var movedForm = document.getElementById("moved-form");
+    handle(movedForm, function () {
+      return post("reset-password-request", { email: movedEmail }).then(function () {
+        say(movedForm, "If this account is yours, a link to set your password is on its way to your email.", true);
+      });
+    });
     handle(document.getElementById("forgot-form"), function (d) {
       return post("reset-password-request", { email: d.email }).then(function (r) {
         say(document.getElementById("forgot-form"), r.message || "If the address has an account, a link is on its way.", true);
@@ -133,7 +150,9 @@
   if (reset) {
     handle(reset, function (d) {
       if (d.new_password !== d.confirm) throw new Error("The two passwords differ.");
-      return post("reset-password", { reset_token: params.get("token") || "", new_password: d.new_password }).then(function () {
+      return post("reset-password", { reset_token: params.get("token") || "", new_password: d.new_password }).then(function (r) {
+        // The link proved the email: the answer signs the user in; back to the app.
+        if (r.access_token) return signedIn(r.access_token);
         say(reset, "Your password is set. You can sign in now.", true);
         document.getElementById("to-login").hidden = false;
       });

@@ -19,19 +19,24 @@ pub const PREFIX: &str = "/_ferry/base44";
 const CSS: &str = include_str!("auth.css");
 const JS: &str = include_str!("auth.js");
 
-/// What the pages show: the app id the API is called with, the app's display name.
+/// What the pages show: the app id the API is called with, the app's display name, and the
+/// OpenID Connect provider's name when the app has one.
 #[derive(Debug, Clone)]
 struct Page {
     app_id: String,
     app_name: String,
+    provider: Option<String>,
 }
 
 /// The pages' router: `login`, `reset-password`, their two assets, and the SDK's logout
-/// redirect (`${appBaseUrl}/api/apps/auth/logout?from_url=`), all under [`PREFIX`].
-pub fn router(app_id: &str, app_name: &str) -> Router {
+/// redirect (`${appBaseUrl}/api/apps/auth/logout?from_url=`), all under [`PREFIX`]. With a
+/// `provider` name (the app's OpenID Connect provider), the sign-in page offers "Continue
+/// with {provider}".
+pub fn router(app_id: &str, app_name: &str, provider: Option<&str>) -> Router {
     let page = Page {
         app_id: app_id.to_owned(),
         app_name: app_name.to_owned(),
+        provider: provider.map(str::to_owned),
     };
     Router::new()
         .route(&format!("{PREFIX}/login"), get(login).post(no_script))
@@ -97,6 +102,37 @@ fn html(page: &Page, title: &str, body: &str) -> Response {
     resp
 }
 
+/// A page with one message (a refused OpenID Connect sign-in, …) and a link back to the
+/// sign-in page, answered with `status`.
+pub fn message_page(
+    app_id: &str,
+    app_name: &str,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+) -> Response {
+    let page = Page {
+        app_id: app_id.to_owned(),
+        app_name: app_name.to_owned(),
+        provider: None,
+    };
+    let body = format!(
+        r#"<h1>{title}</h1>
+<p class="lead" role="alert">{text}</p>
+<div class="links"><a href="{PREFIX}/login">Back to sign in</a></div>"#,
+        title = escape(title),
+        text = escape(text),
+    );
+    let mut resp = html(&page, title, &body);
+    *resp.status_mut() = status;
+    resp
+}
+
+/// Percent-encodes a query value.
+fn query_value(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 /// Headers every page carries: no caching, no framing, only this origin's script and style.
 fn secure(h: &mut HeaderMap) {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -121,8 +157,23 @@ fn secure(h: &mut HeaderMap) {
 /// sections `auth.js` shows one at a time. The forms are `method="post"`: one submitted before
 /// the script runs (or without it) sends the password in a body [`no_script`] ignores, never
 /// in the URL a GET form would make of it.
-async fn login(State(page): State<Page>) -> Response {
+async fn login(
+    State(page): State<Page>,
+    q: Result<Query<FromUrl>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let from_url = q.ok().and_then(|Query(q)| q.from_url);
     let name = escape(&page.app_name);
+    let provider = match &page.provider {
+        Some(provider) => format!(
+            r#"<p class="or">or</p>
+<a class="button provider" id="provider-login" href="{PREFIX}/api/apps/auth/login?app_id={id}&amp;from_url={from}">Continue with {name}</a>
+"#,
+            id = query_value(&page.app_id),
+            from = query_value(from_url.as_deref().unwrap_or("/")),
+            name = escape(provider),
+        ),
+        None => String::new(),
+    };
     let body = format!(
         r##"<noscript><p class="lead">This page needs JavaScript to sign you in.</p></noscript>
 <section id="login" data-view>
@@ -136,7 +187,16 @@ async fn login(State(page): State<Page>) -> Response {
 <button type="submit">Sign in</button>
 <div role="alert" aria-live="polite"></div>
 </form>
-<div class="links"><a href="#register" data-show="register">Create an account</a><a href="#forgot" data-show="forgot">Forgot your password?</a></div>
+{provider}<div class="links"><a href="#register" data-show="register">Create an account</a><a href="#forgot" data-show="forgot">Forgot your password?</a></div>
+</section>
+<section id="moved" data-view hidden>
+<h1>Set your password</h1>
+<p class="lead">This account was moved to a new server: set your password. We will email <strong id="moved-email"></strong> a link to choose one.</p>
+<form id="moved-form" method="post" novalidate>
+<button type="submit">Email me a link</button>
+<div role="alert" aria-live="polite"></div>
+</form>
+<div class="links"><a href="#login" data-show="login">Back to sign in</a></div>
 </section>
 <section id="register" data-view hidden>
 <h1>Create your {name} account</h1>
@@ -178,6 +238,8 @@ async fn login(State(page): State<Page>) -> Response {
     html(&page, "Sign in", &body)
 }
 
+/// The set-password page of reset and invitation links: sets the password, which signs the
+/// user in, and returns to the app with the token.
 async fn reset(State(page): State<Page>) -> Response {
     let name = escape(&page.app_name);
     let body = format!(

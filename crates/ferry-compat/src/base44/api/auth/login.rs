@@ -4,16 +4,19 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use serde_json::json;
 
 use super::sql::{By, set_password_sql};
 use super::{AppPath, blocking, invalid_credentials, normalize_email, text};
 use crate::base44::api::{Answer, ApiError, BodyIn, PathIn, Shared, body_object, path};
 use crate::base44::auth::password::{hash_password, needs_rehash, verify_dummy, verify_password};
 
-/// `POST auth/login {email, password}` → `{access_token, user}`. An unknown email, a user
-/// without a password and a wrong password are the same 401 `invalid-credentials` after the
-/// same work; a correct password under an old hash (bcrypt, other argon2 parameters) is
-/// re-hashed with argon2id.
+/// `POST auth/login {email, password}` → `{access_token, user}`. An unknown email and a wrong
+/// password are the same 401 `invalid-credentials` after the same work; a user without a
+/// password (migrated from Base44, or invited, see `UserRow::has_password`) is 403
+/// `password-not-set` with a hint to ask for a set-password link (what the register route's
+/// `email-taken` already reveals, no more); a correct password under an old hash (bcrypt,
+/// other argon2 parameters) is re-hashed with argon2id.
 pub(in crate::base44::api) async fn login(
     State(s): State<Arc<Shared>>,
     p: PathIn<AppPath>,
@@ -29,9 +32,15 @@ pub(in crate::base44::api) async fn login(
         Some(email) => s.find_user(By::Email(&email)).await?,
         None => None,
     };
-    let Some((user, hash)) = found.and_then(|u| u.password_hash.clone().map(|h| (u, h))) else {
+    let Some(user) = found else {
         blocking(move || verify_dummy(&password)).await?;
         return Err(invalid_credentials());
+    };
+    let Some(hash) = user.password_hash.clone().filter(|_| user.has_password()) else {
+        // Migrated (or invited) and never set a password: say so, after the same work, so
+        // the sign-in page can offer to mail a set-password link.
+        blocking(move || verify_dummy(&password)).await?;
+        return Err(password_not_set());
     };
     let (pw, stored) = (password.clone(), hash.clone());
     match blocking(move || verify_password(&pw, &stored)).await? {
@@ -67,4 +76,18 @@ pub(in crate::base44::api) async fn login(
         }
     }
     s.session(config, &user)
+}
+
+/// 403 `password-not-set`: the account exists without a password.
+fn password_not_set() -> ApiError {
+    ApiError {
+        detail: json!({
+            "hint": "this account was moved to a new server: ask for a set-password link (auth/reset-password-request)"
+        }),
+        ..ApiError::new(
+            StatusCode::FORBIDDEN,
+            "password-not-set",
+            "this account was moved to a new server: set your password",
+        )
+    }
 }

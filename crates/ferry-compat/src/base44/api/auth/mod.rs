@@ -11,9 +11,10 @@
 //!
 //! This file holds [`AuthConfig`], [`token_caller`] and the request helpers and errors the
 //! routes share; the routes are in `signup.rs` (`register`, `verify-otp`, `resend-otp`),
-//! `login.rs`, `password.rs` (reset request, reset, change), `me.rs` (`User/me`) and
-//! `invite.rs`; the steps they share (finding and inserting users, a session, storing codes
-//! and reset tokens) in `steps.rs`; their SQL in `sql.rs`.
+//! `login.rs`, `password.rs` (reset request, reset, change), `me.rs` (`User/me`),
+//! `invite.rs`, `oidc.rs` (OpenID Connect sign-in) and `migrated.rs` (the owner's invitations
+//! of users without a password); the steps they share (finding and inserting users, a
+//! session, storing codes and reset tokens) in `steps.rs`; their SQL in `sql.rs`.
 //!
 //! [`AUTH_CODES_TABLE`]: crate::base44::store::AUTH_CODES_TABLE
 
@@ -26,6 +27,7 @@ use serde_json::{Map, Value};
 
 use super::ApiError;
 use crate::base44::auth::mail::Outbox;
+use crate::base44::auth::oidc::OidcConfig;
 use crate::base44::auth::token::{self, DEFAULT_TTL_SECS, SigningKey, TokenError};
 use crate::base44::auth::unix_now;
 use crate::base44::rls::Caller;
@@ -34,6 +36,8 @@ use crate::base44::store::StoreError;
 mod invite;
 mod login;
 mod me;
+mod migrated;
+mod oidc;
 mod password;
 mod signup;
 mod sql;
@@ -42,11 +46,17 @@ mod steps;
 pub(super) use invite::invite_user;
 pub(super) use login::login;
 pub(super) use me::{me, update_me};
+pub use migrated::{InviteRequest, InviteStatus, Invited, invite_users};
+pub(super) use oidc::{oidc_callback, oidc_start};
 pub(super) use password::{change_password, reset_password, reset_password_request};
 pub(super) use signup::{register, resend_otp, verify_otp};
 
 /// How long an invitation's link (a reset token) stays valid: 7 days.
 pub const INVITE_TTL_SECS: u64 = 7 * 24 * 60 * 60;
+
+/// A reset (or set-password) link is mailed at most once in this many seconds per user;
+/// further requests within it answer the same and send nothing.
+pub const RESEND_AFTER_SECS: u64 = 60;
 
 /// Expired rows of [`AUTH_CODES_TABLE`] are swept this long after their expiry (so a late
 /// attempt still reads "expired" rather than "invalid").
@@ -73,10 +83,13 @@ pub struct AuthConfig {
     /// Whether `register` only sends a code (and `login` refuses an unverified email) until
     /// `verify-otp`; off, `register` signs the user in at once.
     pub verify_email: bool,
+    /// The owner's OpenID Connect provider (Google sign-in), if any.
+    pub oidc: Option<OidcConfig>,
 }
 
 impl AuthConfig {
-    /// A configuration with the default token lifetime and `verify_email` off.
+    /// A configuration with the default token lifetime, `verify_email` off and no OpenID
+    /// Connect provider.
     pub fn new(
         key: SigningKey,
         app_name: impl Into<String>,
@@ -90,7 +103,14 @@ impl AuthConfig {
             app_url: app_url.into(),
             outbox,
             verify_email: false,
+            oidc: None,
         }
+    }
+
+    /// The OpenID Connect redirect URI the owner registers with the provider:
+    /// `{app_url}/oidc/callback`.
+    pub fn redirect_uri(&self) -> String {
+        format!("{}/oidc/callback", self.app_url.trim_end_matches('/'))
     }
 
     /// The link carrying a reset (or invitation) token.
@@ -110,14 +130,16 @@ impl std::fmt::Debug for AuthConfig {
             .field("app_name", &self.app_name)
             .field("app_url", &self.app_url)
             .field("verify_email", &self.verify_email)
+            .field("oidc", &self.oidc)
             .finish_non_exhaustive()
     }
 }
 
 /// The [`super::CallerFn`] of an app using ferry's access tokens: no `Authorization` header is
 /// anonymous; `Bearer <token>` whose token [`token::verify`] accepts for `app_id` is the user
-/// `{id: sub, email}` (the API then reads their current `User` record); anything else is a 401
-/// with the token error's code (`token-expired`, `token-invalid`).
+/// `{id: sub, email}` (the API then reads their current `User` record); the app's service
+/// token ([`crate::base44::functions::service_token`]) is the service role; anything else is a
+/// 401 with the token error's code (`token-expired`, `token-invalid`).
 pub fn token_caller(
     app_id: &str,
     config: &AuthConfig,
@@ -137,6 +159,11 @@ pub fn token_caller(
                     reason: "not a Bearer authorization",
                 })
             })?;
+        // The app's service token (a backend function's `asServiceRole` client): the service
+        // role, only for the exact token ferry minted (never a JWT, so never a user's token).
+        if crate::base44::functions::is_service_token(&key, &app_id, token) {
+            return Ok(Caller::service());
+        }
         let claims =
             token::verify(&key, token, unix_now(), &app_id).map_err(|e| token_error(&e))?;
         let mut user = Map::new();

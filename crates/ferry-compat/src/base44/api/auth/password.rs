@@ -8,18 +8,22 @@ use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 use super::sql::{By, code_delete_sql, read_code, set_password_sql};
+use super::steps::pending_tokens;
 use super::{
-    AppPath, PURPOSE_RESET, blocking, email_arg, invalid_reset, opt_text, signed_in_id, text,
+    AppPath, PURPOSE_RESET, RESEND_AFTER_SECS, blocking, email_arg, invalid_reset, opt_text,
+    signed_in_id, text,
 };
 use crate::base44::api::{Answer, ApiError, BodyIn, PathIn, Shared, body_object, ok, path};
 use crate::base44::auth::mail::Mail;
-use crate::base44::auth::otp::{OtpOutcome, ResetRecord, hash_reset_token};
+use crate::base44::auth::otp::{OtpOutcome, RESET_TTL_SECS, ResetRecord, hash_reset_token};
 use crate::base44::auth::password::{hash_password, verify_password};
 use crate::base44::auth::unix_now;
 use crate::base44::record::is_valid_id;
 
 /// `POST auth/reset-password-request {email}` → `{message}`, always; mails a reset link only
-/// when the user exists.
+/// when the user exists and was not sent one in the last [`RESEND_AFTER_SECS`] (so the form
+/// cannot be used to flood a mailbox). A user without a password gets the set-password
+/// wording.
 pub(in crate::base44::api) async fn reset_password_request(
     State(s): State<Arc<Shared>>,
     p: PathIn<AppPath>,
@@ -32,26 +36,32 @@ pub(in crate::base44::api) async fn reset_password_request(
     let email = email_arg(&body, "email")?;
     if let Some(user) = s.find_user(By::Email(&email)).await? {
         let mut tx = s.db().begin().await?;
-        let token = s
-            .new_reset_token(
-                &mut tx,
-                &user.id,
-                &user.email,
-                crate::base44::auth::otp::RESET_TTL_SECS,
-            )
-            .await?;
-        config.outbox.send(Mail::password_reset(
-            &config.app_name,
-            &user.email,
-            &config.link(&token),
-        ))?;
-        tx.commit().await?;
+        let now = unix_now();
+        let recent = pending_tokens(&mut tx, s.db().dialect(), &user.email, now)
+            .await?
+            .iter()
+            .any(|t| t.issued_at.saturating_add(RESEND_AFTER_SECS) > now);
+        if recent {
+            tx.rollback().await?;
+        } else {
+            let token = s
+                .new_reset_token(&mut tx, &user.id, &user.email, RESET_TTL_SECS)
+                .await?;
+            let link = config.link(&token);
+            config.outbox.send(if user.has_password() {
+                Mail::password_reset(&config.app_name, &user.email, &link)
+            } else {
+                Mail::set_password(&config.app_name, &user.email, &link, RESET_TTL_SECS)
+            })?;
+            tx.commit().await?;
+        }
     }
     ok(json!({ "message": "if an account exists for this email, a reset link was sent" }))
 }
 
-/// `POST auth/reset-password {reset_token, new_password}` → `{message}`: sets the password,
-/// marks the email verified (the link proved it) and spends every reset token of the user.
+/// `POST auth/reset-password {reset_token, new_password}` → `{message, access_token, user}`:
+/// sets the password, marks the email verified (the link proved it), spends every reset token
+/// of the user and signs them in (the set-password page returns to the app with the token).
 pub(in crate::base44::api) async fn reset_password(
     State(s): State<Arc<Shared>>,
     p: PathIn<AppPath>,
@@ -59,7 +69,7 @@ pub(in crate::base44::api) async fn reset_password(
     body: BodyIn,
 ) -> Answer {
     let p = path(p)?;
-    let (_, users) = s.auth_route(&headers, &p.app_id)?;
+    let (config, users) = s.auth_route(&headers, &p.app_id)?;
     let body = body_object(body)?;
     let token = text(&body, "reset_token")?;
     let new_password = text(&body, "new_password")?;
@@ -99,10 +109,16 @@ pub(in crate::base44::api) async fn reset_password(
             tx.execute(&code_delete_sql(dialect, PURPOSE_RESET, "email", &email))
                 .await?;
             tx.commit().await?;
-            if changed == 0 {
-                return Err(invalid_reset());
-            }
-            ok(json!({ "message": "the password was changed" }))
+            let user = match changed {
+                0 => None,
+                _ => s.find_user(By::Id(&user_id)).await?,
+            };
+            let user = user.ok_or_else(invalid_reset)?;
+            ok(json!({
+                "message": "the password was changed",
+                "access_token": s.session_token(config, &user)?,
+                "user": user.record,
+            }))
         }
         OtpOutcome::Expired => {
             tx.execute(&code_delete_sql(dialect, PURPOSE_RESET, "lookup", &lookup))

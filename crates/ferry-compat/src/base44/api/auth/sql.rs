@@ -99,6 +99,46 @@ pub(super) fn user_row(
     })
 }
 
+impl UserRow {
+    /// Whether the user can sign in with a password. A row whose `password_hash` is NULL or
+    /// empty has none: a user migrated from Base44 (whose export holds no password hashes),
+    /// one invited by an admin, or one who only signed in through OpenID Connect. This is the
+    /// one definition of "no password"; [`users_without_password_sql`] selects the same rows.
+    pub(super) fn has_password(&self) -> bool {
+        self.password_hash.as_deref().is_some_and(|h| !h.is_empty())
+    }
+}
+
+/// Every `User` row without a password (see [`UserRow::has_password`]), oldest first.
+pub(super) fn users_without_password_sql(users: &Entity) -> Sql {
+    let columns: Vec<String> = public_columns(users).iter().map(|c| quote(c)).collect();
+    Sql {
+        text: format!(
+            "SELECT {}, \"password_hash\", \"email_verified\" FROM {} \
+             WHERE \"password_hash\" IS NULL OR \"password_hash\" = '' \
+             ORDER BY \"created_date\", \"id\"",
+            columns.join(", "),
+            quote(&users.table)
+        ),
+        params: Vec::new(),
+    }
+}
+
+/// The records of `purpose` stored for `email` (lower-cased).
+pub(super) fn codes_of_email_sql(dialect: Dialect, purpose: &str, email: &str) -> Sql {
+    Sql {
+        text: format!(
+            "SELECT \"record\" FROM \"{AUTH_CODES_TABLE}\" WHERE \"purpose\" = {} AND \"email\" = {}",
+            ph(dialect, 1, "text"),
+            ph(dialect, 2, "text")
+        ),
+        params: vec![
+            SqlValue::Text(purpose.to_owned()),
+            SqlValue::Text(email.to_lowercase()),
+        ],
+    }
+}
+
 /// `UPDATE user SET password_hash [, email_verified] WHERE id [AND password_hash = old]`.
 pub(super) fn set_password_sql(
     users: &Entity,

@@ -6,8 +6,8 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
 
 use super::sql::{
-    By, UserRow, code_delete_sql, code_upsert_sql, codes_sweep_sql, otp_json, user_row,
-    user_select_sql,
+    By, UserRow, code_delete_sql, code_upsert_sql, codes_of_email_sql, codes_sweep_sql, otp_json,
+    user_row, user_select_sql,
 };
 use super::{AuthConfig, PURPOSE_OTP, PURPOSE_RESET, email_taken};
 use crate::base44::api::{Answer, ApiError, Shared, decode, ok};
@@ -15,8 +15,8 @@ use crate::base44::auth::mail::Mail;
 use crate::base44::auth::otp::{OtpRecord, ResetRecord, generate_otp, generate_reset_token};
 use crate::base44::auth::token::{self, Claims};
 use crate::base44::auth::unix_now;
-use crate::base44::model::{Entity, USER_ENTITY};
-use crate::base44::record::{Author, insert_sql, public_columns};
+use crate::base44::model::{Dialect, Entity, USER_ENTITY};
+use crate::base44::record::{Author, Cell, insert_sql, public_columns};
 use crate::base44::store::Tx;
 
 impl Shared {
@@ -32,7 +32,7 @@ impl Shared {
     }
 
     /// The applied `User` entity.
-    fn users(&self) -> Result<&Entity, ApiError> {
+    pub(super) fn users(&self) -> Result<&Entity, ApiError> {
         self.entities
             .get(USER_ENTITY)
             .ok_or_else(|| ApiError::internal("the User entity is not applied"))
@@ -64,16 +64,8 @@ impl Shared {
 
     /// `{access_token, user}`, what `loginViaEmailPassword` reads.
     pub(super) fn session(&self, config: &AuthConfig, user: &UserRow) -> Answer {
-        let claims = Claims::new(
-            &user.id,
-            &user.email,
-            &user.role,
-            &self.app.app_id,
-            unix_now(),
-            config.token_ttl_secs,
-        )?;
         ok(json!({
-            "access_token": token::issue(&config.key, &claims),
+            "access_token": self.session_token(config, user)?,
             "user": user.record,
         }))
     }
@@ -135,29 +127,123 @@ impl Shared {
         email: &str,
         ttl: u64,
     ) -> Result<String, ApiError> {
-        let dialect = self.db().dialect();
-        let now = unix_now();
-        let token = generate_reset_token()?;
-        let mut record = ResetRecord::new(&token, now);
-        record.expires_at = now.saturating_add(ttl);
-        let email = email.to_lowercase();
-        tx.execute(&codes_sweep_sql(dialect, now)).await?;
-        tx.execute(&code_delete_sql(dialect, PURPOSE_RESET, "email", &email))
-            .await?;
-        let json = json!({
-            "token_hash": record.token_hash,
-            "expires_at": record.expires_at,
-            "user_id": user_id,
-        });
-        tx.execute(&code_upsert_sql(
-            dialect,
-            PURPOSE_RESET,
-            &record.token_hash,
-            &email,
-            &json,
-            record.expires_at,
-        ))
-        .await?;
-        Ok(token)
+        store_reset_token(
+            tx,
+            self.db().dialect(),
+            user_id,
+            email,
+            ttl,
+            TokenKind::Reset,
+        )
+        .await
     }
+
+    /// An access token for `user`: what [`Shared::session`] answers, for the flows that
+    /// redirect with it (OpenID Connect).
+    pub(super) fn session_token(
+        &self,
+        config: &AuthConfig,
+        user: &UserRow,
+    ) -> Result<String, ApiError> {
+        let claims = Claims::new(
+            &user.id,
+            &user.email,
+            &user.role,
+            &self.app.app_id,
+            unix_now(),
+            config.token_ttl_secs,
+        )?;
+        Ok(token::issue(&config.key, &claims))
+    }
+}
+
+/// Why a reset token was made: a reset the user asked for, or an owner's invitation of a user
+/// without a password (`ferry base44 invite`), which lasts longer and is not re-sent by a
+/// rerun while it is pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TokenKind {
+    Reset,
+    Invite,
+}
+
+impl TokenKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Reset => "reset",
+            TokenKind::Invite => "invite",
+        }
+    }
+}
+
+/// A pending reset token of a user, as stored (without the token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct PendingToken {
+    /// When it was made (0 for records older than this field).
+    pub(super) issued_at: u64,
+    /// When it expires.
+    pub(super) expires_at: u64,
+    /// Whether an owner's invitation made it.
+    pub(super) invite: bool,
+}
+
+/// The unexpired reset tokens of `email` at `now`.
+pub(super) async fn pending_tokens(
+    tx: &mut Tx,
+    dialect: Dialect,
+    email: &str,
+    now: u64,
+) -> Result<Vec<PendingToken>, ApiError> {
+    let rows = tx
+        .query(&codes_of_email_sql(dialect, PURPOSE_RESET, email), 1)
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| match row.first() {
+            Some(Cell::Text(t)) => serde_json::from_str::<Value>(t).ok(),
+            _ => None,
+        })
+        .map(|r| PendingToken {
+            issued_at: r.get("issued_at").and_then(Value::as_u64).unwrap_or(0),
+            expires_at: r.get("expires_at").and_then(Value::as_u64).unwrap_or(0),
+            invite: r.get("kind").and_then(Value::as_str) == Some("invite"),
+        })
+        .filter(|p| p.expires_at > now)
+        .collect())
+}
+
+/// Stores a reset token for the user (replacing their earlier ones) in `tx`, valid for `ttl`
+/// seconds; returns the token to mail.
+pub(super) async fn store_reset_token(
+    tx: &mut Tx,
+    dialect: Dialect,
+    user_id: &str,
+    email: &str,
+    ttl: u64,
+    kind: TokenKind,
+) -> Result<String, ApiError> {
+    let now = unix_now();
+    let token = generate_reset_token()?;
+    let mut record = ResetRecord::new(&token, now);
+    record.expires_at = now.saturating_add(ttl);
+    let email = email.to_lowercase();
+    tx.execute(&codes_sweep_sql(dialect, now)).await?;
+    tx.execute(&code_delete_sql(dialect, PURPOSE_RESET, "email", &email))
+        .await?;
+    let json = json!({
+        "token_hash": record.token_hash,
+        "expires_at": record.expires_at,
+        "issued_at": now,
+        "kind": kind.as_str(),
+        "user_id": user_id,
+    });
+    tx.execute(&code_upsert_sql(
+        dialect,
+        PURPOSE_RESET,
+        &record.token_hash,
+        &email,
+        &json,
+        record.expires_at,
+    ))
+    .await?;
+    Ok(token)
 }
