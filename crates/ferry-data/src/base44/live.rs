@@ -172,11 +172,13 @@ impl Live {
                 catalog.entities = self.named.clone();
             }
         }
-        if catalog.entities.is_empty() {
+        let Some(first) = catalog.entities.first() else {
             return Err(Base44Error::NoEntities(
                 "the API offers no entity-schemas catalog".into(),
             ));
-        }
+        };
+        // The token and the app are checked before anything is written to the target.
+        self.page(first, 0, 1).await?;
         Ok(catalog)
     }
 
