@@ -14,7 +14,8 @@
 //! (sign-in with an OpenID Connect provider, "Google" by default; all three first ones or none).
 //! The token signing key is `FERRY_BASE44_SIGNING_KEY`, made on first use and kept encrypted
 //! in the secrets store; it also signs private file links. Uploaded files live under
-//! `$FERRY_HOME/data/<app>/files/` and are served at `/_ferry/base44/files/`.
+//! `$FERRY_HOME/data/<app>/files/` and are served at `/_ferry/base44/files/`. Backend functions
+//! (`base44/functions/*`) run under Deno: [`crate::base44_functions`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -40,6 +41,7 @@ use ferry_release::{Base44Backend, ReleaseManifest};
 use tower::ServiceExt;
 
 use crate::ApiError;
+use crate::base44_functions::{FunctionHosts, FunctionsConfig, PrepareFunctions};
 use crate::state::ServerState;
 
 /// Secret holding the database URL of an app's entities.
@@ -86,6 +88,8 @@ struct Settings {
     llm: Option<LlmConfig>,
     /// The OpenID Connect provider, when its three secrets are set.
     oidc: Option<OidcConfig>,
+    /// How the app's backend functions run (Deno, limits, their env).
+    functions: FunctionsConfig,
 }
 
 /// One app's backend: its database, mail, key, and one API per release it served.
@@ -108,6 +112,10 @@ struct Hosted {
 #[derive(Default)]
 pub struct Base44Hosts {
     apps: tokio::sync::Mutex<HashMap<String, Hosted>>,
+    /// The backend functions' processes (made at the first release that has functions).
+    functions: std::sync::OnceLock<Arc<FunctionHosts>>,
+    /// What readying a release's backend found worth telling the deploy, by release.
+    warnings: std::sync::Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl std::fmt::Debug for Base44Hosts {
@@ -193,11 +201,42 @@ impl Base44Hosts {
         if let Some(mounts) = hosted.by_release.get(&manifest.id) {
             return Ok((mounts.clone(), false));
         }
-        let mounts = build(hosted, app, backend).await?;
+        let functions = (!backend.functions.is_empty()).then(|| {
+            (
+                self.functions
+                    .get_or_init(|| Arc::new(FunctionHosts::new(&state.home)))
+                    .clone(),
+                manifest.id.as_str(),
+            )
+        });
+        let (mounts, warnings) = build(hosted, app, backend, functions).await?;
+        if !warnings.is_empty() {
+            self.warnings
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(manifest.id.clone(), warnings);
+        }
         hosted
             .by_release
             .insert(manifest.id.clone(), mounts.clone());
         Ok((mounts, true))
+    }
+
+    /// What readying `release`'s backend found worth telling the deploy (e.g. no Deno for its
+    /// functions), once.
+    pub fn take_warnings(&self, release: &str) -> Vec<String> {
+        self.warnings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(release)
+            .unwrap_or_default()
+    }
+
+    /// Stops the backend functions' processes (server shutdown).
+    pub async fn shutdown(&self) {
+        if let Some(functions) = self.functions.get() {
+            functions.shutdown().await;
+        }
     }
 
     /// Sets the role of the user with `email` in `app`'s live backend; `None` when no such
@@ -318,6 +357,7 @@ impl Base44Hosts {
                         .filter(|m| !m.is_empty()),
                 }),
             oidc: oidc_config(&values),
+            functions: FunctionsConfig::from_values(&values),
         })
     }
 }
@@ -441,12 +481,14 @@ fn file_store(hosted: &mut Hosted, app: &str, app_id: &str) -> Result<Arc<FileSt
     Ok(files)
 }
 
-/// Migrates the release's entities and builds its API and pages.
+/// Migrates the release's entities and builds its API and pages (with its backend functions,
+/// when `functions` names their host and the release); also returns the deploy's warnings.
 async fn build(
     hosted: &mut Hosted,
     app: &str,
     backend: &Base44Backend,
-) -> Result<Vec<Mounted>, ApiError> {
+    functions: Option<(Arc<FunctionHosts>, &str)>,
+) -> Result<(Vec<Mounted>, Vec<String>), ApiError> {
     let entities = parse_entities(
         backend
             .entities
@@ -476,21 +518,40 @@ async fn build(
         llm: hosted.settings.llm.clone(),
         public_origin: hosted.settings.explicit_public_url.clone(),
     }));
-    let api = router(Arc::new(AppState::new(
+    let service_key = auth.key.clone();
+    let mut api = router(Arc::new(AppState::new(
         backend.app_id.clone(),
         hosted.db.clone(),
         entities,
         Some(auth),
     )))
     .merge(integrations);
+    let mut warnings = Vec::new();
+    if let Some((hosts, release)) = functions {
+        let (release_functions, notes) = hosts
+            .prepare(PrepareFunctions {
+                app,
+                release,
+                app_id: &backend.app_id,
+                functions: &backend.functions,
+                config: &hosted.settings.functions,
+                key: &service_key,
+            })
+            .await?;
+        warnings = notes;
+        api = api.merge(release_functions.router());
+        // The functions' own SDK calls reach this API on a loopback port.
+        release_functions.serve_api(api.clone())?;
+    }
     // The SDK 0.1 patch and the 0.8 build env point `serverUrl` at the pages' prefix, so the
     // API answers there too; uploaded files are served under the same prefix.
     let provider = hosted.settings.oidc.as_ref().map(|o| o.name.as_str());
     let pages = pages::router(&backend.app_id, app, provider)
         .merge(files::router(files))
         .nest(pages::PREFIX, api.clone());
-    Ok(vec![
+    let mounts = vec![
         Mounted::new("/api/apps/", Arc::new(RouterMount(api))),
         Mounted::new(pages::PREFIX, Arc::new(RouterMount(pages))),
-    ])
+    ];
+    Ok((mounts, warnings))
 }

@@ -10,6 +10,7 @@ pub mod base44_functions;
 mod error;
 mod handlers;
 pub mod idempotent;
+mod inspect_report;
 mod openapi;
 pub mod processes;
 mod server;
