@@ -1,7 +1,8 @@
 //! The Base44-compatible backend of releases that carry one (`backend.kind = "base44"`): at
 //! activation the release's entity schemas are migrated into the app's database (additively,
 //! in one transaction, before anything switches), and the edge mounts the entities/auth API at
-//! `/api/apps/` and ferry's sign-in pages at `/_ferry/base44/` on the app's origin.
+//! `/api/apps/`, ferry's sign-in pages at `/_ferry/base44/` and the realtime socket.io
+//! endpoint at `/ws-user-apps/` on the app's origin.
 //!
 //! Per-app settings come from the app's secrets (`ferry env set`), all optional:
 //! `FERRY_BASE44_DATABASE_URL` (`postgres://…` or `sqlite:///…`; default an embedded SQLite
@@ -22,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use ferry_compat::base44::api::{AppState, AuthConfig, router, token_caller};
+use ferry_compat::base44::api::{AppState, AuthConfig, realtime_router, router, token_caller};
 use ferry_compat::base44::api::{InviteRequest, Invited, invite_users};
 use ferry_compat::base44::auth::{
     FileOutbox, Outbox, SmtpConfig, SmtpOutbox,
@@ -33,6 +34,7 @@ use ferry_compat::base44::files::{self, DEFAULT_MAX_FILE_BYTES, FileStore};
 use ferry_compat::base44::integrations::{self, IntegrationsState, LlmConfig};
 use ferry_compat::base44::model::{Entity, USER_ENTITY};
 use ferry_compat::base44::pages;
+use ferry_compat::base44::realtime::Events;
 use ferry_compat::base44::schema::parse_entities;
 use ferry_compat::base44::store::Db;
 use ferry_control::Mutation;
@@ -106,6 +108,8 @@ struct Hosted {
     files: Option<Arc<FileStore>>,
     /// `$FERRY_HOME/data/<app>`.
     data_dir: PathBuf,
+    /// The app's realtime channel, shared by its releases (sockets survive a deploy).
+    events: Events,
 }
 
 /// The Base44 backends of every app, kept across activations.
@@ -458,6 +462,7 @@ async fn open(state: &ServerState, app: &str, settings: Settings) -> Result<Host
         users: None,
         files: None,
         data_dir: data,
+        events: Events::default(),
     })
 }
 
@@ -519,13 +524,15 @@ async fn build(
         public_origin: hosted.settings.explicit_public_url.clone(),
     }));
     let service_key = auth.key.clone();
-    let mut api = router(Arc::new(AppState::new(
+    let mut state = AppState::new(
         backend.app_id.clone(),
         hosted.db.clone(),
         entities,
         Some(auth),
-    )))
-    .merge(integrations);
+    );
+    state.events = hosted.events.clone();
+    let state = Arc::new(state);
+    let mut api = router(state.clone()).merge(integrations);
     let mut warnings = Vec::new();
     if let Some((hosts, release)) = functions {
         let (release_functions, notes) = hosts
@@ -552,6 +559,11 @@ async fn build(
     let mounts = vec![
         Mounted::new("/api/apps/", Arc::new(RouterMount(api))),
         Mounted::new(pages::PREFIX, Arc::new(RouterMount(pages))),
+        // Realtime (socket.io) at the origin's root, whatever path `serverUrl` has.
+        Mounted::new(
+            "/ws-user-apps/",
+            Arc::new(RouterMount(realtime_router(state))),
+        ),
     ];
     Ok((mounts, warnings))
 }

@@ -29,7 +29,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use ferry_compat::base44::api::{AppState, AuthConfig, InternalError, router};
+use ferry_compat::base44::api::{AppState, AuthConfig, InternalError, realtime_router, router};
 use ferry_compat::base44::auth::mail::{Mail, MailError, Outbox};
 use ferry_compat::base44::auth::token::{SigningKey, generate_key};
 use ferry_compat::base44::model::{Dialect, USER_ENTITY};
@@ -191,8 +191,9 @@ async fn serve(args: Args) -> Result<(), Error> {
         Arc::new(FileOutbox::open(&outbox)?),
     );
     config.verify_email = args.verify_email;
-    let state = AppState::new(app_id, db, entities, Some(config));
-    let mut app = router(Arc::new(state));
+    let state = Arc::new(AppState::new(app_id, db, entities, Some(config)));
+    // The entities API and, at the origin's root, the realtime socket.io endpoint.
+    let mut app = router(state.clone()).merge(realtime_router(state));
     if !args.quiet {
         app = app.layer(middleware::from_fn(log_requests));
     }

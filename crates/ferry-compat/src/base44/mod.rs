@@ -10,6 +10,7 @@ pub mod integrations;
 pub mod model;
 pub mod pages;
 pub mod query;
+pub mod realtime;
 pub mod record;
 pub mod rls;
 pub mod schema;

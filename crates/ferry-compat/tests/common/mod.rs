@@ -148,6 +148,7 @@ impl Api {
                 entities,
                 caller_from: Arc::new(caller_from),
                 auth: None,
+                events: Default::default(),
             })),
         }
     }

@@ -9,6 +9,7 @@ use super::request::{Answer, ok, record_not_found};
 use super::{ApiError, Shared};
 use crate::base44::model::{Dialect, Entity, USER_ENTITY};
 use crate::base44::query::{Filter, ListQuery, Sql, count_sql, parse_filter, select_sql};
+use crate::base44::realtime::ChangeKind;
 use crate::base44::record::{
     Author, Cell, get_sql, is_valid_id, public_columns, row_to_record, update_sql,
 };
@@ -118,6 +119,22 @@ impl Ctx<'_> {
         self.shared.db().dialect()
     }
 
+    /// Publishes committed `records` of the entity to realtime subscribers (nothing is built
+    /// when there are none). Call it only after the write's transaction has committed.
+    pub(super) fn publish<'r>(
+        &self,
+        kind: ChangeKind,
+        records: impl IntoIterator<Item = &'r Value>,
+    ) {
+        let app = &self.shared.app;
+        app.events.publish(&app.app_id, self.entity, kind, records);
+    }
+
+    /// Whether anyone subscribes to the app's changes.
+    pub(super) fn observed(&self) -> bool {
+        self.shared.app.events.active()
+    }
+
     pub(super) fn columns(&self) -> usize {
         public_columns(self.entity).len()
     }
@@ -208,7 +225,10 @@ impl Ctx<'_> {
         self.guard_user_fields(&mut changes, true);
         let sql = update_sql(self.entity, id, &changes, self.dialect(), check.as_ref())?;
         match self.write_one(&sql, id, check.as_ref()).await? {
-            Some(record) => ok(record),
+            Some(record) => {
+                self.publish(ChangeKind::Update, [&record]);
+                ok(record)
+            }
             None => Err(record_not_found()),
         }
     }

@@ -403,6 +403,7 @@ async fn insert_all(ctx: &Ctx<'_>, rows: &[Row], check: Option<&Filter>) -> Answ
         .map(|id| by_id.remove(id))
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| ApiError::internal("import INSERT returned other ids"))?;
+    ctx.publish(crate::base44::realtime::ChangeKind::Create, &output);
     ok(json!({
         "status": "success",
         "details": format!("Imported {} records", output.len()),

@@ -15,6 +15,7 @@ use super::request::{
 use super::{ApiError, Shared};
 use crate::base44::model::{Entity, USER_ENTITY};
 use crate::base44::query::{Filter, ListQuery, parse_filter, select_sql};
+use crate::base44::realtime::ChangeKind;
 use crate::base44::record::{Cell, RecordError, insert_sql, update_many_sql, update_sql};
 use crate::base44::rls::{self, Access, Operation};
 
@@ -111,6 +112,18 @@ pub(super) async fn update_many(
         ));
     }
     tx.commit().await?;
+    if ctx.observed() && !updated.is_empty() {
+        // The new values, read after the commit (a later change publishes its own event).
+        let query = ListQuery {
+            filter: Some(parse_filter(&json!({ "id": { "$in": &updated } }))?),
+            sort: Vec::new(),
+            ..ListQuery::default()
+        };
+        let records = s
+            .records(ctx.entity, &select_sql(ctx.entity, &query, ctx.dialect())?)
+            .await?;
+        ctx.publish(ChangeKind::Update, &records);
+    }
     ok(json!({ "success": true, "updated": updated.len(), "has_more": has_more }))
 }
 
@@ -186,7 +199,9 @@ pub(super) async fn bulk_update(
         rows.push(row);
     }
     tx.commit().await?;
-    ok(Value::Array(decode(ctx.entity, rows, ctx.dialect())?))
+    let records = decode(ctx.entity, rows, ctx.dialect())?;
+    ctx.publish(ChangeKind::Update, &records);
+    ok(Value::Array(records))
 }
 
 /// The most records one `upsert` call may carry.
@@ -301,6 +316,7 @@ pub(super) async fn upsert(
     let mut tx = s.db().begin().await?;
     let (mut created, mut updated) = (0usize, 0usize);
     let mut rows = Vec::with_capacity(work.len());
+    let mut kinds = Vec::with_capacity(work.len());
     for (index, key, mut record) in work {
         let find = ListQuery {
             filter: Some(parse_filter(&key)?),
@@ -343,6 +359,7 @@ pub(super) async fn upsert(
                 let sql = update_sql(ctx.entity, &id, &record, ctx.dialect(), check.as_ref())
                     .map_err(|e| in_record(index, e))?;
                 updated += 1;
+                kinds.push(ChangeKind::Update);
                 (id, sql, check)
             }
             None => {
@@ -358,6 +375,7 @@ pub(super) async fn upsert(
                 let (id, sql) = insert_sql(ctx.entity, &record, &ctx.author(), ctx.dialect())
                     .map_err(|e| in_record(index, e))?;
                 created += 1;
+                kinds.push(ChangeKind::Create);
                 (id, sql, check)
             }
         };
@@ -386,5 +404,8 @@ pub(super) async fn upsert(
     }
     tx.commit().await?;
     let records = decode(ctx.entity, rows, ctx.dialect())?;
+    for (record, kind) in records.iter().zip(&kinds) {
+        ctx.publish(*kind, [record]);
+    }
     ok(json!({ "created": created, "updated": updated, "records": records }))
 }

@@ -47,6 +47,7 @@ use context::decode;
 use request::{Answer, BodyIn, PathIn, body_object, ok, path};
 
 use crate::base44::model::{Entity, USER_ENTITY};
+use crate::base44::realtime::{self, Events, Realtime};
 use crate::base44::rls::Caller;
 use crate::base44::store::Db;
 
@@ -76,6 +77,9 @@ pub struct AppState {
     /// The `auth/*` routes' configuration (signing key, mail…); `None` answers them with 501
     /// `auth-disabled`.
     pub auth: Option<AuthConfig>,
+    /// Where every committed write is published for realtime subscribers ([`realtime_router`]);
+    /// share one between the releases of an app so sockets survive a deploy.
+    pub events: Events,
 }
 
 impl AppState {
@@ -109,6 +113,7 @@ impl AppState {
             entities,
             caller_from,
             auth,
+            events: Events::default(),
         }
     }
 }
@@ -141,9 +146,8 @@ struct Shared {
     entities: HashMap<String, Entity>,
 }
 
-/// The entities API: mount it at the root of the server the SDK's `serverUrl` names. Every
-/// answer is JSON; errors are `{"message", "detail", "code"}` (see [`ApiError`]).
-pub fn router(state: Arc<AppState>) -> Router {
+/// The router's state over `state`: its entities by name, `User` with its default rules.
+fn shared(state: Arc<AppState>) -> Arc<Shared> {
     let entities = state
         .entities
         .iter()
@@ -155,10 +159,46 @@ pub fn router(state: Arc<AppState>) -> Router {
             (e.name.clone(), e)
         })
         .collect();
-    let shared = Arc::new(Shared {
+    Arc::new(Shared {
         app: state,
         entities,
+    })
+}
+
+/// The realtime endpoint of `state`'s app (`/ws-user-apps/socket.io/`, see
+/// [`realtime`]): mount it at the root of the app's origin. A socket's `token` is checked as
+/// the API checks a bearer token (then the user's `User` record is read); an absent or invalid
+/// one makes an anonymous subscriber.
+pub fn realtime_router(state: Arc<AppState>) -> Router {
+    let shared = shared(state.clone());
+    let resolve: realtime::ResolveFn = Arc::new(move |token: Option<String>| {
+        let shared = shared.clone();
+        Box::pin(async move {
+            let Some(value) =
+                token.and_then(|t| axum::http::HeaderValue::from_str(&format!("Bearer {t}")).ok())
+            else {
+                return Caller::anonymous();
+            };
+            let mut headers = HeaderMap::new();
+            headers.insert(axum::http::header::AUTHORIZATION, value);
+            shared
+                .caller(&headers)
+                .await
+                .unwrap_or_else(|_| Caller::anonymous())
+        })
     });
+    realtime::router(Arc::new(Realtime {
+        app_id: state.app_id.clone(),
+        events: state.events.clone(),
+        resolve,
+        limits: realtime::Limits::default(),
+    }))
+}
+
+/// The entities API: mount it at the root of the server the SDK's `serverUrl` names. Every
+/// answer is JSON; errors are `{"message", "detail", "code"}` (see [`ApiError`]).
+pub fn router(state: Arc<AppState>) -> Router {
+    let shared = shared(state);
     let base = "/api/apps/{app_id}/entities/{name}";
     let app = "/api/apps/{app_id}";
     Router::new()

@@ -15,7 +15,10 @@ use super::request::{
 };
 use super::{ApiError, Shared};
 use crate::base44::query::{Filter, Sql, parse_filter, where_sql};
-use crate::base44::record::{RecordError, delete_sql, insert_many_sql, insert_sql};
+use crate::base44::realtime::ChangeKind;
+use crate::base44::record::{
+    RecordError, delete_sql, ident, insert_many_sql, insert_sql, public_columns,
+};
 use crate::base44::rls::{self, Operation};
 
 /// `POST …/{name}`: creates one record and answers it.
@@ -32,7 +35,10 @@ pub(super) async fn create(
     ctx.guard_user_fields(&mut record, false);
     let (id, sql) = insert_sql(ctx.entity, &record, &ctx.author(), ctx.dialect())?;
     match ctx.write_one(&sql, &id, check.as_ref()).await? {
-        Some(record) => ok(record),
+        Some(record) => {
+            ctx.publish(ChangeKind::Create, [&record]);
+            ok(record)
+        }
         None => Err(ApiError::internal("INSERT returned no row")),
     }
 }
@@ -63,8 +69,15 @@ pub(super) async fn delete_one(
     let id = record_id(&p.id)?;
     let filter = write_filter(ctx.access(Operation::Delete)?, Operation::Delete)?;
     let sql = delete_sql(ctx.entity, id, ctx.dialect(), filter.as_ref())?;
-    if s.db().query(&sql, ctx.columns()).await?.is_empty() {
+    let rows = s.db().query(&sql, ctx.columns()).await?;
+    if rows.is_empty() {
         return Err(record_not_found());
+    }
+    if ctx.observed() {
+        ctx.publish(
+            ChangeKind::Delete,
+            &decode(ctx.entity, rows, ctx.dialect())?,
+        );
     }
     ok(json!({ "success": true }))
 }
@@ -93,15 +106,28 @@ pub(super) async fn delete_many(
     let filter = rls::combine(Some(query), &access).unwrap_or(Filter::Always);
     let mut params = Vec::new();
     let condition = where_sql(ctx.entity, &filter, ctx.dialect(), &mut params)?;
-    let sql = Sql {
+    let mut sql = Sql {
         text: format!(
             "DELETE FROM \"{}\" WHERE {condition}",
             ctx.entity.table.replace('"', "\"\"")
         ),
         params,
     };
-    let deleted = s.db().execute(&sql).await?;
-    ok(json!({ "success": true, "deleted": deleted }))
+    if !ctx.observed() {
+        let deleted = s.db().execute(&sql).await?;
+        return ok(json!({ "success": true, "deleted": deleted }));
+    }
+    // Subscribers need the deleted records (their read rule is checked against them).
+    let columns = public_columns(ctx.entity);
+    let returning: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+    sql.text = format!("{} RETURNING {}", sql.text, returning.join(", "));
+    let records = decode(
+        ctx.entity,
+        s.db().query(&sql, columns.len()).await?,
+        ctx.dialect(),
+    )?;
+    ctx.publish(ChangeKind::Delete, &records);
+    ok(json!({ "success": true, "deleted": records.len() }))
 }
 
 /// `POST …/{name}/bulk` with a JSON array of records (`bulkCreate`): one `INSERT`, answered
@@ -161,5 +187,6 @@ pub(super) async fn bulk_create(
         .map(|id| by_id.remove(id))
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| ApiError::internal("bulk INSERT returned other ids"))?;
+    ctx.publish(ChangeKind::Create, &ordered);
     ok(Value::Array(ordered))
 }
