@@ -7,6 +7,7 @@ mod admin;
 pub mod auth;
 pub mod base44;
 pub mod base44_functions;
+mod dashboard;
 mod error;
 mod handlers;
 pub mod idempotent;

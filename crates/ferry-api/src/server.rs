@@ -221,6 +221,8 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
             state.clone(),
             crate::handlers::Access::Bearer,
         ))
+        // The web dashboard (`/`, `/dashboard/…`): pages over the same bearer API.
+        .merge(crate::dashboard::router(state.clone()))
         // MCP over streamable HTTP (`/mcp`): tools over the same bearer API, in process.
         .merge(ferry_mcp::http::router(
             crate::handlers::router(state.clone(), crate::handlers::Access::Bearer),

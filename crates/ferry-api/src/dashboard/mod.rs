@@ -68,9 +68,11 @@ pub fn router(state: Arc<ServerState>) -> axum::Router {
             "/favicon.ico",
             get(|| async { axum::http::StatusCode::NO_CONTENT }),
         )
-        .fallback(not_found)
-        .layer(axum::middleware::from_fn(same_origin_posts))
-        .layer(axum::middleware::from_fn(security_headers))
+        // Only under /dashboard/: other unknown paths keep the API's JSON `no-route`.
+        .route("/dashboard/{*rest}", get(not_found))
+        // `route_layer`: the listener's fallback stays the API's JSON `no-route`.
+        .route_layer(axum::middleware::from_fn(same_origin_posts))
+        .route_layer(axum::middleware::from_fn(security_headers))
         .with_state(dash)
 }
 

@@ -76,7 +76,8 @@ pub fn deploy(
         source: args.path.clone(),
         git_timeout: 300,
     };
-    let (source, inspection) = super::inspect_source(&source_args, ferry_inspect::Scope::Units)?;
+    let (mut source, inspection) =
+        super::inspect_source(&source_args, ferry_inspect::Scope::Units)?;
     let profile = &inspection.profile;
     let plans = inspection.plans();
     let picked = super::pick_plan(&plans, args.unit.as_deref(), &profile.name, true)?;
@@ -360,6 +361,11 @@ pub fn deploy(
         &crate::client::idempotency_key(),
     )?;
     mark("activate", &mut t);
+    // The findings and verdicts, kept with the release for the dashboard (best effort).
+    if let Err(note) = super::inspect_report::keep(api, &app, &id, &mut source) {
+        warnings.push(note);
+    }
+    mark("inspect-report", &mut t);
     // What the server noticed while readying the backend (e.g. no Deno for the functions).
     if let Some(notes) = outcome["warnings"].as_array() {
         warnings.extend(notes.iter().filter_map(|n| n.as_str().map(str::to_string)));

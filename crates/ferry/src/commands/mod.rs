@@ -7,6 +7,7 @@ mod db;
 mod deploy;
 mod deploy_cmd;
 mod inspect;
+mod inspect_report;
 mod login;
 mod manage;
 mod mcp;
