@@ -159,8 +159,10 @@ async function flow(kind, client, app, dir) {
     assert.match(job.job_id, /^dep_[0-9a-f]{16}$/);
     assert.equal(job.state, 'running');
     assert.ok(Date.now() - started < 5_000, 'deploy answers at once');
+    const answered = Date.now() - started;
     const done = await waitForJob(client, job.job_id);
     assert.equal(done.state, 'succeeded', `deploy job: ${JSON.stringify(done)}`);
+    console.log(`${kind} deploy ${label}: job id in ${answered} ms, live after ${Date.now() - started} ms`);
     assert.equal(done.result.app, app);
     return done.result.release_id;
   };
@@ -186,7 +188,9 @@ async function flow(kind, client, app, dir) {
   assert.equal(await edgeRelease(app), second, 'the edge still serves it');
 
   // With confirm: the previous release is live, on the API and at the edge.
+  const switchStarted = Date.now();
   const rolled = await ok(client, 'rollback', { app, confirm: true });
+  console.log(`${kind} rollback with confirm: ${Date.now() - switchStarted} ms`);
   assert.equal(rolled.done, true);
   assert.equal(rolled.live.release_id, first);
   assert.equal(await edgeRelease(app), first);

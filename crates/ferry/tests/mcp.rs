@@ -130,6 +130,8 @@ fn the_official_mcp_client_drives_stdio_and_streamable_http() {
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // The suite's report (durations per test), shown with `--nocapture`.
+    eprintln!("{stdout}");
     assert!(
         out.status.success(),
         "the MCP suite failed:\n{stdout}\n{stderr}"
