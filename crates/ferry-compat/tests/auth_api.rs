@@ -611,13 +611,14 @@ async fn scenario(url: &str) {
         "email-taken",
     )
     .await;
-    // Invited, without a password: no sign-in, and registering the email is refused.
+    // Invited, without a password: no sign-in (the distinct answer the sign-in page turns
+    // into "set your password"), and registering the email is refused.
     api.err(
         "auth/login",
         None,
         json!({"email": "dave@example.com", "password": "anything-at-all"}),
-        StatusCode::UNAUTHORIZED,
-        "invalid-credentials",
+        StatusCode::FORBIDDEN,
+        "password-not-set",
     )
     .await;
     api.err(

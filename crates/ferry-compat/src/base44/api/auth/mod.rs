@@ -54,9 +54,12 @@ pub(super) use signup::{register, resend_otp, verify_otp};
 /// How long an invitation's link (a reset token) stays valid: 7 days.
 pub const INVITE_TTL_SECS: u64 = 7 * 24 * 60 * 60;
 
-/// A reset (or set-password) link is mailed at most once in this many seconds per user;
-/// further requests within it answer the same and send nothing.
-pub const RESEND_AFTER_SECS: u64 = 60;
+/// At most this many reset (or set-password) links are mailed to one user per
+/// [`RESET_WINDOW_SECS`] through `reset-password-request`; further requests answer the same
+/// and send nothing (the form cannot flood a mailbox).
+pub const RESET_MAX_PER_WINDOW: u64 = 5;
+/// The window of [`RESET_MAX_PER_WINDOW`]: 15 minutes.
+pub const RESET_WINDOW_SECS: u64 = 15 * 60;
 
 /// Expired rows of [`AUTH_CODES_TABLE`] are swept this long after their expiry (so a late
 /// attempt still reads "expired" rather than "invalid").

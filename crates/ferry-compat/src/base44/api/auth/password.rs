@@ -10,8 +10,7 @@ use serde_json::{Value, json};
 use super::sql::{By, code_delete_sql, read_code, set_password_sql};
 use super::steps::pending_tokens;
 use super::{
-    AppPath, PURPOSE_RESET, RESEND_AFTER_SECS, blocking, email_arg, invalid_reset, opt_text,
-    signed_in_id, text,
+    AppPath, PURPOSE_RESET, blocking, email_arg, invalid_reset, opt_text, signed_in_id, text,
 };
 use crate::base44::api::{Answer, ApiError, BodyIn, PathIn, Shared, body_object, ok, path};
 use crate::base44::auth::mail::Mail;
@@ -21,9 +20,12 @@ use crate::base44::auth::unix_now;
 use crate::base44::record::is_valid_id;
 
 /// `POST auth/reset-password-request {email}` → `{message}`, always; mails a reset link only
-/// when the user exists and was not sent one in the last [`RESEND_AFTER_SECS`] (so the form
-/// cannot be used to flood a mailbox). A user without a password gets the set-password
-/// wording.
+/// when the user exists and was sent fewer than [`RESET_MAX_PER_WINDOW`] in the last
+/// [`RESET_WINDOW_SECS`] (so the form cannot flood a mailbox). A user without a password
+/// (migrated) gets the set-password wording.
+///
+/// [`RESET_MAX_PER_WINDOW`]: super::RESET_MAX_PER_WINDOW
+/// [`RESET_WINDOW_SECS`]: super::RESET_WINDOW_SECS
 pub(in crate::base44::api) async fn reset_password_request(
     State(s): State<Arc<Shared>>,
     p: PathIn<AppPath>,
@@ -37,11 +39,11 @@ pub(in crate::base44::api) async fn reset_password_request(
     if let Some(user) = s.find_user(By::Email(&email)).await? {
         let mut tx = s.db().begin().await?;
         let now = unix_now();
-        let recent = pending_tokens(&mut tx, s.db().dialect(), &user.email, now)
+        let limited = pending_tokens(&mut tx, s.db().dialect(), &user.email, now)
             .await?
             .iter()
-            .any(|t| t.issued_at.saturating_add(RESEND_AFTER_SECS) > now);
-        if recent {
+            .any(|t| t.limited(now));
+        if limited {
             tx.rollback().await?;
         } else {
             let token = s

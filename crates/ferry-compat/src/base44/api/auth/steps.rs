@@ -9,7 +9,9 @@ use super::sql::{
     By, UserRow, code_delete_sql, code_upsert_sql, codes_of_email_sql, codes_sweep_sql, otp_json,
     user_row, user_select_sql,
 };
-use super::{AuthConfig, PURPOSE_OTP, PURPOSE_RESET, email_taken};
+use super::{
+    AuthConfig, PURPOSE_OTP, PURPOSE_RESET, RESET_MAX_PER_WINDOW, RESET_WINDOW_SECS, email_taken,
+};
 use crate::base44::api::{Answer, ApiError, Shared, decode, ok};
 use crate::base44::auth::mail::Mail;
 use crate::base44::auth::otp::{OtpRecord, ResetRecord, generate_otp, generate_reset_token};
@@ -184,6 +186,18 @@ pub(super) struct PendingToken {
     pub(super) expires_at: u64,
     /// Whether an owner's invitation made it.
     pub(super) invite: bool,
+    /// When the user's current window of reset mails started (see [`RESET_WINDOW_SECS`]).
+    pub(super) window_start: u64,
+    /// How many reset tokens were made in that window, this one included.
+    pub(super) window_count: u64,
+}
+
+impl PendingToken {
+    /// Whether another reset mail at `now` would exceed [`RESET_MAX_PER_WINDOW`].
+    pub(super) fn limited(&self, now: u64) -> bool {
+        self.window_start.saturating_add(RESET_WINDOW_SECS) > now
+            && self.window_count >= RESET_MAX_PER_WINDOW
+    }
 }
 
 /// The unexpired reset tokens of `email` at `now`.
@@ -206,6 +220,8 @@ pub(super) async fn pending_tokens(
             issued_at: r.get("issued_at").and_then(Value::as_u64).unwrap_or(0),
             expires_at: r.get("expires_at").and_then(Value::as_u64).unwrap_or(0),
             invite: r.get("kind").and_then(Value::as_str) == Some("invite"),
+            window_start: r.get("window_start").and_then(Value::as_u64).unwrap_or(0),
+            window_count: r.get("window_count").and_then(Value::as_u64).unwrap_or(0),
         })
         .filter(|p| p.expires_at > now)
         .collect())
@@ -226,6 +242,14 @@ pub(super) async fn store_reset_token(
     let mut record = ResetRecord::new(&token, now);
     record.expires_at = now.saturating_add(ttl);
     let email = email.to_lowercase();
+    // The window of reset mails continues from the token this one replaces.
+    let (window_start, window_count) = pending_tokens(tx, dialect, &email, now)
+        .await?
+        .iter()
+        .filter(|p| p.window_start.saturating_add(RESET_WINDOW_SECS) > now)
+        .map(|p| (p.window_start, p.window_count.saturating_add(1)))
+        .max()
+        .unwrap_or((now, 1));
     tx.execute(&codes_sweep_sql(dialect, now)).await?;
     tx.execute(&code_delete_sql(dialect, PURPOSE_RESET, "email", &email))
         .await?;
@@ -235,6 +259,8 @@ pub(super) async fn store_reset_token(
         "issued_at": now,
         "kind": kind.as_str(),
         "user_id": user_id,
+        "window_start": window_start,
+        "window_count": window_count,
     });
     tx.execute(&code_upsert_sql(
         dialect,
