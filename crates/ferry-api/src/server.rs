@@ -227,7 +227,16 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
         .merge(ferry_mcp::http::router(
             crate::handlers::router(state.clone(), crate::handlers::Access::Bearer),
             ferry_mcp::http::Options::for_server(home.clone(), control_addr.clone()),
-        ));
+        ))
+        // Any other path: the API's JSON `no-route` (merged routers keep no fallback).
+        .fallback(|| async {
+            crate::ApiError::new(
+                404,
+                "no-route",
+                "no such route",
+                "see /api/openapi.json for the routes",
+            )
+        });
     let tcp_task = tokio::spawn(
         axum::serve(
             control_listener,

@@ -76,7 +76,7 @@ pub fn router(api: axum::Router, options: Options) -> axum::Router {
     );
     axum::Router::new()
         .route_service("/mcp", service)
-        .layer(axum::middleware::from_fn_with_state(api, require_token))
+        .route_layer(axum::middleware::from_fn_with_state(api, require_token))
 }
 
 /// No valid bearer token: the API's own `401` (or `429`), audited and throttled by it.
