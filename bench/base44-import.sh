@@ -48,6 +48,7 @@ PYTHON="$(command -v /usr/bin/python3 || command -v python3)"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/ferry-b44import.XXXXXX")"
 chmod 755 "$WORK"
+chown postgres: "$WORK"
 if [ -n "${FERRY_BIN:-}" ]; then
   case "$FERRY_BIN" in /*) FERRY="$FERRY_BIN" ;; *) FERRY="$PWD/$FERRY_BIN" ;; esac
 else

@@ -588,8 +588,13 @@ fn a_live_pull_moves_records_and_files_resumes_and_fails_clearly() {
     ];
     let args: Vec<&str> = args.to_vec();
 
-    // Stopped after three committed batches (Note's one, then two of Task's), before the last
-    // one's checkpoint: resumable.
+    // Stopped right after the first batch (Note's) was committed, before any checkpoint.
+    let (code, doc, err) = pull(&env, &args, &[("FERRY_TEST_FAIL_AFTER_PAGES", "1")]);
+    assert_ne!(code, 0, "{doc}");
+    assert_eq!(doc["error"]["code"], "interrupted", "{doc}\n{err}");
+
+    // Resumed, and stopped after three committed batches (Note's again — its ids are skipped —
+    // then two of Task's), before the last one's checkpoint.
     let (code, doc, err) = pull(&env, &args, &[("FERRY_TEST_FAIL_AFTER_PAGES", "3")]);
     assert_ne!(code, 0, "{doc}");
     assert_eq!(doc["error"]["code"], "interrupted", "{doc}\n{err}");

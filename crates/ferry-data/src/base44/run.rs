@@ -274,7 +274,9 @@ async fn run(
         .into_iter()
         .map(|a| (a.entity.name.clone(), a.entity))
         .collect();
-    let fresh_job = state.entities.is_empty() && !report.already_done;
+    // Only a new job checks for records already there: a resumed one may have committed a
+    // batch whose checkpoint was never written (its ids are skipped when redone).
+    let fresh_job = !report.resumed && !report.already_done;
     let schema_kind = match &options.source {
         SourceSpec::Live { .. } if !schema_files.is_empty() && options.schemas.is_none() => "api",
         _ => "file",
@@ -366,6 +368,9 @@ async fn run(
         });
         let mut batches_this_run = 0u64;
         for entity in &entities {
+            if options.cancel.is_cancelled() {
+                return Err(Base44Error::Interrupted);
+            }
             load(
                 options,
                 source,
