@@ -3,6 +3,8 @@
 # list of 50 — `GET /api/apps/{id}/entities/Order?q={"status":"paid","amount":{"$gte":100}}
 # &sort=-placed_at&limit=50` — over 100,000 records, on the embedded SQLite and on PostgreSQL
 # 15, each beside the same SQL run directly (the floor). Goal: p99 under 10 ms on SQLite.
+# Then the import rate of `ferry db pull --from base44-export:` against plain INSERTs through
+# psql (bench/base44-import.sh; IMPORT=0 skips it).
 # Never in CI; run by hand (as root: it installs what is missing from Debian's packages and
 # runs PostgreSQL as the postgres user).
 #
@@ -472,3 +474,11 @@ echo "plans (SQLite EXPLAIN QUERY PLAN; PostgreSQL EXPLAIN (ANALYZE, BUFFERS)):"
 cat "$PLANS"
 echo
 helper table "$ROWS" "$RECORDS" "$CONNECTIONS"
+
+# The import rate: `ferry db pull --from base44-export:DIR` in records/s against the same rows
+# loaded with plain INSERTs through psql (floor: one row per INSERT; peer: 1,000-row INSERTs
+# and COPY), in the same run. IMPORT=0 skips it; RECORDS_IMPORT sets its size.
+if [ "${IMPORT:-1}" != 0 ]; then
+  echo
+  RECORDS="${RECORDS_IMPORT:-100000}" "$(dirname "$0")/base44-import.sh"
+fi
