@@ -56,14 +56,15 @@ pub struct Throttle {
 
 impl Throttle {
     /// Whether `ip` is throttled now; when it is, how long until it may try again.
-    fn blocked(&self, ip: IpAddr) -> Option<Duration> {
+    pub(crate) fn blocked(&self, ip: IpAddr) -> Option<Duration> {
         let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let (count, since) = map.get(&ip)?;
         let left = WINDOW.checked_sub(since.elapsed())?;
         (*count >= MAX_FAILURES).then_some(left)
     }
 
-    fn fail(&self, ip: IpAddr) {
+    /// Counts a failed authentication from `ip`.
+    pub(crate) fn fail(&self, ip: IpAddr) {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() > 10_000 {
             map.retain(|_, (_, since)| since.elapsed() < WINDOW);
@@ -106,9 +107,25 @@ fn new_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Put on a request to the Unix socket's router by the dashboard itself (in process, never
+/// from the wire) for a browser signed in as the server's owner: the owner acting through the
+/// dashboard, from `source` (`tcp:<ip>`). Only the audit log's actor and source change.
+#[derive(Debug, Clone)]
+pub struct OwnerVia {
+    /// The audit actor (`local/dashboard-owner`).
+    pub label: String,
+    /// Where the browser is (`tcp:<ip>`).
+    pub source: String,
+}
+
 /// The Unix socket: the machine's owner.
 pub async fn local(mut req: Request, next: Next) -> Response {
-    req.extensions_mut().insert(Caller(Principal::local()));
+    let mut who = Principal::local();
+    if let Some(via) = req.extensions().get::<OwnerVia>() {
+        who.label.clone_from(&via.label);
+        who.source.clone_from(&via.source);
+    }
+    req.extensions_mut().insert(Caller(who));
     next.run(req).await
 }
 

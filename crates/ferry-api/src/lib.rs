@@ -13,6 +13,7 @@ mod handlers;
 pub mod idempotent;
 mod inspect_report;
 mod openapi;
+mod owner_link;
 pub mod processes;
 mod server;
 mod state;

@@ -148,6 +148,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
         processes: Arc::new(crate::processes::ProcessHosts::new(&home)),
         auto_rollback: rollback_tx,
         throttle: Default::default(),
+        owner_links: Default::default(),
     });
     // Automatic rollbacks of server releases failing after their switch (see `processes`).
     // A weak reference: the state owns the sender, so the task ends when the state goes.

@@ -82,6 +82,8 @@ pub struct ServerState {
     pub auto_rollback: tokio::sync::mpsc::UnboundedSender<crate::processes::AutoRollback>,
     /// Failed authentications per client address (the TCP control listener).
     pub throttle: crate::auth::Throttle,
+    /// Open one-time dashboard sign-in links for the server's owner (hashes only).
+    pub owner_links: crate::owner_link::OwnerLinks,
 }
 
 /// What an activation did.

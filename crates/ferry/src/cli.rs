@@ -82,6 +82,9 @@ pub enum Command {
     /// Serve MCP on stdin/stdout for AI agents (Claude, Cursor, VS Code): the local server's
     /// operations as tools (docs/mcp.md).
     Mcp,
+    /// A one-time link (2 minutes) that signs a browser into the web dashboard as the server's
+    /// owner, who also sees data jobs (on the server machine; docs/dashboard.md).
+    Dashboard,
 }
 
 /// Arguments of `ferry org`.

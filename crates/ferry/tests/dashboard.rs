@@ -423,3 +423,264 @@ fn the_dashboard_signs_in_rolls_back_and_shows_every_page_safely() {
         "{audit}"
     );
 }
+
+/// Every regular file under `dir` (the server's home: databases, logs, data).
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let kind = entry.file_type().expect("file type");
+            if kind.is_dir() {
+                todo.push(entry.path());
+            } else if kind.is_file() {
+                out.push(entry.path());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn an_owner_link_signs_in_once_and_the_owner_sees_real_data_jobs() {
+    need_node();
+    let root = ferry_test::workspace_root();
+    let dir = root.join("tests/dashboard");
+    assert!(
+        dir.join("node_modules/playwright-core").exists()
+            && dir.join("node_modules/axe-core").exists()
+            && Path::new("/usr/bin/chromium").exists(),
+        "the dashboard test needs chromium, playwright-core and axe-core: run `scripts/test` (it installs them)"
+    );
+    let env = Env::new();
+    let _server = env.serve();
+    let info: Value = serde_json::from_str(
+        &std::fs::read_to_string(env.home.join("server.json")).expect("server.json"),
+    )
+    .expect("json");
+    let control = info["control"].as_str().expect("control").to_string();
+    let origin = format!("http://{control}");
+    let (code, _, err) = env.ferry(&["org", "create", "acme"]);
+    assert_eq!(code, 0, "{err}");
+    let (status, doc) = local(
+        &env,
+        "POST",
+        "/api/v1/apps",
+        Some(json!({ "name": "srv", "org": "acme" })),
+    );
+    assert_eq!(status, 200, "{doc}");
+    let (code, _, err) = env.ferry(&["env", "set", "--app", "srv", &format!("SECRET_X={SECRET}")]);
+    assert_eq!(code, 0, "{err}");
+    let acme = token(&env, "acme", "acme-admin", "admin");
+
+    // A real data job: a Base44 export folder pulled into SQLite by `ferry db pull`.
+    let export = env.home.parent().expect("parent").join("export");
+    std::fs::create_dir_all(&export).expect("mkdir");
+    std::fs::write(
+        export.join("task.json"),
+        r#"[{"id": "t1", "title": "ship it"}, {"id": "t2", "title": "test it"}]"#,
+    )
+    .expect("write");
+    let target = env.home.parent().expect("parent").join("pulled.sqlite3");
+    let out = Command::new(common::bin())
+        .args(["db", "pull", "--json", "--from"])
+        .arg(format!("base44-export:{}", export.display()))
+        .arg("--to")
+        .arg(format!("sqlite://{}", target.display()))
+        .env("FERRY_HOME", &env.home)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("ferry runs");
+    assert!(
+        out.status.success(),
+        "the pull failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, jobs) = local(&env, "GET", "/api/v1/jobs", None);
+    assert_eq!(status, 200, "{jobs}");
+    let job = jobs["jobs"][0].clone();
+    let job_id = job["id"].as_str().expect("a job is recorded").to_string();
+    let job_status = job["status"].as_str().expect("status").to_string();
+    assert_eq!(job["kind"], "pull", "{job}");
+
+    // `ferry dashboard` asks the local socket for a link; not a remote server.
+    let (code, link, err) = env.ferry(&["dashboard", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let url = link["url"].as_str().expect("url").to_string();
+    let prefix = format!("http://{control}/dashboard/owner?code=");
+    let owner_code = url
+        .strip_prefix(&prefix)
+        .expect("the control listener's owner page");
+    assert!(
+        owner_code.len() == 64 && owner_code.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{url}"
+    );
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    let expires_at = link["expires_at"].as_u64().expect("expires_at");
+    assert!(
+        expires_at > now_ms + 100_000 && expires_at <= now_ms + 121_000,
+        "{link}"
+    );
+    let (code, doc, _) = env.ferry(&["dashboard", "--json", "--server", "http://127.0.0.1:9"]);
+    assert_eq!(code, 2, "{doc}");
+    assert_eq!(doc["error"]["code"], "owner-link-remote", "{doc}");
+    // Only the socket's owner gets a link: a token on the TCP listener is refused.
+    let mut s = std::net::TcpStream::connect(&control).expect("control");
+    s.write_all(
+        format!("POST /api/v1/dashboard/owner-link HTTP/1.1\r\nhost: {control}\r\nauthorization: Bearer {acme}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .expect("write");
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    assert!(raw.starts_with("HTTP/1.1 403"), "{raw}");
+    assert!(!raw.contains("code="), "{raw}");
+
+    // GET only shows the confirmation (twice: nothing is spent), and sets no cookie.
+    let path = &url[origin.len()..];
+    for _ in 0..2 {
+        let page = http(&control, "GET", path, &[], None);
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.header("set-cookie").is_none());
+        assert!(
+            page.body
+                .contains(&format!("name=\"code\" value=\"{owner_code}\"")),
+            "{}",
+            page.body
+        );
+    }
+    assert_eq!(
+        http(&control, "GET", "/dashboard/owner?code=nope", &[], None).status,
+        400
+    );
+    // A code never issued: refused, no session, audited.
+    let unknown = http(
+        &control,
+        "POST",
+        "/dashboard/owner",
+        &[("origin", &origin)],
+        Some(&format!("code={}", "ab".repeat(32))),
+    );
+    assert_eq!(unknown.status, 401, "{}", unknown.body);
+    assert!(unknown.header("set-cookie").is_none());
+    assert!(unknown.body.contains("ferry dashboard"), "{}", unknown.body);
+    // From another origin: refused before the code is looked at (and it stays unspent).
+    let cross = http(
+        &control,
+        "POST",
+        "/dashboard/owner",
+        &[("origin", "http://evil.example")],
+        Some(&format!("code={owner_code}")),
+    );
+    assert_eq!(cross.status, 403, "{}", cross.body);
+
+    // A token's session still may not list jobs, and is told how to get an owner link.
+    let cookie = sign_in(&control, &acme);
+    let jobs_page = http(
+        &control,
+        "GET",
+        "/dashboard/jobs",
+        &[("cookie", &cookie)],
+        None,
+    );
+    assert_eq!(jobs_page.status, 403, "{}", jobs_page.body);
+    assert!(
+        jobs_page.body.contains("ferry dashboard"),
+        "{}",
+        jobs_page.body
+    );
+    assert!(!jobs_page.body.contains(&job_id), "{}", jobs_page.body);
+
+    // The browser: open the link, confirm, see the job; the link does not work twice.
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-shots/dashboard-owner");
+    let _ = std::fs::remove_dir_all(&shots);
+    let out = Command::new("node")
+        .arg(dir.join("owner.mjs"))
+        .current_dir(&dir)
+        .env("OWNER_URL", &url)
+        .env("JOB_ID", &job_id)
+        .env("JOB_STATUS", &job_status)
+        .env("DASH_APP", "srv")
+        .env("SECRET", SECRET)
+        .env("SHOTS", &shots)
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "the browser run failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+    for name in ["owner-confirm", "owner-apps", "owner-jobs", "owner-spent"] {
+        assert!(shots.join(format!("{name}.png")).exists(), "{name}.png");
+    }
+    let bodies = std::fs::read_to_string(shots.join("bodies.txt")).expect("bodies");
+    assert!(bodies.contains(&job_id) && !bodies.contains(SECRET));
+
+    // Spent: the same code is refused again.
+    let spent = http(
+        &control,
+        "POST",
+        "/dashboard/owner",
+        &[("origin", &origin)],
+        Some(&format!("code={owner_code}")),
+    );
+    assert_eq!(spent.status, 401, "{}", spent.body);
+    assert!(spent.body.contains("already used"), "{}", spent.body);
+    assert!(spent.header("set-cookie").is_none());
+
+    // Audited: the link (as the local owner), the sign-in (from the browser's address), the
+    // refusals; the code itself is nowhere on disk (databases, logs, data).
+    let (_, audit) = local(&env, "GET", "/api/v1/audit?limit=1000", None);
+    let entries = audit["entries"].as_array().expect("entries");
+    let has = |action: &str, outcome: &str, actor: &str| {
+        entries.iter().any(|e| {
+            e["action"] == action
+                && e["outcome"] == outcome
+                && e["actor"] == actor
+                && (action == "create-dashboard-owner-link" || e["source"] == "tcp:127.0.0.1")
+        })
+    };
+    assert!(has("create-dashboard-owner-link", "ok", "local"), "{audit}");
+    assert!(
+        has("dashboard-owner-sign-in", "ok", "local/dashboard-owner"),
+        "{audit}"
+    );
+    assert!(
+        has("dashboard-owner-sign-in", "refused", "anonymous"),
+        "{audit}"
+    );
+    assert!(!audit.to_string().contains(owner_code), "{audit}");
+    for file in files_under(&env.home) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !bytes
+                .windows(owner_code.len())
+                .any(|w| w == owner_code.as_bytes()),
+            "the owner code is in {}",
+            file.display()
+        );
+    }
+
+    // Wrong codes are throttled like wrong tokens (10 failures a minute per address).
+    let mut last = 0;
+    for _ in 0..12 {
+        last = http(
+            &control,
+            "POST",
+            "/dashboard/owner",
+            &[("origin", &origin)],
+            Some(&format!("code={}", "cd".repeat(32))),
+        )
+        .status;
+        if last == 429 {
+            break;
+        }
+    }
+    assert_eq!(last, 429, "wrong codes are throttled");
+}

@@ -1,7 +1,8 @@
-//! The dashboard's only way to the control plane: a request to the in-process `/api/v1` router
-//! (the TCP listener's, bearer middleware included) carrying the session's token and the
-//! browser's address. Authentication, throttling, authorisation and auditing are therefore the
-//! API's own; the pages add none of their own.
+//! The dashboard's only way to the control plane: a request to an in-process `/api/v1` router
+//! carrying the browser's address: the TCP listener's (bearer middleware included) with the
+//! session's token, or, for the server's owner, the Unix socket's (the owner's authorisation,
+//! no token). Authentication, throttling, authorisation and auditing are therefore the API's
+//! own; the pages add none of their own.
 
 use std::net::SocketAddr;
 
@@ -39,31 +40,48 @@ impl Failure {
     }
 }
 
+/// The label the server's owner acts under through the dashboard (the audit log's actor).
+pub const OWNER_LABEL: &str = "local/dashboard-owner";
+
 /// The in-process API.
 #[derive(Clone)]
 pub struct Api {
     router: axum::Router,
+    owner: bool,
 }
 
 impl Api {
-    /// Wraps the bearer-authenticated `/api/v1` router.
-    pub fn new(router: axum::Router) -> Self {
-        Api { router }
+    /// Wraps the TCP listener's `/api/v1` router (`Access::Bearer`): calls carry a token.
+    pub fn bearer(router: axum::Router) -> Self {
+        Api {
+            router,
+            owner: false,
+        }
     }
 
-    /// `method path` with `token`, from `peer`: the JSON answer, or the API's failure.
+    /// Wraps the Unix socket's `/api/v1` router (`Access::Local`): calls act as the server's
+    /// owner, audited as [`OWNER_LABEL`] from the browser's address.
+    pub fn owner(router: axum::Router) -> Self {
+        Api {
+            router,
+            owner: true,
+        }
+    }
+
+    /// `method path` with `token` (none on the owner's router), from `peer`: the JSON answer,
+    /// or the API's failure.
     pub async fn call(
         &self,
-        token: &str,
+        token: Option<&str>,
         peer: Option<SocketAddr>,
         method: Method,
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, Failure> {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
         let bytes = match body {
             Some(v) => {
                 request = request.header(header::CONTENT_TYPE, "application/json");
@@ -76,6 +94,13 @@ impl Api {
             .map_err(|e| Failure::internal(e.to_string()))?;
         if let Some(addr) = peer {
             request.extensions_mut().insert(ConnectInfo(addr));
+        }
+        if self.owner {
+            let ip = peer.map_or_else(|| "127.0.0.1".to_string(), |a| a.ip().to_string());
+            request.extensions_mut().insert(crate::auth::OwnerVia {
+                label: OWNER_LABEL.to_string(),
+                source: format!("tcp:{ip}"),
+            });
         }
         let response = self
             .router

@@ -51,9 +51,9 @@ pub fn when(ms: u64) -> String {
 
 /// Who is signed in, as the frame shows them.
 pub struct Viewer<'a> {
-    /// The token's label (`token:<name>`).
+    /// The token's label (`token:<name>`), or the owner's sentence.
     pub label: &'a str,
-    /// Its organisation.
+    /// Its organisation (empty for the server's owner: the label says it all).
     pub org: &'a str,
     /// The session's CSRF token (for the logout form).
     pub csrf: &'a str,
@@ -101,13 +101,16 @@ pub fn page(title: &str, viewer: Option<&Viewer<'_>>, nav: Nav, main: &str) -> H
             "<nav aria-label=\"Main\"><ul>{}{}{}</ul></nav>\
 <form class=\"logout\" method=\"post\" action=\"/dashboard/logout\">\
 <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-<span class=\"who\">{} · {}</span> <button type=\"submit\">Sign out</button></form>",
+<span class=\"who\">{}</span> <button type=\"submit\">Sign out</button></form>",
             item(Nav::Apps, "/dashboard/", "Apps"),
             item(Nav::Audit, "/dashboard/audit", "Audit log"),
             item(Nav::Jobs, "/dashboard/jobs", "Data jobs"),
             esc(v.csrf),
-            esc(v.label),
-            esc(v.org),
+            if v.org.is_empty() {
+                esc(v.label)
+            } else {
+                format!("{} · {}", esc(v.label), esc(v.org))
+            },
         );
     }
     let _ = writeln!(

@@ -1,6 +1,7 @@
 //! The web dashboard on the control listener (`/dashboard/`): server-rendered pages over the
 //! same `/api/v1` calls and authorisation as the API (see [`call`]), signed in with an API
-//! token that becomes a server-side session ([`session`]). Every POST carries the session's
+//! token, or as the server's owner with a one-time link from `ferry dashboard`
+//! ([`pages::owner`]), which becomes a server-side session ([`session`]). Every POST carries the session's
 //! CSRF token and must come from this origin; every answer carries a strict CSP (no inline
 //! script: the little JavaScript there is lives in `assets/dashboard.js`).
 
@@ -22,20 +23,28 @@ use serde_json::Value;
 
 use crate::state::ServerState;
 use call::{Api, Failure};
-use session::{Session, Sessions};
+use session::{Credential, Session, Sessions};
 
 /// What the dashboard's handlers share.
 pub struct Dash {
+    /// The TCP listener's API (bearer tokens).
     api: Api,
+    /// The Unix socket's API (the server's owner), for owner sessions only.
+    owner: Api,
     sessions: Sessions,
+    /// The server (its one-time owner links and its failed-authentication throttle).
+    state: Arc<ServerState>,
 }
 
 /// The dashboard's routes (`/`, `/dashboard/…`) for the control listener.
 pub fn router(state: Arc<ServerState>) -> axum::Router {
-    let api = crate::handlers::router(state, crate::handlers::Access::Bearer);
+    let api = crate::handlers::router(state.clone(), crate::handlers::Access::Bearer);
+    let owner = crate::handlers::router(state.clone(), crate::handlers::Access::Local);
     let dash = Arc::new(Dash {
-        api: Api::new(api),
+        api: Api::bearer(api),
+        owner: Api::owner(owner),
         sessions: Sessions::default(),
+        state,
     });
     axum::Router::new()
         .route("/", get(|| async { Redirect::to("/dashboard/") }))
@@ -46,6 +55,10 @@ pub fn router(state: Arc<ServerState>) -> axum::Router {
             get(pages::login::form).post(pages::login::submit),
         )
         .route("/dashboard/logout", post(pages::login::logout))
+        .route(
+            "/dashboard/owner",
+            get(pages::owner::form).post(pages::owner::submit),
+        )
         .route("/dashboard/apps/{app}", get(pages::app::overview))
         .route("/dashboard/apps/{app}/releases", get(pages::releases::list))
         .route(
@@ -246,10 +259,20 @@ impl Signed {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, Failure> {
-        self.dash
-            .api
-            .call(&self.session.token, self.peer, method, path, body)
-            .await
+        match &self.session.credential {
+            Credential::Token(token) => {
+                self.dash
+                    .api
+                    .call(Some(token), self.peer, method, path, body)
+                    .await
+            }
+            Credential::Owner => {
+                self.dash
+                    .owner
+                    .call(None, self.peer, method, path, body)
+                    .await
+            }
+        }
     }
 
     /// The frame's view of the user.

@@ -1,7 +1,8 @@
 //! Server-side sessions: a random id in an `HttpOnly`, `SameSite=Strict` cookie maps to the
-//! API token the user signed in with (kept in memory only, never sent back), a per-session
-//! CSRF token, and expiry (idle and absolute). Every page calls the API with that token, so a
-//! revoked or expired token ends the session's access at once.
+//! credential the user signed in with (an API token, kept in memory only and never sent back,
+//! or the server's owner after a one-time owner link), a per-session CSRF token, and expiry
+//! (idle and absolute). Every page calls the API with that credential, so a revoked or expired
+//! token ends the session's access at once.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,14 +17,24 @@ pub const ABSOLUTE: Duration = Duration::from_secs(12 * 60 * 60);
 /// At most this many sessions live at once (the oldest is dropped past it).
 const MAX_SESSIONS: usize = 10_000;
 
+/// What a session's API calls act as.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// An API token (`fy_…`), sent as a bearer token through the TCP listener's middleware.
+    Token(String),
+    /// The server's owner (signed in with a one-time link from `ferry dashboard`): calls go
+    /// through the Unix socket's router, with the owner's authorisation.
+    Owner,
+}
+
 /// One signed-in browser.
 #[derive(Clone)]
 pub struct Session {
-    /// The API token (`fy_…`): the credential every page's API call carries.
-    pub token: String,
+    /// What every page's API call carries.
+    pub credential: Credential,
     /// The CSRF token every form of this session carries.
     pub csrf: String,
-    /// The token's label (`token:<name>`), for the frame.
+    /// The token's label (`token:<name>`, or the owner's), for the frame.
     pub label: String,
     /// Its organisation.
     pub org: String,
@@ -58,8 +69,8 @@ pub fn random_id() -> String {
 }
 
 impl Sessions {
-    /// Starts a session for `token`: its id (empty when no randomness is available).
-    pub fn create(&self, token: String, label: String, org: String) -> Option<String> {
+    /// Starts a session for `credential`: its id (`None` when no randomness is available).
+    pub fn create(&self, credential: Credential, label: String, org: String) -> Option<String> {
         let id = random_id();
         let csrf = random_id();
         if id.is_empty() || csrf.is_empty() {
@@ -79,7 +90,7 @@ impl Sessions {
         map.insert(
             id.clone(),
             Session {
-                token,
+                credential,
                 csrf,
                 label,
                 org,
@@ -164,11 +175,15 @@ mod tests {
     fn sessions_start_end_and_hide_their_token() {
         let sessions = Sessions::default();
         let id = sessions
-            .create("fy_abc_secret".into(), "token:t".into(), "acme".into())
+            .create(
+                Credential::Token("fy_abc_secret".into()),
+                "token:t".into(),
+                "acme".into(),
+            )
             .expect("random");
         assert_eq!(id.len(), 64);
         let s = sessions.get(&id).expect("live");
-        assert_eq!(s.token, "fy_abc_secret");
+        assert!(s.credential == Credential::Token("fy_abc_secret".into()));
         assert!(!format!("{s:?}").contains("secret"));
         let mut headers = axum::http::HeaderMap::new();
         headers.insert(

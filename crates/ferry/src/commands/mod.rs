@@ -3,6 +3,7 @@
 mod access;
 mod audit;
 mod base44;
+mod dashboard;
 mod db;
 mod deploy;
 mod deploy_cmd;
@@ -55,6 +56,7 @@ pub fn run(cli: &Cli, out: &Output) -> Result<ExitCode, Failure> {
         Command::Token(args) => access::token(args, &home, out),
         Command::Audit(args) => audit::run(args, &home, out),
         Command::Mcp => mcp::run(cli.server.as_deref(), &home),
+        Command::Dashboard => dashboard::run(cli.server.as_deref(), &home, out),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `/dashboard/jobs`: data jobs (pull, verify, follow) from `GET /api/v1/jobs`: status,
 //! phase, progress, a follow's lag. Jobs belong to no organisation, so the API lets only the
-//! server's owner see them; a token holder gets a clear "not allowed".
+//! server's owner see them (an owner session, signed in with `ferry dashboard`'s link); a
+//! token holder gets a clear "not allowed" and that hint.
 
 use std::fmt::Write as _;
 
@@ -20,7 +21,11 @@ pub async fn page(who: Signed) -> Response {
                 "Not allowed: data jobs (ferry db pull, verify, follow) belong to the server's owner, \
 not to an organisation, so no token may list them.",
             ));
-            main.push_str("<p>On the server machine, <code>ferry db jobs</code> lists them.</p>");
+            main.push_str(
+                "<p>On the server, run <code>ferry dashboard</code> for an owner link (it signs \
+this browser in as the server's owner, who sees the data jobs), or list them with \
+<code>ferry db jobs</code>.</p>",
+            );
             return html::with_status(
                 403,
                 html::page("Data jobs", Some(&who.viewer()), Nav::Jobs, &main),
@@ -61,12 +66,24 @@ not to an organisation, so no token may list them.",
             esc(j["id"].as_str().unwrap_or_default()),
             esc(j["description"].as_str().unwrap_or_default()),
             esc(j["kind"].as_str().unwrap_or_default()),
-            esc(j["status"].as_str().unwrap_or_default()),
+            status_of(j),
             esc(j["phase"].as_str().unwrap_or_default()),
             esc(&lag),
-            esc(&html::when(j["updated_at"].as_u64().unwrap_or(0))),
+            // Jobs keep unix seconds; `when` takes milliseconds.
+            esc(&html::when(
+                j["updated_at"].as_u64().unwrap_or(0).saturating_mul(1000)
+            )),
         );
     }
     main.push_str("</tbody></table></div>");
     who.page("Data jobs", Nav::Jobs, &main)
+}
+
+/// A job's status, with its error when it failed.
+fn status_of(job: &serde_json::Value) -> String {
+    let status = esc(job["status"].as_str().unwrap_or_default());
+    match job["error"].as_str().filter(|e| !e.is_empty()) {
+        Some(error) => format!("{status}<br><span class=\"help\">{}</span>", esc(error)),
+        None => status,
+    }
 }

@@ -31,7 +31,9 @@ fn login_page(status: u16, message: Option<(&str, &str)>) -> Response {
 <p id=\"token-help\" class=\"help\">A token starting with <code>fy_</code>, made with \
 <code>ferry token create &lt;name&gt; --scope read|deploy|admin</code>. \
 The dashboard shows and does what that token may do through the API.</p>\
-<button type=\"submit\">Sign in</button></form>",
+<button type=\"submit\">Sign in</button></form>\
+<p class=\"help\">The server's owner (data jobs included): run <code>ferry dashboard</code> on the \
+server for a one-time sign-in link.</p>",
     );
     html::with_status(status, html::page("Sign in", None, Nav::None, &main))
 }
@@ -75,7 +77,7 @@ pub async fn submit(
         };
     let status = dash
         .api
-        .call(token, peer, Method::GET, "/api/v1/status", None)
+        .call(Some(token), peer, Method::GET, "/api/v1/status", None)
         .await;
     let caller = match status {
         Ok(doc) => doc["caller"].clone(),
@@ -99,12 +101,29 @@ pub async fn submit(
     } else {
         text("org")
     };
-    let Some(id) = dash.sessions.create(token.to_string(), text("label"), org) else {
+    signed_in(
+        &dash,
+        session::Credential::Token(token.to_string()),
+        text("label"),
+        org,
+        &headers,
+    )
+}
+
+/// Starts a session for `credential` and sends the browser to the apps with its cookie.
+pub fn signed_in(
+    dash: &Dash,
+    credential: session::Credential,
+    label: String,
+    org: String,
+    headers: &HeaderMap,
+) -> Response {
+    let Some(id) = dash.sessions.create(credential, label, org) else {
         return login_page(500, Some(("error", "No randomness for a session id.")));
     };
     let mut response = Redirect::to("/dashboard/").into_response();
     // `Redirect::to` answers 303: the browser follows with a GET.
-    if let Ok(value) = HeaderValue::from_str(&session::set_cookie(&id, over_tls(&headers))) {
+    if let Ok(value) = HeaderValue::from_str(&session::set_cookie(&id, over_tls(headers))) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response

@@ -9,6 +9,7 @@ pub mod findings;
 pub mod jobs;
 pub mod login;
 pub mod logs;
+pub mod owner;
 pub mod releases;
 
 /// A short form of a release id for narrow screens is not used: ids are 13 characters.
