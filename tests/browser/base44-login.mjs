@@ -309,13 +309,17 @@ async function mainScenario({ page, shot, loginUrl, view, alertText, signedInAt,
   await shot("reset-mismatch");
   await page.getByLabel("Repeat it").fill(newPassword);
   await page.getByRole("button", { name: "Set password" }).click();
-  await resetForm.getByRole("alert").filter({ hasText: /password is set|changed/i }).waitFor({ timeout: 10_000 });
-  const toLogin = page.getByRole("link", { name: "Sign in" });
-  check(await toLogin.isVisible(), "no visible \"Sign in\" link after setting the password");
+  // Setting the password signs the user in: back on the app with a token that is theirs.
+  await page.waitForURL((u) => u.searchParams.has("access_token"), { timeout: 15_000 });
+  {
+    const url = new URL(page.url());
+    check(url.origin === linkUrl.origin, `after setting the password, landed on ${url.origin}`);
+    check((await me(url.searchParams.get("access_token"))).email === email, "the reset's token is not the user's");
+  }
   await shot("reset-done");
 
   // The link is spent: using it again is refused in the form.
-  await page.reload({ waitUntil: "networkidle" });
+  await page.goto(linkUrl.href, { waitUntil: "networkidle" });
   expectHttpError = /status of 400/;
   await page.getByLabel("New password").fill(`${newPassword}-again`);
   await page.getByLabel("Repeat it").fill(`${newPassword}-again`);
@@ -340,7 +344,7 @@ async function mainScenario({ page, shot, loginUrl, view, alertText, signedInAt,
     check((await me(url.searchParams.get("access_token"))).email === email, "the new password's token is not the user's");
   }
   await shot("after-new-password");
-  done.push("e. forgot → confirmation; the mailed link; mismatch refused; new password set; spent link refused; old password 401; new one signs in");
+  done.push("e. forgot → confirmation; the mailed link; mismatch refused; new password set and signed in; spent link refused; old password 401; new one signs in");
 
   // f. The SDK's logout redirect.
   step = "f. logout";
