@@ -275,50 +275,10 @@ async fn record_release(
     manifest: ReleaseManifest,
 ) -> Answer {
     s.authorize(&who, &app, Scope::Deploy, "record-release")?;
-    if manifest.app != app {
-        return Err(ApiError::bad_request(
-            "app-mismatch",
-            format!("the manifest is for `{}`, not `{app}`", manifest.app),
-        ));
-    }
-    if s.control()?.app(&app)?.is_none() {
-        return Err(ApiError::not_found(format!("no app named `{app}`")));
-    }
-    let hashes: Vec<BlobHash> = manifest.files.values().map(|f| f.hash.clone()).collect();
-    let missing = s.blobs.missing(&hashes);
-    if !missing.is_empty() {
-        return Err(ApiError::new(
-            409,
-            "missing-blobs",
-            format!("{} blobs are not uploaded yet", missing.len()),
-            "upload every blob `/api/v1/blobs/missing` lists first",
-        ));
-    }
-    s.failpoint(Failpoint::AfterBlobs);
-    // The id is a hash of the content: an existing id is this very release, already on disk
-    // (its manifest keeps its first creation time).
-    let existed = s.releases.exists(&manifest.id);
-    if !existed {
-        s.releases.save(&manifest)?;
-    }
-    // Release time: brotli and gzip variants of every compressible file, made once per content.
-    let variants_root = s.home.join("variants");
-    let blobs = s.blobs.clone();
-    let for_variants = manifest.clone();
-    let made = tokio::task::spawn_blocking(move || {
-        ferry_edge::variants::make(&variants_root, &blobs, &for_variants)
-    })
-    .await
-    .map_err(|err| ApiError::new(500, "variants", err.to_string(), "see the server log"))?
-    .map_err(|err| {
-        ApiError::new(
-            500,
-            "variants",
-            format!("cannot precompress: {err}"),
-            "check free disk space in $FERRY_HOME",
-        )
-    })?;
-    s.failpoint(Failpoint::AfterManifest);
+    // A failure before the record is audited here; the record audits itself (`apply`).
+    let (existed, made) = stage_release(&s, &app, &manifest)
+        .await
+        .map_err(|err| s.audit_failure(&who.0, "record-release", &format!("app/{app}"), err))?;
     let bytes: u64 = manifest.files.values().map(|f| f.size).sum();
     let applied = s.control()?.apply(
         &who.0,
@@ -339,6 +299,60 @@ async fn record_release(
     Ok(Json(
         json!({ "id": manifest.id, "new": !existed, "recorded": recorded, "variants_made": made }),
     ))
+}
+
+/// Everything a release record needs first: the checks, the manifest on disk, the
+/// precompressed variants. Whether the manifest existed, and how many variants were made.
+async fn stage_release(
+    s: &Arc<ServerState>,
+    app: &str,
+    manifest: &ReleaseManifest,
+) -> Result<(bool, usize), ApiError> {
+    if manifest.app != app {
+        return Err(ApiError::bad_request(
+            "app-mismatch",
+            format!("the manifest is for `{}`, not `{app}`", manifest.app),
+        ));
+    }
+    if s.control()?.app(app)?.is_none() {
+        return Err(ApiError::not_found(format!("no app named `{app}`")));
+    }
+    let hashes: Vec<BlobHash> = manifest.files.values().map(|f| f.hash.clone()).collect();
+    let missing = s.blobs.missing(&hashes);
+    if !missing.is_empty() {
+        return Err(ApiError::new(
+            409,
+            "missing-blobs",
+            format!("{} blobs are not uploaded yet", missing.len()),
+            "upload every blob `/api/v1/blobs/missing` lists first",
+        ));
+    }
+    s.failpoint(Failpoint::AfterBlobs);
+    // The id is a hash of the content: an existing id is this very release, already on disk
+    // (its manifest keeps its first creation time).
+    let existed = s.releases.exists(&manifest.id);
+    if !existed {
+        s.releases.save(manifest)?;
+    }
+    // Release time: brotli and gzip variants of every compressible file, made once per content.
+    let variants_root = s.home.join("variants");
+    let blobs = s.blobs.clone();
+    let for_variants = manifest.clone();
+    let made = tokio::task::spawn_blocking(move || {
+        ferry_edge::variants::make(&variants_root, &blobs, &for_variants)
+    })
+    .await
+    .map_err(|err| ApiError::new(500, "variants", err.to_string(), "see the server log"))?
+    .map_err(|err| {
+        ApiError::new(
+            500,
+            "variants",
+            format!("cannot precompress: {err}"),
+            "check free disk space in $FERRY_HOME",
+        )
+    })?;
+    s.failpoint(Failpoint::AfterManifest);
+    Ok((existed, made))
 }
 
 #[utoipa::path(
@@ -845,6 +859,17 @@ async fn set_role(
     Json(body): Json<RoleChange>,
 ) -> Answer {
     s.authorize(&who, &app, Scope::Admin, "set-role")?;
+    let target = format!("app/{app}");
+    let changed = change_role(&s, &app, &body).await;
+    let done = changed.as_ref().map(|_| {
+        crate::audited::Done::changed(format!("user {} now {}", body.email.trim(), body.role))
+    });
+    s.audit_outcome(&who.0, "set-role", &target, done);
+    Ok(Json(json!({ "app": app, "user": changed? })))
+}
+
+/// The work of `set_role`: the user's record after the change.
+async fn change_role(s: &ServerState, app: &str, body: &RoleChange) -> Result<Value, ApiError> {
     if !ferry_compat::base44::admin::ROLES.contains(&body.role.as_str()) {
         return Err(ApiError::new(
             400,
@@ -853,15 +878,17 @@ async fn set_role(
             "use admin or user",
         ));
     }
-    match s.base44.set_role(&app, &body.email, &body.role).await? {
-        Some(user) => Ok(Json(json!({ "app": app, "user": user }))),
-        None => Err(ApiError::new(
-            404,
-            "user-not-found",
-            format!("`{app}` has no user `{}`", body.email.trim()),
-            "the user must sign up (or be invited) first",
-        )),
-    }
+    s.base44
+        .set_role(app, &body.email, &body.role)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                404,
+                "user-not-found",
+                format!("`{app}` has no user `{}`", body.email.trim()),
+                "the user must sign up (or be invited) first",
+            )
+        })
 }
 
 /// The body of `POST /api/v1/apps/{app}/base44/invite`.
@@ -897,23 +924,51 @@ async fn invite(
     Json(body): Json<InviteBody>,
 ) -> Answer {
     s.authorize(&who, &app, Scope::Admin, "invite-users")?;
+    let target = format!("app/{app}");
     if body.all != body.emails.is_empty() {
-        return Err(ApiError::new(
+        let err = ApiError::new(
             400,
             "bad-request",
             "name the users to invite, or ask for all of them, not both",
             "`ferry base44 invite --all` or `ferry base44 invite EMAIL…`",
-        ));
+        );
+        return Err(s.audit_failure(&who.0, "invite-users", &target, err));
     }
+    let dry_run = body.dry_run;
     let request = ferry_compat::base44::api::InviteRequest {
         emails: body.emails,
         resend: body.resend,
-        dry_run: body.dry_run,
+        dry_run,
     };
-    let users = s.base44.invite(&app, &request).await?;
+    let invited = s.base44.invite(&app, &request).await;
+    // Counts only: never the links, the tokens or the addresses.
+    let done = invited.as_ref().map(|users| invite_counts(users, dry_run));
+    s.audit_outcome(&who.0, "invite-users", &target, done);
     Ok(Json(
-        json!({ "app": app, "dry_run": body.dry_run, "users": users }),
+        json!({ "app": app, "dry_run": dry_run, "users": invited? }),
     ))
+}
+
+/// The audit detail of an invitation run: how many were sent, skipped, failed.
+fn invite_counts(
+    users: &[ferry_compat::base44::api::Invited],
+    dry_run: bool,
+) -> crate::audited::Done {
+    use ferry_compat::base44::api::InviteStatus;
+    let count = |status: InviteStatus| users.iter().filter(|u| u.status == status).count();
+    let sent = count(InviteStatus::Sent);
+    let detail = format!(
+        "{}sent {sent}, would send {}, skipped {}, failed {}",
+        if dry_run { "dry run: " } else { "" },
+        count(InviteStatus::WouldSend),
+        count(InviteStatus::Skipped),
+        count(InviteStatus::Failed),
+    );
+    if sent > 0 {
+        crate::audited::Done::changed(detail)
+    } else {
+        crate::audited::Done::unchanged(detail)
+    }
 }
 
 /// The app's live release id; 404 when there is no such app.
@@ -1221,7 +1276,15 @@ fn read_log(
 )]
 async fn gc(State(s): Shared, who: Caller) -> Answer {
     s.require_machine_owner(&who, "gc")?;
-    let stats = s.gc()?;
+    let collected = s.gc();
+    let done = collected.as_ref().map(|stats| {
+        crate::audited::Done::changed(format!(
+            "{} releases, {} blobs, {} bytes freed",
+            stats.releases_removed, stats.blobs_removed, stats.bytes_freed
+        ))
+    });
+    s.audit_outcome(&who.0, "gc", "server", done);
+    let stats = collected?;
     Ok(Json(
         json!({ "releases_removed": stats.releases_removed, "blobs_removed": stats.blobs_removed, "bytes_freed": stats.bytes_freed }),
     ))
@@ -1236,6 +1299,12 @@ async fn gc(State(s): Shared, who: Caller) -> Answer {
 )]
 async fn shutdown(State(s): Shared, who: Caller) -> Answer {
     s.require_machine_owner(&who, "shutdown")?;
+    s.audit_outcome(
+        &who.0,
+        "shutdown",
+        "server",
+        Ok(crate::audited::Done::changed("stopping")),
+    );
     let _ = s.shutdown.send(true);
     Ok(Json(json!({ "stopping": true })))
 }

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use ferry_control::audit::{Outcome, Record};
 use ferry_control::{DEFAULT_ENV, Scope};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -102,8 +101,26 @@ pub(crate) async fn store(
     Json(report): Json<InspectReport>,
 ) -> Result<Json<ReportStored>, ApiError> {
     s.authorize(&who, &app, Scope::Deploy, "store-inspect-report")?;
-    let path = path_of(&s, &app, &id)?;
-    if s.control()?.release(&app, &id)?.is_none() {
+    let target = format!("app/{app}");
+    let findings = report.findings.len();
+    let kept = keep(&s, &app, &id, report);
+    let done = kept.as_ref().map(|()| crate::audited::Done {
+        changed: true,
+        detail: Some(format!("{findings} findings")),
+        after: Some(id.clone()),
+    });
+    s.audit_outcome(&who.0, "store-inspect-report", &target, done);
+    kept?;
+    Ok(Json(ReportStored {
+        release: id,
+        findings,
+    }))
+}
+
+/// Writes the report of release `id` of `app` (a temporary file, then a rename).
+fn keep(s: &ServerState, app: &str, id: &str, report: InspectReport) -> Result<(), ApiError> {
+    let path = path_of(s, app, id)?;
+    if s.control()?.release(app, id)?.is_none() {
         return Err(ApiError::new(
             404,
             "release-not-found",
@@ -129,16 +146,7 @@ pub(crate) async fn store(
     }
     let temp = path.with_extension(format!("tmp-{}", std::process::id()));
     std::fs::write(&temp, &bytes).map_err(io)?;
-    std::fs::rename(&temp, &path).map_err(io)?;
-    let mut record = Record::by(&who.0, "store-inspect-report", &format!("app/{app}"));
-    record.after = Some(id.clone());
-    if let Err(e) = s.control()?.audit_record(Outcome::Ok, &record) {
-        tracing::warn!(error = %e, "could not write an audit entry");
-    }
-    Ok(Json(ReportStored {
-        release: id,
-        findings: report.findings.len(),
-    }))
+    std::fs::rename(&temp, &path).map_err(io)
 }
 
 /// `?release=`: a release other than the live one.

@@ -4,6 +4,7 @@
 //! `ferry serve` is one process: control API + edge.
 
 mod admin;
+mod audited;
 pub mod auth;
 pub mod base44;
 pub mod base44_functions;

@@ -266,6 +266,25 @@ impl ServerState {
             .await
     }
 
+    /// Audits an activation that ended before its record (`apply` audits the record itself):
+    /// a failure to ready the release, or the release already live (`unchanged`).
+    fn audit_unapplied(
+        &self,
+        actor: &ferry_control::Principal,
+        app: &str,
+        env: &str,
+        action: ActivationKind,
+        release_id: &str,
+        result: Result<(), &ApiError>,
+    ) {
+        let done = result.map(|()| crate::audited::Done {
+            changed: false,
+            detail: Some(format!("{action} in {env}: already live")),
+            after: Some(release_id.to_string()),
+        });
+        self.audit_outcome(actor, "activate", &format!("app/{app}"), done);
+    }
+
     /// A server release that fails within its watch window after a switch: when it is still
     /// live and its previous release still warm, the previous release is made live again
     /// (a rollback by `ferry`) and the failing release's processes are stopped.
@@ -324,33 +343,18 @@ impl ServerState {
         action: ActivationKind,
         actor: &ferry_control::Principal,
     ) -> Result<ActivateOutcome, ApiError> {
-        // Everything the edge will need is read before anything changes.
-        let manifest = self.manifest(release_id)?;
-        let missing = self.blobs.missing(
-            &manifest
-                .files
-                .values()
-                .map(|f| f.hash.clone())
-                .collect::<Vec<_>>(),
-        );
-        if !missing.is_empty() {
-            return Err(ApiError::new(
-                409,
-                "missing-blobs",
-                format!("release `{release_id}` lacks {} blobs", missing.len()),
-                "upload them again with `ferry deploy`",
-            ));
-        }
-        let current = self.control()?.live(app, env)?.map(|l| l.release_id);
-        // The backend is ready (schemas migrated) before anything is recorded or switched.
-        // A server release's processes are started and healthy before anything switches.
-        let (mounts, rebuilt) = match self.processes.prepare(self, app, env, &manifest).await? {
-            Some(mounts) => (mounts, false),
-            None => self.base44.prepare(self, app, env, &manifest).await?,
+        let readied = self.ready_release(app, env, release_id).await;
+        let (current, mounts, rebuilt) = match readied {
+            Ok(ready) => ready,
+            Err(err) => {
+                self.audit_unapplied(actor, app, env, action, release_id, Err(&err));
+                return Err(err);
+            }
         };
         if current.as_deref() == Some(release_id)
             && self.edge.live_release(app).as_deref() == Some(release_id)
         {
+            self.audit_unapplied(actor, app, env, action, release_id, Ok(()));
             let cold_start = self.processes.take_cold_start(release_id);
             // Same release, new backend settings (e.g. another database), or its processes
             // started again (a re-frozen env, or they had stopped) on new ports: swap the route.
@@ -421,6 +425,42 @@ impl ServerState {
             cold_start_ms,
             warnings: self.base44.take_warnings(release_id),
         })
+    }
+
+    /// Everything an activation needs before it changes anything: the manifest and its blobs,
+    /// the backend readied (schemas migrated; a server release's processes started and
+    /// healthy). The release live now, the route's mounts, whether the backend was rebuilt.
+    async fn ready_release(
+        &self,
+        app: &str,
+        env: &str,
+        release_id: &str,
+    ) -> Result<(Option<String>, Vec<ferry_edge::mount::Mounted>, bool), ApiError> {
+        // Everything the edge will need is read before anything changes.
+        let manifest = self.manifest(release_id)?;
+        let missing = self.blobs.missing(
+            &manifest
+                .files
+                .values()
+                .map(|f| f.hash.clone())
+                .collect::<Vec<_>>(),
+        );
+        if !missing.is_empty() {
+            return Err(ApiError::new(
+                409,
+                "missing-blobs",
+                format!("release `{release_id}` lacks {} blobs", missing.len()),
+                "upload them again with `ferry deploy`",
+            ));
+        }
+        let current = self.control()?.live(app, env)?.map(|l| l.release_id);
+        // The backend is ready (schemas migrated) before anything is recorded or switched.
+        // A server release's processes are started and healthy before anything switches.
+        let (mounts, rebuilt) = match self.processes.prepare(self, app, env, &manifest).await? {
+            Some(mounts) => (mounts, false),
+            None => self.base44.prepare(self, app, env, &manifest).await?,
+        };
+        Ok((current, mounts, rebuilt))
     }
 
     /// Garbage-collects releases and blobs no kept release needs.

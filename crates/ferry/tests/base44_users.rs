@@ -406,6 +406,68 @@ fn a_migrated_user_sets_a_password_from_the_invitation_and_keeps_their_record() 
     }
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
     assert_eq!(outbox(&env).len(), before + 5);
+
+    // Role changes, successful or not.
+    let (code, doc, err) =
+        env.ferry(&["base44", "admin", "bob@example.com", "--json", "--app", APP]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(doc["user"]["role"], "admin", "{doc}");
+    let (code, _, _) = env.ferry(&["base44", "admin", "ghost@example.com", "--app", APP]);
+    assert_ne!(code, 0, "no such user");
+    assert_audited_users(&env, &[old_link, link]);
+}
+
+/// Every set-role and invitation call of the test above has its audit entry, with the
+/// caller, the outcome and a detail naming the user and role, or counting the invitations —
+/// never a link or its token; and the chain still verifies.
+fn assert_audited_users(env: &Env, links: &[String]) {
+    let (code, doc, err) = env.ferry(&["audit", "--json", "--app", APP]);
+    assert_eq!(code, 0, "{err}");
+    let entries = doc["entries"].as_array().cloned().unwrap_or_default();
+    let of = |action: &str| -> Vec<(String, String)> {
+        entries
+            .iter()
+            .filter(|e| e["action"] == action)
+            .map(|e| {
+                assert_eq!(e["actor"], "local", "{e}");
+                assert_eq!(e["source"], "unix", "{e}");
+                assert_eq!(e["target"], format!("app/{APP}"), "{e}");
+                (
+                    e["outcome"].as_str().unwrap_or_default().to_string(),
+                    e["detail"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    };
+    let pair = |o: &str, d: &str| (o.to_string(), d.to_string());
+    assert_eq!(
+        of("set-role"),
+        [
+            pair("ok", "user bob@example.com now admin"),
+            pair("failed", "user-not-found"),
+        ]
+    );
+    assert_eq!(
+        of("invite-users"),
+        [
+            pair(
+                "unchanged",
+                "dry run: sent 0, would send 1, skipped 0, failed 0"
+            ),
+            pair("ok", "sent 1, would send 0, skipped 0, failed 0"),
+            pair("unchanged", "sent 0, would send 0, skipped 1, failed 0"),
+            pair("ok", "sent 1, would send 0, skipped 1, failed 1"),
+            pair("unchanged", "sent 0, would send 0, skipped 0, failed 0"),
+        ]
+    );
+    let text = doc.to_string();
+    for link in links {
+        let token = link.split("token=").nth(1).expect("token");
+        assert!(!text.contains(token), "a link's token in the audit log");
+    }
+    let (code, doc, err) = env.ferry(&["audit", "--verify", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(doc["ok"], true, "{doc}");
 }
 
 // ---- a small OpenID Connect provider -------------------------------------------------------

@@ -282,6 +282,98 @@ fn two_organisations_never_see_or_change_each_other() {
     assert_eq!(doc["ok"], true, "{doc}");
 }
 
+/// The audit entries of `action` as (outcome, detail), each checked to be the local owner's.
+fn audited(env: &Env, action: &str) -> Vec<(String, String)> {
+    let (status, doc) = local(env, "GET", "/api/v1/audit", None);
+    assert_eq!(status, 200, "{doc}");
+    doc["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == action)
+        .map(|e| {
+            assert_eq!(e["actor"], "local", "{e}");
+            assert_eq!(e["source"], "unix", "{e}");
+            (
+                e["outcome"].as_str().unwrap_or_default().to_string(),
+                e["detail"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pair(outcome: &str, detail: &str) -> (String, String) {
+    (outcome.to_string(), detail.to_string())
+}
+
+/// The mutations that do not go through `Control::apply` (or fail before it) write their own
+/// entries: a release record refused for missing blobs, an activation of the live release
+/// (unchanged), garbage collection, the shutdown; and the log still verifies afterwards.
+#[test]
+fn mutations_outside_apply_are_audited_too() {
+    let env = Env::new();
+    let server = env.serve();
+    let dir = env.app.join("shop");
+    write_static(&dir, "shop");
+    let (code, doc, err) = env.ferry(&["deploy", "--json", dir.to_str().expect("utf-8")]);
+    assert_eq!(code, 0, "{err}");
+    let live = doc["release_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("release id in {doc}"))
+        .to_string();
+
+    // A manifest naming a blob the server lacks: refused before any record, audited.
+    let manifest = std::fs::read_to_string(env.home.join(format!("releases/{live}.json")))
+        .expect("the release's manifest");
+    let mut manifest: Value = serde_json::from_str(&manifest).expect("json");
+    let files = manifest["files"].as_object_mut().expect("files");
+    let first = files.keys().next().expect("a file").clone();
+    files[&first]["hash"] = json!("0".repeat(64));
+    let (status, doc) = local(&env, "POST", "/api/v1/apps/shop/releases", Some(manifest));
+    assert_eq!(status, 409, "{doc}");
+    assert_eq!(
+        audited(&env, "record-release").last(),
+        Some(&pair("failed", "missing-blobs"))
+    );
+
+    // The live release again: nothing moves, and the entry says so.
+    let (status, doc) = local(
+        &env,
+        "POST",
+        "/api/v1/apps/shop/activate",
+        Some(json!({ "release_id": live, "action": "promote" })),
+    );
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["switched"], false, "{doc}");
+    assert_eq!(
+        audited(&env, "activate").last(),
+        Some(&pair("unchanged", "promote in production: already live"))
+    );
+
+    let (status, doc) = local(&env, "POST", "/api/v1/gc", None);
+    assert_eq!(status, 200, "{doc}");
+    let detail = format!(
+        "{} releases, {} blobs, {} bytes freed",
+        doc["releases_removed"], doc["blobs_removed"], doc["bytes_freed"]
+    );
+    assert_eq!(audited(&env, "gc"), [pair("ok", &detail)]);
+
+    let (code, _, err) = env.ferry(&["down"]);
+    assert_eq!(code, 0, "{err}");
+    drop(server);
+    let (code, doc, err) = verify(&env.home);
+    assert_eq!(code, 0, "{err} {doc}");
+    let db = rusqlite::Connection::open(env.home.join("ferry.db")).expect("open");
+    let last: (String, String, String) = db
+        .query_row(
+            "SELECT action, outcome, detail FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("the newest entry");
+    assert_eq!(last, ("shutdown".into(), "ok".into(), "stopping".into()));
+}
+
 /// Runs `ferry audit --verify --json` against `home` (no server running).
 fn verify(home: &Path) -> (i32, Value, String) {
     let out = std::process::Command::new(common::bin())
@@ -335,7 +427,7 @@ fn tampering_with_the_audit_log_is_detected() {
     }
     let (code, doc, err) = verify(&env.home);
     assert_eq!(code, 0, "an untouched log verifies: {err} {doc}");
-    assert_eq!(doc["entries"], 7, "{doc}");
+    assert_eq!(doc["entries"], 8, "3 orgs, 4 tokens, the shutdown: {doc}");
 
     let cases: [(&str, &str, i64); 4] = [
         (
