@@ -3,6 +3,7 @@
 //! and run each one ([`AppProfile`], [`BuildPlan`]). The rules are in `docs/detection.md`.
 
 pub mod audit;
+pub mod backend;
 pub mod builder;
 pub mod context;
 pub mod env;
@@ -72,6 +73,8 @@ pub struct Inspection {
     pub profile: AppProfile,
     /// The `ferry.toml` found at the root, if any.
     pub manifest: Option<Manifest>,
+    /// The Base44 backend of each unit that carries one, by unit name.
+    pub backends: BTreeMap<String, backend::Base44Backend>,
 }
 
 impl Inspection {
@@ -85,7 +88,11 @@ impl Inspection {
         self.profile
             .units
             .iter()
-            .map(|u| BuildPlan::for_unit(&self.profile, u, &env))
+            .map(|u| {
+                let mut plan = BuildPlan::for_unit(&self.profile, u, &env);
+                plan.base44 = self.backends.get(&u.name).cloned();
+                plan
+            })
             .collect()
     }
 }
@@ -153,7 +160,20 @@ pub fn inspect_tree(tree: &Tree, input: Input<'_>) -> Result<Inspection, Inspect
             files: tree.file_count(),
         },
     };
-    Ok(Inspection { profile, manifest })
+    let backends = profile
+        .units
+        .iter()
+        .filter_map(|u| {
+            let is_base44 = profile.builder.id == BuilderId::Base44
+                || tree.has_dir(&tree::join(&u.path, "base44/entities"));
+            backend::base44_backend(tree, &u.path, is_base44).map(|b| (u.name.clone(), b))
+        })
+        .collect();
+    Ok(Inspection {
+        profile,
+        manifest,
+        backends,
+    })
 }
 
 fn app_name(ctx: &Ctx, manifest: Option<&Manifest>, source_name: &str) -> String {

@@ -44,6 +44,10 @@ pub struct BuildPlan {
     pub proxies: Vec<Proxy>,
     /// Environment variable names (never values).
     pub env: EnvNames,
+    /// The Base44 backend ferry serves with this unit (its backend functions); absent for
+    /// other units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base44: Option<crate::backend::Base44Backend>,
 }
 
 /// Toolchain requirements.
@@ -113,6 +117,7 @@ impl BuildPlan {
             processes: unit.processes.clone(),
             proxies: unit.proxies.clone(),
             env: env.clone(),
+            base44: None,
         }
     }
 }

@@ -42,6 +42,11 @@ fn plan_server_unit() {
 }
 
 #[test]
+fn plan_base44_functions() {
+    insta::assert_snapshot!(ferry(&["plan", "tests/fixtures/apps/base44-full"]));
+}
+
+#[test]
 fn bad_input() {
     insta::assert_snapshot!(ferry(&["inspect", "tests/fixtures/does-not-exist"]));
 }

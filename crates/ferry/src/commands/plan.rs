@@ -74,6 +74,25 @@ fn render(p: &BuildPlan) -> String {
     for proxy in &p.proxies {
         let _ = writeln!(s, "proxy     {} -> {}", proxy.prefix, proxy.to);
     }
+    if let Some(backend) = &p.base44 {
+        let functions: Vec<String> = backend
+            .functions
+            .iter()
+            .map(|f| match &f.entry {
+                Some(entry) => format!("{} ({entry})", f.name),
+                None => format!("{} (no entry module: the deploy refuses it)", f.name),
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "backend   Base44 entities API; functions: {}",
+            if functions.is_empty() {
+                "none".to_string()
+            } else {
+                functions.join(", ")
+            }
+        );
+    }
     if !p.env.build.is_empty() || !p.env.runtime.is_empty() {
         let _ = writeln!(
             s,
