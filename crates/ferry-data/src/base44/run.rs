@@ -4,15 +4,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Instant;
 
-use ferry_compat::base44::model::Entity;
+use bytes::Bytes;
+use ferry_compat::base44::model::{Dialect, Entity};
 use ferry_compat::base44::record::{
-    Cell, RecordError, clear_sql, count_sql, import_batch_limit, import_many_sql, row_to_record,
-    select_after_sql, stored_form,
+    Cell, RecordError, clear_sql, count_sql, import_batch_limit, import_copy, import_many_sql,
+    row_to_record, select_after_sql, stored_form,
 };
 use ferry_compat::base44::schema::{
     Inferred, infer_properties, infer_schema, parse_entities, parse_entity,
 };
 use ferry_compat::base44::store::Db;
+use futures_util::SinkExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -29,6 +31,10 @@ use crate::job::{Checkpoints, ChunkDone, Event, JobKind, JobStatus, Observer};
 
 /// Rows read back per query when verifying.
 const VERIFY_PAGE: usize = 2000;
+
+/// Records per piece of a batch's `COPY` data: readied and sent while the server reads the
+/// previous piece.
+const COPY_PIECE: usize = 500;
 
 /// What the job's plan holds: per entity, how far the load got.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -663,7 +669,9 @@ fn civil(days: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// Writes one batch in one transaction; returns its record count and checksum.
+/// Writes one batch in one transaction; returns its record count and checksum. On PostgreSQL
+/// the batch is streamed with `COPY` (see [`copy_batch`]); when that cannot hold it exactly as
+/// the INSERT would, it is inserted instead.
 async fn write_batch(
     entity: &Entity,
     mut records: Vec<Record>,
@@ -675,17 +683,23 @@ async fn write_batch(
         return Ok((0, Checksum::default()));
     }
     let mut sum = Checksum::default();
-    for record in &mut records {
-        files.rewrite(&entity.name, record).await;
-        if matches!(record.get("created_date"), None | Some(Value::Null)) {
-            record.insert("created_date".into(), Value::String(now.to_string()));
-        }
-        if matches!(record.get("updated_date"), None | Some(Value::Null)) {
-            let created = record.get("created_date").cloned().unwrap_or(Value::Null);
-            record.insert("updated_date".into(), created);
-        }
-        let stored = stored_form(entity, record).map_err(|e| record_error(entity, record, e))?;
-        sum.add(&stored);
+    let mut prepared = 0;
+    if db.dialect() == Dialect::Postgres
+        && copy_batch(
+            entity,
+            &mut records,
+            db,
+            files,
+            now,
+            &mut sum,
+            &mut prepared,
+        )
+        .await?
+    {
+        return Ok((records.len() as u64, sum));
+    }
+    for record in &mut records[prepared..] {
+        prepare_record(entity, record, files, now, &mut sum).await?;
     }
     let mut tx = db.begin().await?;
     for chunk in records.chunks(import_batch_limit(entity)) {
@@ -708,6 +722,77 @@ async fn write_batch(
     }
     tx.commit().await?;
     Ok((records.len() as u64, sum))
+}
+
+/// Readies one record for writing: its file URLs rewritten, missing dates filled (`now`, and
+/// `updated_date` from `created_date`), its stored form added to `sum`.
+async fn prepare_record(
+    entity: &Entity,
+    record: &mut Record,
+    files: &mut Files,
+    now: &str,
+    sum: &mut Checksum,
+) -> Result<(), Base44Error> {
+    files.rewrite(&entity.name, record).await;
+    if matches!(record.get("created_date"), None | Some(Value::Null)) {
+        record.insert("created_date".into(), Value::String(now.to_string()));
+    }
+    if matches!(record.get("updated_date"), None | Some(Value::Null)) {
+        let created = record.get("created_date").cloned().unwrap_or(Value::Null);
+        record.insert("updated_date".into(), created);
+    }
+    let stored = stored_form(entity, record).map_err(|e| record_error(entity, record, e))?;
+    sum.add(&stored);
+    Ok(())
+}
+
+/// Streams a batch into its table with `COPY … FROM STDIN` in one transaction, readying the
+/// records ([`prepare_record`], counted in `prepared`) a piece at a time while the server
+/// reads the previous piece. `Ok(false)` when the copy did not commit — a record the table
+/// already holds (a batch redone after a crash), a value COPY cannot carry as the INSERT
+/// would, any database error: nothing of it stays, and the caller inserts the batch
+/// (`INSERT … ON CONFLICT ("id") DO NOTHING`), which skips known ids or fails as it always
+/// did. A record that cannot be readied is an error, as in the INSERT path.
+async fn copy_batch(
+    entity: &Entity,
+    records: &mut [Record],
+    db: &Db,
+    files: &mut Files,
+    now: &str,
+    sum: &mut Checksum,
+    prepared: &mut usize,
+) -> Result<bool, Base44Error> {
+    let copy = import_copy(entity, records);
+    let Ok(mut tx) = db.begin().await else {
+        return Ok(false);
+    };
+    let Ok(sink) = tx.copy_in(&copy.statement).await else {
+        return Ok(false);
+    };
+    let copied = {
+        let mut sink = std::pin::pin!(sink);
+        let mut copied = true;
+        for piece in records.chunks_mut(COPY_PIECE) {
+            for record in piece.iter_mut() {
+                prepare_record(entity, record, files, now, sum).await?;
+                *prepared += 1;
+            }
+            if !copied {
+                // Readied for the INSERT; the copy is aborted when the sink is dropped.
+                continue;
+            }
+            let mut data = Vec::with_capacity(piece.len() * 256);
+            copied = matches!(copy.write_rows(entity, piece, &mut data), Ok(true))
+                && sink.send(Bytes::from(data)).await.is_ok();
+        }
+        copied && sink.as_mut().finish().await.is_ok()
+    };
+    if !copied {
+        // Best effort: a failed rollback leaves the connection to the pool's own rollback.
+        let _ = tx.rollback().await;
+        return Ok(false);
+    }
+    Ok(tx.commit().await.is_ok())
 }
 
 fn record_error(entity: &Entity, record: &Record, source: RecordError) -> Base44Error {

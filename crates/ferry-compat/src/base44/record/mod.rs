@@ -27,7 +27,8 @@ pub use decode::{Cell, row_to_record};
 pub use error::RecordError;
 pub use id::{is_valid_id, new_id};
 pub use import::{
-    clear_sql, count_sql, import_batch_limit, import_many_sql, select_after_sql, stored_form,
+    ImportCopy, clear_sql, count_sql, import_batch_limit, import_copy, import_many_sql,
+    select_after_sql, stored_form,
 };
 pub use ops::{MAX_OP_ITEMS, UPDATE_OPERATORS, update_many_sql};
 

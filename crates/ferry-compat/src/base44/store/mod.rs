@@ -273,6 +273,19 @@ impl Tx {
         self.conn.batch(text).await
     }
 
+    /// Starts `COPY … FROM STDIN` (PostgreSQL only; SQLite answers [`StoreError::Shape`]):
+    /// send the data to the returned sink, then `finish` it. A sink dropped unfinished aborts
+    /// the copy, and with it the transaction.
+    pub async fn copy_in(
+        &mut self,
+        statement: &str,
+    ) -> Result<tokio_postgres::CopyInSink<bytes::Bytes>> {
+        match &mut self.conn {
+            Conn::Postgres(c) => c.copy_in(statement).await,
+            Conn::Sqlite(_) => Err(StoreError::Shape("COPY is PostgreSQL only".into())),
+        }
+    }
+
     /// Commits.
     pub async fn commit(mut self) -> Result<()> {
         self.conn.end("COMMIT").await

@@ -160,6 +160,13 @@ impl PooledClient {
         self.client()?.batch_execute(text).await.map_err(map_error)
     }
 
+    pub(super) async fn copy_in(
+        &mut self,
+        statement: &str,
+    ) -> Result<tokio_postgres::CopyInSink<bytes::Bytes>> {
+        self.client()?.copy_in(statement).await.map_err(map_error)
+    }
+
     pub(super) async fn begin(&mut self) -> Result<()> {
         self.in_tx = true;
         self.batch("BEGIN").await
