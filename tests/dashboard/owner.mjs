@@ -1,7 +1,8 @@
 // Drives the owner's sign-in to ferry's web dashboard in headless Chromium (playwright-core +
 // the system chromium): opens the one-time link `ferry dashboard` printed, confirms on the page
 // (the GET alone signs nobody in), sees "Signed in as the server's owner" and every
-// organisation's app, then the data jobs page listing the real job with its status. Opening
+// organisation's app, then the data jobs page listing the real job with its status; its Verify
+// button starts a verify job, listed as succeeded after a few reloads. Opening
 // the same link again in a fresh browser context is refused as already used. Each page gets a
 // screenshot, an axe-core run (no serious or critical violation) and a 375 px check; every
 // response body is scanned for the planted secret.
@@ -106,6 +107,26 @@ try {
     }
   }
   await check(page, "owner-jobs");
+
+  // The finished pull's Verify button: a verify job appears and ends `succeeded` with the
+  // target's rows (reloading like a person would until it is done).
+  await row.getByRole("button", { name: /^Verify/ }).click();
+  await page.getByRole("status").filter({ hasText: "Verify job" }).waitFor();
+  const verifyRow = page.getByRole("row").filter({ hasText: "≟" }).filter({ hasText: jobId });
+  let verifyText = "";
+  for (let i = 0; i < 60; i++) {
+    if ((await verifyRow.count()) === 1) {
+      verifyText = await verifyRow.textContent();
+      if (!verifyText.includes("running")) break;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+    await page.reload();
+  }
+  for (const want of ["verify", "succeeded", "2 rows in 1 tables"]) {
+    if (!verifyText.includes(want)) problems.push(`the verify job's row lacks ${want}: ${verifyText}`);
+  }
+  if ((await verifyRow.getByRole("button", { name: /^Verify/ }).count()) !== 0) problems.push("a verify job offers Verify");
+  await check(page, "owner-verify");
 
   // The same link in another browser: the confirmation shows, the POST is refused.
   const other = await watchedPage([[401, "/dashboard/owner"]]);

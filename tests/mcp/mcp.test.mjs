@@ -117,6 +117,8 @@ const TOOLS = {
   logs: { readOnlyHint: true },
   env_names: { readOnlyHint: true },
   data_jobs: { readOnlyHint: true },
+  data_verify: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
+  data_job: { readOnlyHint: true },
   audit_tail: { readOnlyHint: true },
 };
 
@@ -248,9 +250,38 @@ test('stdio: `ferry mcp` as the machine\'s owner', async () => {
   const client = await connect('stdio');
   try {
     await flow('stdio', client, env('APP_STDIO'), env('DIR_STDIO'));
-    // The owner sees the data jobs.
+    // The owner sees the data jobs, and verifies the finished Base44 pull by its id alone.
+    const pull = env('PULL_JOB');
     const jobs = await ok(client, 'data_jobs');
-    assert.ok(Array.isArray(jobs.jobs));
+    const listed = jobs.jobs.find((j) => j.id === pull);
+    assert.ok(listed, `the pull ${pull} is listed`);
+    assert.equal(listed.reverifiable, true);
+    const started = Date.now();
+    const verify = await ok(client, 'data_verify', { job_id: pull });
+    const answered = Date.now() - started;
+    assert.equal(verify.kind, 'verify');
+    assert.equal(verify.status, 'running');
+    assert.equal(verify.of, pull);
+    assert.match(verify.id, /^job_[0-9a-f]{12}$/);
+    let job;
+    for (;;) {
+      job = await ok(client, 'data_job', { job_id: verify.id });
+      if (job.status !== 'running') break;
+      assert.ok(Date.now() - started < 60_000, `verify ${verify.id} still running after 60 s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(job.status, 'succeeded', JSON.stringify(job));
+    assert.equal(job.kind, 'verify');
+    const [task] = job.summary.entities;
+    assert.equal(task.entity, 'Task');
+    assert.equal(task.records, 2);
+    assert.equal(task.target_records, 2);
+    assert.equal(task.checksum, task.target_checksum);
+    assert.equal(task.ok, true);
+    assert.equal(job.progress.Task.rows, 2);
+    console.log(`# data_verify answered in ${answered} ms, succeeded after ${Date.now() - started} ms`);
+    // Without a pull or URLs: the API's own refusal.
+    assert.equal((await refused(client, 'data_verify', {})).code, 'verify-needs-job-or-urls');
   } finally {
     await client.close();
   }
@@ -278,6 +309,8 @@ test('streamable HTTP: `/mcp` with a bearer token', async () => {
     assert.equal((await refused(client, 'deploy', { path: env('OUTSIDE') })).code, 'path-not-allowed');
     // Data jobs belong to the machine's owner.
     assert.equal((await refused(client, 'data_jobs')).status, 403);
+    assert.equal((await refused(client, 'data_verify', { job_id: env('PULL_JOB') })).status, 403);
+    assert.equal((await refused(client, 'data_job', { job_id: env('PULL_JOB') })).status, 403);
     const jobs = await ok(client, 'job_status');
     jobId = jobs.jobs[0].id;
     assert.ok(first && second);

@@ -290,6 +290,7 @@ pub async fn jobs(State(s): Shared, who: Caller, Query(q): Query<JobsQuery>) -> 
                 "phase": j.phase,
                 "progress": progress,
                 "error": j.error,
+                "reverifiable": crate::data_verify::reverifiable(&j),
                 "created_at": j.created_at,
                 "updated_at": j.updated_at,
             })

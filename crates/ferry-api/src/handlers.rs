@@ -71,6 +71,8 @@ pub(crate) fn api() -> OpenApiRouter<Arc<ServerState>> {
         .routes(routes!(admin::audit_verify))
         .routes(routes!(admin::jobs))
         .routes(routes!(admin::stop_job))
+        .routes(routes!(crate::data_verify::start_verify))
+        .routes(routes!(crate::data_verify::show_job))
         .routes(routes!(crate::owner_link::create))
         .routes(routes!(status))
         .routes(routes!(apps, create_app))

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod base44;
 pub mod base44_functions;
 mod dashboard;
+mod data_verify;
 mod error;
 mod handlers;
 pub mod idempotent;

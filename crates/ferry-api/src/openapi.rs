@@ -525,6 +525,9 @@ pub mod schemas {
         progress: std::collections::BTreeMap<String, JobProgress>,
         /// The error, when failed.
         error: Option<String>,
+        /// Whether `POST /api/v1/jobs/verify` can check it by its id alone (a finished
+        /// Base44 pull from an export folder).
+        reverifiable: bool,
         /// Unix seconds.
         created_at: i64,
         /// Unix seconds.

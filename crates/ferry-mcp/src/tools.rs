@@ -129,6 +129,31 @@ pub struct DataJobsInput {
     pub limit: Option<u32>,
 }
 
+/// `data_verify`'s input.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DataVerifyInput {
+    /// A finished pull (`job_…` from `data_jobs`) to verify. Alone, it works for a Base44
+    /// pull from an export folder (`reverifiable: true` in `data_jobs`).
+    #[serde(default)]
+    pub job_id: Option<String>,
+    /// A Postgres pull's source URL (`postgres://…`); never shown back.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// A Postgres pull's target URL (`postgres://…`, `sqlite:///…`), or a Base44 pull's target
+    /// when it has a password; never shown back.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// `data_job`'s input.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DataJobInput {
+    /// The data job (`job_…`, from `data_jobs` or `data_verify`).
+    pub job_id: String,
+}
+
 /// `audit_tail`'s input.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -270,6 +295,22 @@ pub fn all() -> Vec<Tool> {
             "data_jobs",
             "Data job status",
             "Status of the data jobs of this machine (`ferry db pull`, `verify`, `follow`): kind, status, phase, per-table progress and a follow's lag (bytes behind). The server's owner only.",
+            READ,
+        ),
+        tool::<DataVerifyInput>(
+            "data_verify",
+            "Verify a data pull",
+            "Starts a verify of a finished pull as a background job and answers its job_id at once; poll `data_job` until status is `succeeded` (the copy matches) or `failed` (what differs, or why it could not run). Call `data_jobs` first to find the pull: one with `reverifiable: true` (a Base44 export pull) needs only its job_id; a Postgres pull needs its `from` and `to` URLs too. Changes no data (it records a job). The server's owner only.",
+            Hints {
+                read_only: false,
+                destructive: false,
+                idempotent: true,
+            },
+        ),
+        tool::<DataJobInput>(
+            "data_job",
+            "One data job",
+            "One data job (a pull, verify or follow): status, phase, per-table progress and, when finished, its results (a verify: per table or entity, the source's and the target's counts and whether they match). The server's owner only.",
             READ,
         ),
         tool::<AuditInput>(
@@ -470,6 +511,26 @@ impl Ferry {
                 let input: DataJobsInput = parse(args)?;
                 let limit = input.limit.unwrap_or(20).clamp(1, 200);
                 cx.get(self, &format!("/api/v1/jobs?limit={limit}")).await
+            }
+            "data_verify" => {
+                let input: DataVerifyInput = parse(args)?;
+                if let Some(id) = &input.job_id {
+                    plain("job id", id)?;
+                }
+                let body = json!({ "job": input.job_id, "from": input.from, "to": input.to });
+                let mut doc = cx
+                    .send(self, "POST", "/api/v1/jobs/verify", Some(body))
+                    .await?;
+                doc["next"] = json!(
+                    "poll `data_job` with this id every few seconds until status is `succeeded` or `failed`"
+                );
+                Ok(doc)
+            }
+            "data_job" => {
+                let input: DataJobInput = parse(args)?;
+                plain("job id", &input.job_id)?;
+                cx.get(self, &format!("/api/v1/jobs/{}", input.job_id))
+                    .await
             }
             "audit_tail" => {
                 let input: AuditInput = parse(args)?;

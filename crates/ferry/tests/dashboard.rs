@@ -616,11 +616,44 @@ fn an_owner_link_signs_in_once_and_the_owner_sees_real_data_jobs() {
         String::from_utf8_lossy(&out.stderr)
     );
     eprintln!("{}", String::from_utf8_lossy(&out.stdout));
-    for name in ["owner-confirm", "owner-apps", "owner-jobs", "owner-spent"] {
+    for name in [
+        "owner-confirm",
+        "owner-apps",
+        "owner-jobs",
+        "owner-verify",
+        "owner-spent",
+    ] {
         assert!(shots.join(format!("{name}.png")).exists(), "{name}.png");
     }
     let bodies = std::fs::read_to_string(shots.join("bodies.txt")).expect("bodies");
     assert!(bodies.contains(&job_id) && !bodies.contains(SECRET));
+
+    // The Verify button made a verify job of that pull, which matched; the pull is untouched;
+    // the start is audited as the owner's session.
+    let (_, jobs) = local(&env, "GET", "/api/v1/jobs", None);
+    let verify = jobs["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .find(|j| j["kind"] == "verify")
+        .unwrap_or_else(|| panic!("a verify job in {jobs}"))
+        .clone();
+    let (status, verify) = local(
+        &env,
+        "GET",
+        &format!("/api/v1/jobs/{}", verify["id"].as_str().expect("id")),
+        None,
+    );
+    assert_eq!(status, 200, "{verify}");
+    assert_eq!(verify["status"], "succeeded", "{verify}");
+    assert_eq!(verify["summary"]["of"], job_id.as_str(), "{verify}");
+    assert_eq!(
+        verify["summary"]["entities"][0]["target_records"], 2,
+        "{verify}"
+    );
+    let (_, pull) = local(&env, "GET", &format!("/api/v1/jobs/{job_id}"), None);
+    assert_eq!(pull["updated_at"], job["updated_at"], "{pull}");
+    assert_eq!(pull["status"], job["status"], "{pull}");
 
     // Spent: the same code is refused again.
     let spent = http(
@@ -655,6 +688,7 @@ fn an_owner_link_signs_in_once_and_the_owner_sees_real_data_jobs() {
         has("dashboard-owner-sign-in", "refused", "anonymous"),
         "{audit}"
     );
+    assert!(has("verify-data", "ok", "local/dashboard-owner"), "{audit}");
     assert!(!audit.to_string().contains(owner_code), "{audit}");
     for file in files_under(&env.home) {
         let bytes = std::fs::read(&file).unwrap_or_default();

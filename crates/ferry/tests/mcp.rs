@@ -4,7 +4,10 @@
 //! (streamable HTTP, bearer tokens): tools and their annotations, inspect, plan, deploy jobs,
 //! releases, rollback and promote refused without `confirm` and done with it (checked at the
 //! edge's `x-ferry-release`), another organisation's token seeing nothing, 401 without a
-//! token, and a planted secret value absent from every answer.
+//! token, and a planted secret value absent from every answer; a real `ferry db pull` of a
+//! Base44 export into SQLite verified with `data_verify` and polled with `data_job` (stdio),
+//! refused over HTTP; then the same verify through the API after a record was deleted from
+//! the target fails and names the entity.
 
 mod common;
 
@@ -34,6 +37,91 @@ fn local_post(env: &Env, path: &str, body: &Value) -> u16 {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0)
+}
+
+/// `method path` on the server's socket (the machine's owner): status and JSON answer.
+fn local(env: &Env, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let mut s = UnixStream::connect(env.home.join("ferry.sock")).expect("socket");
+    let text = body.map(Value::to_string).unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nhost: ferry\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{text}",
+        text.len()
+    )
+    .expect("write");
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        common::dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// A Base44 export folder of two `Task` records pulled into SQLite by `ferry db pull`: the
+/// pull's job id and the target file.
+fn pull_export(env: &Env) -> (String, std::path::PathBuf) {
+    let export = env.app.join("export");
+    std::fs::create_dir_all(&export).expect("mkdir");
+    std::fs::write(
+        export.join("task.json"),
+        r#"[{"id": "t1", "title": "ship it"}, {"id": "t2", "title": "test it"}]"#,
+    )
+    .expect("write");
+    let target = env.app.join("pulled.sqlite3");
+    let out = Command::new(common::bin())
+        .args(["db", "pull", "--json", "--from"])
+        .arg(format!("base44-export:{}", export.display()))
+        .arg("--to")
+        .arg(format!("sqlite://{}", target.display()))
+        .env("FERRY_HOME", &env.home)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("ferry runs");
+    assert!(
+        out.status.success(),
+        "the pull failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, jobs) = local(env, "GET", "/api/v1/jobs", None);
+    assert_eq!(status, 200, "{jobs}");
+    let job = &jobs["jobs"][0];
+    assert_eq!(job["kind"], "pull", "{jobs}");
+    assert_eq!(job["reverifiable"], true, "{jobs}");
+    (job["id"].as_str().expect("id").to_string(), target)
+}
+
+/// Starts a verify of `pull` through the API and waits for its end: the job as answered.
+fn verify_through_api(env: &Env, pull: &str) -> Value {
+    let (status, started) = local(
+        env,
+        "POST",
+        "/api/v1/jobs/verify",
+        Some(&json!({ "job": pull })),
+    );
+    assert_eq!(status, 202, "{started}");
+    let path = format!("/api/v1/jobs/{}", started["id"].as_str().expect("id"));
+    let begun = std::time::Instant::now();
+    loop {
+        let (status, job) = local(env, "GET", &path, None);
+        assert_eq!(status, 200, "{job}");
+        if job["status"] != "running" {
+            return job;
+        }
+        assert!(begun.elapsed().as_secs() < 60, "still running: {job}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// A static app named `name` with one page.
@@ -104,6 +192,7 @@ fn the_official_mcp_client_drives_stdio_and_streamable_http() {
     let token_a = token(&env, "acme", "acme-agent");
     let token_b = token(&env, "globex", "globex-agent");
     let empty_home = env.app.join("no-server-home");
+    let (pull, target) = pull_export(&env);
 
     let out = Command::new("node")
         .args(["--test", "--test-concurrency=1", "mcp.test.mjs"])
@@ -124,6 +213,7 @@ fn the_official_mcp_client_drives_stdio_and_streamable_http() {
         .env("DIR_HTTP", &http_dir)
         .env("OUTSIDE", &outside)
         .env("SECRET", SECRET)
+        .env("PULL_JOB", &pull)
         .env_remove("FERRY_SERVER")
         .env_remove("FERRY_TOKEN")
         .output()
@@ -140,4 +230,92 @@ fn the_official_mcp_client_drives_stdio_and_streamable_http() {
     assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET));
     // `ferry mcp` without a server never made one, nor a database.
     assert!(!empty_home.join("ferry.db").exists());
+
+    // The verify really compares: a record deleted from the target fails it, naming the
+    // entity, with the counts; the pull's own record stays as it was.
+    let (_, before) = local(&env, "GET", &format!("/api/v1/jobs/{pull}"), None);
+    let db = rusqlite::Connection::open(&target).expect("open the target");
+    let table: String = db
+        .query_row(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND lower(name) = 'task'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the Task table");
+    let deleted = db
+        .execute(&format!("DELETE FROM \"{table}\" WHERE id = 't2'"), [])
+        .expect("delete");
+    assert_eq!(deleted, 1);
+    drop(db);
+    let failed = verify_through_api(&env, &pull);
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["kind"], "verify", "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("differs for Task")),
+        "{failed}"
+    );
+    let task = &failed["summary"]["entities"][0];
+    assert_eq!(
+        (task["records"].as_u64(), task["target_records"].as_u64()),
+        (Some(2), Some(1)),
+        "{failed}"
+    );
+    assert_eq!(task["ok"], false, "{failed}");
+    let (_, after) = local(&env, "GET", &format!("/api/v1/jobs/{pull}"), None);
+    assert_eq!(before, after, "the pull's record is untouched");
+    // Neither a verify job nor a running one can be verified; an unknown job is 404; nothing
+    // but a pull or URLs is accepted.
+    let verify_id = failed["id"].as_str().expect("id");
+    let (status, doc) = local(
+        &env,
+        "POST",
+        "/api/v1/jobs/verify",
+        Some(&json!({ "job": verify_id })),
+    );
+    assert_eq!(
+        (status, doc["code"].as_str()),
+        (409, Some("not-a-pull")),
+        "{doc}"
+    );
+    let (status, doc) = local(
+        &env,
+        "POST",
+        "/api/v1/jobs/verify",
+        Some(&json!({ "job": "job_000000000000" })),
+    );
+    assert_eq!(status, 404, "{doc}");
+    let (status, doc) = local(&env, "POST", "/api/v1/jobs/verify", Some(&json!({})));
+    assert_eq!(
+        (status, doc["code"].as_str()),
+        (400, Some("verify-needs-job-or-urls")),
+        "{doc}"
+    );
+    // Every start is audited as the owner's, with the verify job's id.
+    let (_, audit) = local(&env, "GET", "/api/v1/audit?limit=1000", None);
+    let starts: Vec<&Value> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == "verify-data")
+        .collect();
+    assert!(
+        starts.iter().any(|e| e["outcome"] == "ok"
+            && e["after"] == verify_id
+            && e["target"] == format!("job/{pull}")),
+        "{audit}"
+    );
+    assert!(
+        starts
+            .iter()
+            .any(|e| e["outcome"] == "failed" && e["detail"] == "not-a-pull"),
+        "{audit}"
+    );
+    assert!(
+        starts
+            .iter()
+            .any(|e| e["outcome"] == "refused" && e["token_id"].is_string()),
+        "the HTTP refusal: {audit}"
+    );
 }

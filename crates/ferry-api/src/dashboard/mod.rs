@@ -75,6 +75,7 @@ pub fn router(state: Arc<ServerState>) -> axum::Router {
         .route("/dashboard/apps/{app}/env", get(pages::env::page))
         .route("/dashboard/audit", get(pages::audit::page))
         .route("/dashboard/jobs", get(pages::jobs::page))
+        .route("/dashboard/jobs/verify", post(pages::jobs::verify))
         .route("/dashboard/assets/dashboard.css", get(css))
         .route("/dashboard/assets/dashboard.js", get(js))
         .route(
