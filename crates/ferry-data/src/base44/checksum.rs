@@ -7,65 +7,78 @@ use serde_json::Value;
 
 /// The canonical JSON text of `value`.
 pub fn canonical(value: &Value) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
     write(value, &mut out);
-    out
+    // Only JSON text (valid UTF-8) was written.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-fn write(value: &Value, out: &mut String) {
+/// Appends the canonical text of `value` to `out`: strings (and keys) escaped as serde_json
+/// writes them, written in place rather than through a `String` each.
+fn write(value: &Value, out: &mut Vec<u8>) {
     match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&number(n)),
-        Value::String(s) => out.push_str(&Value::String(s.clone()).to_string()),
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Number(n) => number(n, out),
+        Value::String(s) => string(s, out),
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (key, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                if let Some(v) = map.get(key) {
-                    write(v, out);
-                }
+                string(key, out);
+                out.push(b':');
+                write(v, out);
             }
-            out.push('}');
+            out.push(b'}');
         }
     }
+}
+
+/// A JSON string literal, as `serde_json` writes it.
+fn string(s: &str, out: &mut Vec<u8>) {
+    // Serializing a `str` into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// A number by value: integers in decimal, integral doubles within ±2^53 as integers, other
 /// doubles in Rust's shortest round-trip form.
-fn number(n: &serde_json::Number) -> String {
-    if let Some(i) = n.as_i64() {
-        return i.to_string();
-    }
-    if let Some(u) = n.as_u64() {
-        return u.to_string();
-    }
-    match n.as_f64() {
-        Some(f) if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 => (f as i64).to_string(),
-        Some(f) => format!("{f:e}"),
-        None => n.to_string(),
-    }
+fn number(n: &serde_json::Number, out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    // Writing to a Vec cannot fail.
+    let _ = if let Some(i) = n.as_i64() {
+        write!(out, "{i}")
+    } else if let Some(u) = n.as_u64() {
+        write!(out, "{u}")
+    } else {
+        match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 => {
+                write!(out, "{}", f as i64)
+            }
+            Some(f) => write!(out, "{f:e}"),
+            None => write!(out, "{n}"),
+        }
+    };
 }
 
 /// The 64-bit hash of one record.
 pub fn record_hash(value: &Value) -> u64 {
-    crate::canon::hash64(canonical(value).as_bytes()) as u64
+    let mut out = Vec::with_capacity(512);
+    write(value, &mut out);
+    crate::canon::hash64(&out) as u64
 }
 
 /// A running checksum: the wrapping sum of record hashes.
@@ -104,6 +117,30 @@ mod tests {
         assert_ne!(
             canonical(&json!({"a": 0.5})),
             canonical(&json!({"a": 0.25}))
+        );
+    }
+
+    #[test]
+    fn strings_and_keys_are_escaped_as_serde_json_writes_them() {
+        for text in [
+            "plain",
+            "q\"b\\s",
+            "tab\tnl\nnul\u{0}\u{1f}",
+            "ünï ✓ 🚀",
+            "</script>",
+        ] {
+            let expected = format!(
+                "{{{}:{}}}",
+                Value::String(text.into()),
+                Value::String(text.into())
+            );
+            let mut map = serde_json::Map::new();
+            map.insert(text.into(), Value::String(text.into()));
+            assert_eq!(canonical(&Value::Object(map)), expected);
+        }
+        assert_eq!(
+            canonical(&json!([1.5, -0.0, 1e300, 2.5e-8, u64::MAX, -3])),
+            "[1.5e0,0,1e300,2.5e-8,18446744073709551615,-3]"
         );
     }
 

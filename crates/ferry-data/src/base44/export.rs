@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use ferry_compat::base44::model::{BUILTIN_FIELDS, Entity, FieldType};
 use ferry_compat::base44::schema::parse_entities;
@@ -26,8 +26,11 @@ pub const PAGE: usize = 5000;
 /// The largest export file read (2 GiB).
 const MAX_FILE_BYTES: u64 = 2 << 30;
 
-/// A file's records, and its size.
-type Loaded = Arc<(Vec<Record>, u64)>;
+/// A file's records (a slot is emptied when its page is handed out), and its size.
+struct Loaded {
+    records: Vec<Option<Record>>,
+    size: u64,
+}
 
 /// An export folder.
 pub struct Export {
@@ -149,13 +152,32 @@ impl Export {
         })
     }
 
-    /// Records `offset..offset + limit` of `entity`'s file.
+    /// Records `offset..offset + limit` of `entity`'s file. The file is read once and its
+    /// records handed out (not copied) page by page; a page asked for again reads it anew, and
+    /// it is let go after its last page.
     pub fn page(&self, entity: &str, offset: u64, limit: usize) -> Result<Page, Base44Error> {
-        let loaded = self.load(entity)?;
-        let (records, size) = (&loaded.0, loaded.1);
-        let total = records.len();
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(total);
-        let end = start.saturating_add(limit).min(total);
+        let mut loaded = self
+            .loaded
+            .lock()
+            .map_err(|_| Base44Error::Checkpoint("a lock was poisoned".into()))?;
+        let range = |total: usize| {
+            let start = usize::try_from(offset).unwrap_or(usize::MAX).min(total);
+            start..start.saturating_add(limit).min(total)
+        };
+        let fresh = loaded.get(entity).is_some_and(|l| {
+            l.records[range(l.records.len())]
+                .iter()
+                .all(Option::is_some)
+        });
+        if !fresh {
+            loaded.insert(entity.to_string(), self.load(entity)?);
+        }
+        let Some(file) = loaded.get_mut(entity) else {
+            return Err(Base44Error::Checkpoint("a loaded file went missing".into()));
+        };
+        let total = file.records.len();
+        let size = file.size;
+        let range = range(total);
         let share = |n: usize| {
             if total == 0 {
                 0
@@ -163,22 +185,23 @@ impl Export {
                 size.saturating_mul(n as u64) / total as u64
             }
         };
+        let bytes = share(range.end) - share(range.start);
+        let last = range.end >= total;
+        let records = file.records[range]
+            .iter_mut()
+            .filter_map(Option::take)
+            .collect();
+        if last {
+            loaded.remove(entity);
+        }
         Ok(Page {
-            records: records[start..end].to_vec(),
-            bytes: share(end) - share(start),
-            last: end >= total,
+            records,
+            bytes,
+            last,
         })
     }
 
     fn load(&self, entity: &str) -> Result<Loaded, Base44Error> {
-        if let Some(done) = self
-            .loaded
-            .lock()
-            .map_err(|_| Base44Error::Checkpoint("a lock was poisoned".into()))?
-            .get(entity)
-        {
-            return Ok(done.clone());
-        }
         let path = self
             .files
             .get(entity)
@@ -202,26 +225,27 @@ impl Export {
         } else {
             read_json(&bytes).map_err(bad)?
         };
-        let loaded = Arc::new((records, size));
-        self.loaded
-            .lock()
-            .map_err(|_| Base44Error::Checkpoint("a lock was poisoned".into()))?
-            .insert(entity.to_string(), loaded.clone());
-        Ok(loaded)
+        Ok(Loaded {
+            records: records.into_iter().map(Some).collect(),
+            size,
+        })
     }
 }
 
 /// A JSON (or JSONC) array of records; errors carry the line and column.
 fn read_json(bytes: &[u8]) -> Result<Vec<Record>, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
-    let clean = ferry_inspect::jsonc::strip(text);
-    let doc: Value = serde_json::from_str(&clean).map_err(|e| {
-        format!(
-            "broken JSON at line {}, column {}: {e}",
-            e.line(),
-            e.column()
-        )
-    })?;
+    // Plain JSON (what `base44 data pull` writes) parses as it is; JSONC is cleaned first.
+    let doc: Value = match serde_json::from_str(text) {
+        Ok(doc) => doc,
+        Err(_) => serde_json::from_str(&ferry_inspect::jsonc::strip(text)).map_err(|e| {
+            format!(
+                "broken JSON at line {}, column {}: {e}",
+                e.line(),
+                e.column()
+            )
+        })?,
+    };
     let items = match doc {
         Value::Array(items) => items,
         _ => return Err("expected a JSON array of records".into()),
@@ -340,6 +364,43 @@ mod tests {
         );
         let err = read_csv(b"id,a\nx,1,2\n", None).expect_err("ragged");
         assert!(err.starts_with("line 2"), "{err}");
+    }
+
+    #[test]
+    fn pages_hand_records_out_and_a_page_asked_again_is_read_anew() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let records: Vec<Value> = (0..5).map(|i| json!({"id": format!("r{i}")})).collect();
+        std::fs::write(
+            dir.path().join("task.json"),
+            Value::Array(records).to_string(),
+        )
+        .expect("write");
+        let export = Export::open(dir.path(), None, Vec::new()).expect("open");
+        let ids = |page: &Page| -> Vec<String> {
+            page.records
+                .iter()
+                .map(|r| r["id"].as_str().expect("id").to_string())
+                .collect()
+        };
+        let first = export.page("Task", 0, 2).expect("page");
+        assert_eq!(
+            (ids(&first), first.last),
+            (vec!["r0".into(), "r1".into()], false)
+        );
+        // A resumed job asks for a page again: the same records.
+        let again = export.page("Task", 0, 2).expect("page");
+        assert_eq!(ids(&again), ids(&first));
+        let rest = export.page("Task", 2, 10).expect("page");
+        assert_eq!(
+            (ids(&rest), rest.last),
+            (vec!["r2".into(), "r3".into(), "r4".into()], true)
+        );
+        let after = export.page("Task", 5, 10).expect("page");
+        assert!(after.records.is_empty() && after.last);
+        assert_eq!(
+            ids(&export.page("Task", 4, 1).expect("page")),
+            vec!["r4".to_string()]
+        );
     }
 
     #[test]

@@ -30,7 +30,10 @@ use crate::endpoint::redact;
 use crate::job::{Checkpoints, ChunkDone, Event, JobKind, JobStatus, Observer};
 
 /// Rows read back per query when verifying.
-const VERIFY_PAGE: usize = 2000;
+const VERIFY_PAGE: usize = 5000;
+
+/// Rows decoded between two yields while the next page is read.
+const VERIFY_YIELD: usize = 250;
 
 /// Records per piece of a batch's `COPY` data: readied and sent while the server reads the
 /// previous piece.
@@ -808,29 +811,50 @@ fn record_error(entity: &Entity, record: &Record, source: RecordError) -> Base44
 }
 
 /// The target's records of `entity`, read back as the API would answer them: count and
-/// checksum.
+/// checksum. The next page is asked for while the current one is decoded.
 async fn read_back(db: &Db, entity: &Entity) -> Result<(u64, Checksum), Base44Error> {
     let columns = ferry_compat::base44::record::public_columns(entity).len();
+    let page_of = |after: Option<String>| async move {
+        let sql = select_after_sql(entity, after.as_deref(), VERIFY_PAGE, db.dialect());
+        db.query(&sql, columns).await
+    };
     let mut sum = Checksum::default();
     let mut rows = 0u64;
-    let mut after: Option<String> = None;
+    let mut page = page_of(None).await?;
     loop {
-        let sql = select_after_sql(entity, after.as_deref(), VERIFY_PAGE, db.dialect());
-        let page = db.query(&sql, columns).await?;
-        let n = page.len();
-        for row in page {
-            let record =
-                row_to_record(entity, &row, db.dialect()).map_err(|e| Base44Error::Record {
-                    entity: entity.name.clone(),
-                    id: "(read back)".into(),
-                    source: e,
-                })?;
-            after = record.get("id").and_then(Value::as_str).map(str::to_string);
-            sum.add(&record);
-            rows += 1;
-        }
-        if n < VERIFY_PAGE {
-            return Ok((rows, sum));
+        // The id is the first column: the next page starts after this one's last row.
+        let after = match page.last().and_then(|row| row.first()) {
+            Some(Cell::Text(id)) if page.len() == VERIFY_PAGE => Some(id.clone()),
+            _ => None,
+        };
+        let next = async {
+            match after {
+                Some(after) => Some(page_of(Some(after)).await),
+                None => None,
+            }
+        };
+        let decode = async {
+            for (i, row) in page.iter().enumerate() {
+                if i % VERIFY_YIELD == VERIFY_YIELD - 1 {
+                    // Lets the next page's query make progress meanwhile.
+                    tokio::task::yield_now().await;
+                }
+                let record =
+                    row_to_record(entity, row, db.dialect()).map_err(|e| Base44Error::Record {
+                        entity: entity.name.clone(),
+                        id: "(read back)".into(),
+                        source: e,
+                    })?;
+                sum.add(&record);
+                rows += 1;
+            }
+            Ok::<(), Base44Error>(())
+        };
+        let (next, decoded) = tokio::join!(next, decode);
+        decoded?;
+        match next {
+            Some(next) => page = next?,
+            None => return Ok((rows, sum)),
         }
     }
 }
