@@ -376,9 +376,32 @@ fn an_export_of_10000_records_imports_into_sqlite_and_postgres_and_is_served() {
     let pg = Cluster::start().expect("cluster");
     pg.create_database("shop").expect("db");
     let url = pg.url("shop");
-    let (code, doc, err) = pull(&env, &["--from", &from, "--to", &url], &[]);
+    let args = ["--from", from.as_str(), "--to", url.as_str()];
+    // Stopped right after the first batch (Comment's) was committed, before its checkpoint.
+    let (code, doc, err) = pull(&env, &args, &[("FERRY_TEST_FAIL_AFTER_PAGES", "1")]);
+    assert_ne!(code, 0, "{doc}");
+    assert_eq!(doc["error"]["code"], "interrupted", "{doc}\n{err}");
+    assert_eq!(
+        pg.psql("shop", "SELECT count(*) FROM comment")
+            .expect("count"),
+        "3000"
+    );
+    // Resumed: the redone batch's COPY meets its own ids, so it is inserted instead (known ids
+    // skipped); every other batch is streamed with COPY.
+    let (code, doc, err) = pull(&env, &args, &[]);
     assert_eq!(code, 0, "{err}\n{doc}");
+    assert_eq!(doc["report"]["resumed"], true, "{doc}");
     check_report(&doc["report"], COUNTS);
+    let batches = |key: &str| -> u64 {
+        doc["report"]["entities"]
+            .as_array()
+            .expect("entities")
+            .iter()
+            .map(|e| e[key].as_u64().expect("a count"))
+            .sum()
+    };
+    assert_eq!(batches("batches"), COUNTS.len() as u64, "{doc}");
+    assert_eq!(batches("copied_batches"), batches("batches") - 1, "{doc}");
     for (_, table, n) in COUNTS {
         let rows = pg
             .psql("shop", &format!("SELECT count(*) FROM \"{table}\""))

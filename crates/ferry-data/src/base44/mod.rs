@@ -138,6 +138,12 @@ pub struct EntityReport {
     pub seconds: f64,
     /// Records per second.
     pub records_per_sec: f64,
+    /// Batches written (all runs), one transaction each.
+    pub batches: u32,
+    /// Of those, the batches streamed with `COPY` (PostgreSQL); the others were inserted
+    /// (SQLite; on PostgreSQL a batch redone after a crash, or one COPY cannot hold as the
+    /// INSERT would).
+    pub copied_batches: u32,
     /// The checksum of the source's records (as stored).
     pub checksum: String,
     /// Records the target holds.

@@ -55,6 +55,9 @@ struct EntityState {
     bytes: u64,
     checksum: String,
     batches: u32,
+    /// Batches written with `COPY` (absent from plans written before it existed).
+    #[serde(default)]
+    copied: u32,
     secs: f64,
     done: bool,
 }
@@ -439,6 +442,8 @@ async fn run(
             } else {
                 0.0
             },
+            batches: progress.batches,
+            copied_batches: progress.copied,
             checksum: progress.checksum.clone(),
             target_records: rows,
             target_checksum: checksum.hex(),
@@ -583,7 +588,7 @@ async fn load(
             }
         };
         let (written, next) = tokio::join!(write, next);
-        let (rows, batch_sum) = written?;
+        let (rows, batch_sum, copied) = written?;
         *batches_this_run += 1;
         if options
             .stop_after_batches
@@ -598,6 +603,7 @@ async fn load(
         progress.bytes += page_bytes;
         progress.checksum = checksum.hex();
         progress.batches += 1;
+        progress.copied += u32::from(copied);
         progress.secs = secs_before + started.elapsed().as_secs_f64();
         progress.done = !more;
         state.entities.insert(name.clone(), progress.clone());
@@ -672,7 +678,8 @@ fn civil(days: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// Writes one batch in one transaction; returns its record count and checksum. On PostgreSQL
+/// Writes one batch in one transaction; returns its record count, its checksum and whether it
+/// was copied. On PostgreSQL
 /// the batch is streamed with `COPY` (see [`copy_batch`]); when that cannot hold it exactly as
 /// the INSERT would, it is inserted instead.
 async fn write_batch(
@@ -681,9 +688,9 @@ async fn write_batch(
     db: &Db,
     files: &mut Files,
     now: &str,
-) -> Result<(u64, Checksum), Base44Error> {
+) -> Result<(u64, Checksum, bool), Base44Error> {
     if records.is_empty() {
-        return Ok((0, Checksum::default()));
+        return Ok((0, Checksum::default(), false));
     }
     let mut sum = Checksum::default();
     let mut prepared = 0;
@@ -699,7 +706,7 @@ async fn write_batch(
         )
         .await?
     {
-        return Ok((records.len() as u64, sum));
+        return Ok((records.len() as u64, sum, true));
     }
     for record in &mut records[prepared..] {
         prepare_record(entity, record, files, now, &mut sum).await?;
@@ -724,7 +731,7 @@ async fn write_batch(
         tx.execute(&sql).await?;
     }
     tx.commit().await?;
-    Ok((records.len() as u64, sum))
+    Ok((records.len() as u64, sum, false))
 }
 
 /// Readies one record for writing: its file URLs rewritten, missing dates filled (`now`, and
