@@ -21,7 +21,7 @@ use super::live::folder_catalog;
 use super::source::{Catalog, Page, Record};
 
 /// Records per batch read from a file (one target transaction).
-pub const PAGE: usize = 5000;
+pub const PAGE: usize = 10_000;
 
 /// The largest export file read (2 GiB).
 const MAX_FILE_BYTES: u64 = 2 << 30;
