@@ -8,6 +8,7 @@ mod audited;
 pub mod auth;
 pub mod base44;
 pub mod base44_functions;
+mod control_tls;
 mod dashboard;
 mod data_verify;
 mod error;

@@ -34,6 +34,8 @@ pub struct ServerConfig {
     pub tls_listen: Option<String>,
     /// Connection and header-timeout limits of the edge.
     pub limits: ferry_edge::Limits,
+    /// The control listener's certificate chain and key (PEM): TLS on it when set.
+    pub control_tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// What a running server publishes in `$FERRY_HOME/server.json`.
@@ -50,6 +52,9 @@ pub struct ServerInfo {
     /// TLS address actually bound, when TLS is on.
     #[serde(default)]
     pub tls: Option<String>,
+    /// Whether the control listener speaks TLS (`https://<control>`).
+    #[serde(default)]
+    pub control_tls: bool,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ApiError + '_ {
@@ -82,6 +87,11 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
             "use it (`ferry status`), or stop it with `ferry down`",
         ));
     }
+    // The control listener's certificate first: a bad one stops the start before anything.
+    let control_cert = match &config.control_tls {
+        Some((cert, key)) => Some(crate::control_tls::ControlCert::load(cert, key)?),
+        None => None,
+    };
     let control = Control::open(&home)?;
     let blobs = BlobStore::open(&home.join("blobs"))?;
     let releases = ReleaseStore::open(&home.join("releases"))?;
@@ -169,6 +179,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
         control: control_addr.clone(),
         socket: socket.clone(),
         tls: tls_addr.clone(),
+        control_tls: control_cert.is_some(),
     };
     write_atomic(
         &home.join("server.json"),
@@ -176,7 +187,12 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
     )?;
     tracing::info!(edge = %edge_addr, control = %control_addr, socket = %socket.display(), restored, "ferry serving");
     eprintln!(
-        "ferry: edge http://{edge_addr}  control http://{control_addr}  socket {}  ({restored} apps restored)",
+        "ferry: edge http://{edge_addr}  control {}://{control_addr}  socket {}  ({restored} apps restored)",
+        if control_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        },
         socket.display()
     );
 
@@ -238,14 +254,41 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
                 "see /api/openapi.json for the routes",
             )
         });
-    let tcp_task = tokio::spawn(
-        axum::serve(
-            control_listener,
-            tcp_router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(wait(shutdown_rx.clone()))
-        .into_future(),
-    );
+    let tcp_task = match control_cert {
+        Some(cert) => {
+            use axum::serve::ListenerExt;
+            // Over TLS the browser's session cookie gets `Secure` (the dashboard reads the
+            // scheme from `x-forwarded-proto`, set here whatever the client sent).
+            let tcp_router = tcp_router.layer(axum::middleware::map_request(
+                |mut req: axum::extract::Request| async move {
+                    req.headers_mut().insert(
+                        "x-forwarded-proto",
+                        axum::http::HeaderValue::from_static("https"),
+                    );
+                    req
+                },
+            ));
+            let listener = crate::control_tls::TlsListener::new(control_listener, cert)?
+                // `tap_io` lends the listener axum's `ConnectInfo<SocketAddr>` support.
+                .tap_io(|_| {});
+            tokio::spawn(
+                axum::serve(
+                    listener,
+                    tcp_router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                )
+                .with_graceful_shutdown(wait(shutdown_rx.clone()))
+                .into_future(),
+            )
+        }
+        None => tokio::spawn(
+            axum::serve(
+                control_listener,
+                tcp_router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(wait(shutdown_rx.clone()))
+            .into_future(),
+        ),
+    };
     let api_task = tokio::spawn(
         axum::serve(
             unix,

@@ -123,7 +123,8 @@ impl ResolvesServerCert for CertStore {
     }
 }
 
-fn load_pair(cert: &Path, key: &Path) -> Result<Option<CertifiedKey>, String> {
+/// Loads a certificate chain and its private key (PEM); `None` when either file is absent.
+pub fn load_pair(cert: &Path, key: &Path) -> Result<Option<CertifiedKey>, String> {
     if !cert.exists() || !key.exists() {
         return Ok(None);
     }

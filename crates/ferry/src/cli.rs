@@ -18,7 +18,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "FERRY_HOME", value_name = "DIR")]
     pub home: Option<std::path::PathBuf>,
 
-    /// The ferry server to talk to: `http://HOST:PORT` (its control listener), with the token
+    /// The ferry server to talk to: `https://HOST:PORT` (its control listener), with the token
     /// `ferry login` stored or `FERRY_TOKEN`; default: the local server (`$FERRY_HOME/ferry.sock`).
     #[arg(long, global = true, env = "FERRY_SERVER", value_name = "URL")]
     pub server: Option<String>,
@@ -199,9 +199,14 @@ pub struct AuditArgs {
 /// Arguments of `ferry login`.
 #[derive(Debug, Args)]
 pub struct LoginArgs {
-    /// The server's control listener: `http://HOST:PORT`.
+    /// The server's control listener: `https://HOST:PORT` (or `http://` on a private network).
     #[arg(value_name = "URL")]
     pub url: String,
+
+    /// A PEM certificate (a private CA's, or the server's self-signed one) to trust for this
+    /// server besides the system's web roots; stored with the token (default: `FERRY_CA`).
+    #[arg(long, env = "FERRY_CA", value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
 
     /// The token (default: `FERRY_TOKEN`, else one line read from stdin, which keeps it out of
     /// the process list and the shell history).
@@ -322,6 +327,25 @@ pub struct ListenArgs {
         value_name = "ADDR"
     )]
     pub control_listen: String,
+
+    /// Serve the control listener (`/api/v1`, dashboard, MCP) over TLS with this PEM
+    /// certificate chain, leaf first (reloaded when it changes); clients use `https://`.
+    #[arg(
+        long,
+        env = "FERRY_CONTROL_TLS_CERT",
+        value_name = "FILE",
+        requires = "control_tls_key"
+    )]
+    pub control_tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key (PEM) of `--control-tls-cert`.
+    #[arg(
+        long,
+        env = "FERRY_CONTROL_TLS_KEY",
+        value_name = "FILE",
+        requires = "control_tls_cert"
+    )]
+    pub control_tls_key: Option<std::path::PathBuf>,
 }
 
 /// Arguments of `ferry serve`.

@@ -1,6 +1,7 @@
 //! A small blocking HTTP/1.1 client for the server's `/api/v1`: the local server's Unix socket,
-//! or a remote server's control listener over plain HTTP with a bearer token (`--server`); and
-//! for probing the edge. The CLI stays synchronous; the server speaks plain HTTP.
+//! or a remote server's control listener with a bearer token (`--server`) over https (rustls,
+//! the web's roots plus an optional CA of the user's, see [`crate::tls`]) or plain HTTP; and
+//! for probing the edge. The CLI stays synchronous.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -136,9 +137,14 @@ pub fn exchange_with<S: Read + Write>(
 /// A remote server: its control listener's URL and the token to send it.
 #[derive(Debug, Clone)]
 pub struct Remote {
-    /// `http://host:port`, canonical (lowercase, no trailing slash): the key in
-    /// `credentials.json`.
+    /// `https://host:port` or `http://host:port`, canonical (lowercase, no trailing slash):
+    /// the key in `credentials.json`.
     pub url: String,
+    /// Whether the connection is TLS (`https://`).
+    pub tls: bool,
+    /// Extra certificates to trust (PEM, `--ca`/`FERRY_CA` or stored at login), for a
+    /// self-signed server or a private CA.
+    pub ca: Option<String>,
     /// `host:port`, as connected to and sent as `Host`.
     pub authority: String,
     /// The host alone (no brackets around an IPv6 address).
@@ -148,28 +154,25 @@ pub struct Remote {
 }
 
 impl Remote {
-    /// Parses `http://host[:port][/]` (port 80 when absent). `https://` is refused: ferry's
-    /// control listener speaks plain HTTP, so a token would travel in clear.
+    /// Parses `https://host[:port][/]` (port 443 when absent) or `http://host[:port][/]`
+    /// (port 80).
     pub fn parse(text: &str) -> Result<Remote, Failure> {
         let bad = |why: &str| {
             Failure::usage(
                 format!("`{text}` is not a server URL: {why}"),
-                "give the server's control listener as http://HOST:PORT (its `control` address in server.json)",
+                "give the server's control listener as https://HOST:PORT (its `control` address in server.json; http:// when it serves no TLS)",
             )
         };
         let trimmed = text.trim();
         let lower = trimmed.to_ascii_lowercase();
-        if lower.starts_with("https://") {
-            return Err(Failure {
-                code: "https-unsupported",
-                message: format!("`{text}`: https is not supported yet (the control listener speaks plain HTTP)"),
-                hint: "use http:// on loopback or a private network, or an SSH tunnel: `ssh -L 8081:127.0.0.1:8081 HOST`, then http://127.0.0.1:8081".into(),
-                exit: EXIT_BAD_INPUT,
-            });
-        }
-        let rest = lower
-            .strip_prefix("http://")
-            .ok_or_else(|| bad("it must start with http://"))?;
+        let (tls, rest) = match (
+            lower.strip_prefix("https://"),
+            lower.strip_prefix("http://"),
+        ) {
+            (Some(rest), _) => (true, rest),
+            (None, Some(rest)) => (false, rest),
+            (None, None) => return Err(bad("it must start with https:// or http://")),
+        };
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         if !path.is_empty() {
             return Err(bad("give the server's root, without a path"));
@@ -187,7 +190,7 @@ impl Remote {
             }
         };
         let port: u16 = if port.is_empty() {
-            80
+            if tls { 443 } else { 80 }
         } else {
             port.parse().map_err(|_| bad("the port is not a number"))?
         };
@@ -204,7 +207,9 @@ impl Remote {
             format!("{host}:{port}")
         };
         Ok(Remote {
-            url: format!("http://{authority}"),
+            url: format!("{}://{authority}", if tls { "https" } else { "http" }),
+            tls,
+            ca: None,
             authority,
             host,
             token: None,
@@ -324,8 +329,31 @@ impl Api {
                 if let Some(b) = &bearer {
                     headers.push(("authorization", b.as_str()));
                 }
-                exchange_with(stream, method, &remote.authority, path, &headers, body)
-                    .map_err(unreachable)
+                if remote.tls {
+                    // The handshake (certificate checked) completes before the token is sent.
+                    let tls = crate::tls::connect(remote, stream)?;
+                    return exchange_with(tls, method, &remote.authority, path, &headers, body)
+                        .map_err(unreachable);
+                }
+                exchange_with(stream, method, &remote.authority, path, &headers, body).map_err(
+                    |err| match err.kind() {
+                        // Not HTTP back (a TLS alert, or nothing): likely a TLS listener.
+                        std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
+                        | std::io::ErrorKind::ConnectionReset => Failure {
+                            code: "server-unreachable",
+                            message: format!(
+                                "the server at {} did not answer HTTP ({err})",
+                                remote.url
+                            ),
+                            hint: format!(
+                                "if its control listener serves TLS (`--control-tls-cert`), use https://{}",
+                                remote.authority
+                            ),
+                            exit: EXIT_FAILED,
+                        },
+                        _ => unreachable(err),
+                    },
+                )
             }
         }
     }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cli::ListenArgs;
 use crate::client::{Api, Remote};
 use crate::failure::{EXIT_BAD_INPUT, EXIT_FAILED, Failure};
 
@@ -25,14 +26,27 @@ pub const CREDENTIALS_FILE: &str = "credentials.json";
 static SELECTED: OnceLock<Option<Remote>> = OnceLock::new();
 
 /// Chooses the server of this run: `server` (`--server`/`FERRY_SERVER`) when given, with its
-/// token (`FERRY_TOKEN`, else `credentials.json`), else the local socket. Fails on a bad URL
-/// (`https://` included) or an unsafe credentials file.
+/// token (`FERRY_TOKEN`, else `credentials.json`) and, for https, the CA to trust besides the
+/// web's roots (`FERRY_CA`, else the one stored at login); else the local socket. Fails on a
+/// bad URL, an unreadable `FERRY_CA` or an unsafe credentials file. Plain http to a host
+/// outside this machine and private networks works, with a warning on stderr.
 pub fn select(home: &Path, server: Option<&str>) -> Result<(), Failure> {
     let remote = match server.map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
         Some(url) => {
             let mut remote = Remote::parse(url)?;
             remote.token = token_for(home, &remote.url)?;
+            if remote.tls {
+                remote.ca = match env_ca() {
+                    Some(path) => Some(crate::tls::read_ca(&path)?),
+                    None => read_credentials(home)?
+                        .servers
+                        .get(&remote.url)
+                        .and_then(|c| c.ca.clone()),
+                };
+            } else if !remote.is_private() {
+                warn_clear(&remote);
+            }
             Some(remote)
         }
     };
@@ -56,6 +70,21 @@ pub fn token_for(home: &Path, url: &str) -> Result<Option<String>, Failure> {
         .map(|c| c.token.clone()))
 }
 
+/// `FERRY_CA`, when set and not empty.
+pub fn env_ca() -> Option<PathBuf> {
+    std::env::var_os("FERRY_CA")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The one-line warning for plain http to a host outside this machine and private networks.
+pub fn warn_clear(remote: &Remote) {
+    eprintln!(
+        "warning: {} is not this machine or a private network: the token travels unencrypted over http (serve the control listener with --control-tls-cert and use https://)",
+        remote.url
+    );
+}
+
 /// `FERRY_TOKEN`, when set and not empty.
 pub fn env_token() -> Option<String> {
     std::env::var("FERRY_TOKEN")
@@ -67,7 +96,7 @@ pub fn env_token() -> Option<String> {
 /// `$FERRY_HOME/credentials.json`: one entry per server URL.
 #[derive(Default, Serialize, Deserialize)]
 pub struct Credentials {
-    /// By canonical server URL (`http://host:port`).
+    /// By canonical server URL (`https://host:port` or `http://host:port`).
     #[serde(default)]
     pub servers: BTreeMap<String, Credential>,
 }
@@ -93,6 +122,9 @@ pub struct Credential {
     /// When it was stored (unix ms).
     #[serde(default)]
     pub saved_at: u64,
+    /// Certificates to trust for this https server besides the web's roots (PEM, `--ca`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
 }
 
 fn credentials_failure(path: &Path, what: String) -> Failure {
@@ -186,12 +218,9 @@ pub fn server_info(home: &Path) -> Option<ferry_api::ServerInfo> {
     serde_json::from_str(&text).ok()
 }
 
-/// The running server's API, starting a daemon first when none runs.
-pub fn ensure_server(
-    home: &Path,
-    listen: &str,
-    control_listen: &str,
-) -> Result<(Api, bool), Failure> {
+/// The running server's API, starting a daemon first when none runs (with `listen`'s
+/// addresses and control listener certificate).
+pub fn ensure_server(home: &Path, listen: &ListenArgs) -> Result<(Api, bool), Failure> {
     // A remote server is never started from here.
     if selected_remote().is_some() {
         return Ok((require_server(home)?, false));
@@ -216,14 +245,23 @@ pub fn ensure_server(
     let exe =
         std::env::current_exe().map_err(|e| fail(format!("cannot find the ferry binary: {e}")))?;
     use std::os::unix::process::CommandExt;
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .arg("serve")
         .arg("--home")
         .arg(home)
         .arg("--listen")
-        .arg(listen)
+        .arg(&listen.listen)
         .arg("--control-listen")
-        .arg(control_listen)
+        .arg(&listen.control_listen);
+    if let (Some(cert), Some(key)) = (&listen.control_tls_cert, &listen.control_tls_key) {
+        command
+            .arg("--control-tls-cert")
+            .arg(cert)
+            .arg("--control-tls-key")
+            .arg(key);
+    }
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| fail(e.to_string()))?)
         .stderr(log)

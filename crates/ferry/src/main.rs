@@ -8,6 +8,7 @@ mod home;
 mod output;
 mod progress;
 mod render;
+mod tls;
 
 use std::process::ExitCode;
 

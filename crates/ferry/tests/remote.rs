@@ -3,7 +3,10 @@
 //! server lacks travel (a second deploy after changing one file under `public/` uploads that
 //! file's blob alone, and the server makes its compressed variants), every step is audited
 //! with the token's identity and source, a read-scope token is refused (and audited), and B
-//! keeps the token only in `credentials.json` (0600). Hermetic: the app is built by `sh`.
+//! keeps the token only in `credentials.json` (0600). The same over https: the control
+//! listener on TLS with a self-signed certificate made by `openssl` at test time, trusted with
+//! `--ca`; an untrusted certificate, a wrong host name and plain http to the TLS port are
+//! refused. Hermetic: the app is built by `sh`.
 
 mod common;
 
@@ -257,10 +260,6 @@ fn a_remote_deploy_uploads_only_missing_blobs_and_is_audited_with_the_token() {
     let (code, _, err) = ferry_b(&b, &["deploy", "--server", &url, app], None);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("ferry login"), "{err}");
-    // https is refused rather than silently sending a token in clear.
-    let (code, _, err) = ferry_b(&b, &["login", "https://127.0.0.1:1"], Some("fy_x_y\n"));
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("not supported"), "{err}");
     // A wrong token is the server's one-line 401.
     let (code, _, err) = ferry_b(&b, &["login", &url, "--token", "fy_nope_wrong"], None);
     assert_ne!(code, 0);
@@ -476,4 +475,228 @@ fn an_idempotency_key_acts_once_and_refuses_another_request() {
         .filter(|e| e["actor"] == "token:ci" && e["action"] == "activate" && e["outcome"] == "ok")
         .count();
     assert_eq!(promotes, 1, "{audit}");
+}
+
+/// A self-signed certificate for `127.0.0.1` only (no CA bit, as webpki wants of a leaf), and
+/// its key: (cert.pem, key.pem).
+fn self_signed(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args(["-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(status.success(), "openssl made the certificate");
+    (cert, key)
+}
+
+/// A TCP relay to `upstream` that records every byte clients send through it.
+fn recording_relay(upstream: String) -> (String, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+    use std::sync::{Arc, Mutex};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let (mut c_read, mut s_write) = (
+                client.try_clone().expect("clone"),
+                server.try_clone().expect("clone"),
+            );
+            let (mut s_read, mut c_write) = (server, client);
+            let record = record.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16384];
+                while let Ok(n) = c_read.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    record.lock().expect("lock").extend_from_slice(&buf[..n]);
+                    if s_write.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = s_write.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s_read, &mut c_write);
+                let _ = c_write.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[test]
+fn https_to_a_tls_control_listener_with_a_self_signed_certificate() {
+    let certs = tempfile::tempdir().expect("tmp");
+    let (cert, key) = self_signed(certs.path());
+    let a = Env::new();
+    let server = a.serve_with(&[
+        ("FERRY_CONTROL_TLS_CERT", cert.to_str().expect("utf-8")),
+        ("FERRY_CONTROL_TLS_KEY", key.to_str().expect("utf-8")),
+    ]);
+    let info: Value = serde_json::from_str(
+        &std::fs::read_to_string(a.home.join("server.json")).expect("server.json"),
+    )
+    .expect("json");
+    assert_eq!(info["control_tls"], true, "{info}");
+    let control = info["control"].as_str().expect("control").to_string();
+    let port = control.rsplit_once(':').expect("port").1.to_string();
+    let url = format!("https://127.0.0.1:{port}");
+    let (st, tok) = owner(
+        &a.home,
+        "POST",
+        "/api/v1/tokens",
+        Some(&json!({ "name": "laptop", "scope": "deploy" })),
+    );
+    assert_eq!(st, 200, "{tok}");
+    let token = tok["token"].as_str().expect("token").to_string();
+    let ca = cert.to_str().expect("utf-8");
+
+    let b = Env::new();
+    write_app(&b.app);
+    let app = b.app.to_str().expect("utf-8");
+
+    // Without --ca the certificate is untrusted: refused after the handshake, nothing sent.
+    // (Through a relay that records what the client sends: TLS records only, no request.)
+    let (relay, seen) = recording_relay(control.clone());
+    let relay_port = relay.rsplit_once(':').expect("port").1;
+    let relayed = format!("https://127.0.0.1:{relay_port}");
+    let (code, doc, err) = ferry_b(&b, &["login", "--json", &relayed, "--token", &token], None);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(doc["error"]["code"], "tls-untrusted", "{doc}");
+    assert!(err.contains("not trusted"), "{err}");
+    assert!(err.contains("--ca cert.pem"), "the hint names --ca: {err}");
+    let sent = seen.lock().expect("lock").clone();
+    assert_eq!(sent.first(), Some(&0x16), "a TLS handshake record first");
+    assert!(
+        !sent.windows(token.len()).any(|w| w == token.as_bytes())
+            && !sent
+                .windows(13)
+                .any(|w| w.eq_ignore_ascii_case(b"authorization")),
+        "no request travelled"
+    );
+    assert!(!b.home.join("credentials.json").exists());
+
+    // A name the certificate does not hold (it names 127.0.0.1 only): refused.
+    let localhost = format!("https://localhost:{port}");
+    let (code, doc, err) = ferry_b(
+        &b,
+        &["login", "--json", &localhost, "--ca", ca, "--token", &token],
+        None,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(doc["error"]["code"], "tls-wrong-host", "{doc}");
+    assert!(err.contains("not valid for `localhost`"), "{err}");
+
+    // Plain http to the TLS port: a clear failure pointing at https.
+    let plain = format!("http://127.0.0.1:{port}");
+    let (code, _, err) = ferry_b(&b, &["login", &plain, "--token", &token], None);
+    assert_ne!(code, 0);
+    assert!(err.contains("did not answer HTTP"), "{err}");
+    assert!(
+        err.contains(&format!("use https://127.0.0.1:{port}")),
+        "{err}"
+    );
+    // https to a listener without TLS (the edge): a clear failure too.
+    let edge = format!("https://{}", server.edge);
+    let (code, doc, err) = ferry_b(
+        &b,
+        &["login", "--json", &edge, "--ca", ca, "--token", &token],
+        None,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(doc["error"]["code"], "tls-handshake", "{doc}");
+
+    // With --ca: logged in; the certificate is stored with the token.
+    let (code, doc, err) = ferry_b(
+        &b,
+        &["login", "--json", &url, "--ca", ca],
+        Some(&format!("{token}\n")),
+    );
+    assert_eq!(code, 0, "login: {err}\n{doc}");
+    assert_eq!(doc["server"], url.as_str(), "{doc}");
+    assert_eq!(
+        (doc["tls"].as_bool(), doc["custom_ca"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert_eq!(doc["label"], "token:laptop", "{doc}");
+    let creds: Value = serde_json::from_str(
+        &std::fs::read_to_string(b.home.join("credentials.json")).expect("credentials"),
+    )
+    .expect("json");
+    let pem = std::fs::read_to_string(&cert).expect("cert");
+    assert_eq!(creds["servers"][&url]["ca"], pem.as_str());
+
+    // Deploy over https: uploaded, activated, served by the edge.
+    let (code, first, err) = ferry_b(&b, &["deploy", "--server", &url, "--json", app], None);
+    assert_eq!(code, 0, "deploy: {err}\n{first}");
+    let release = first["release_id"].as_str().expect("id").to_string();
+    assert!(first["new_blobs"].as_u64().expect("new") >= 4, "{first}");
+    let (st, live, body) = edge_get(&server.edge, "remote-site.localhost", "/");
+    assert_eq!((st, live.as_deref()), (200, Some(release.as_str())));
+    assert!(body.contains("<h1>remote</h1>"));
+    // Other commands too, with FERRY_SERVER.
+    let (code, releases, err) = {
+        let out = std::process::Command::new(bin())
+            .args(["releases", "--json", "--app", "remote-site"])
+            .env("FERRY_HOME", &b.home)
+            .env("FERRY_SERVER", &url)
+            .env_remove("FERRY_TOKEN")
+            .env_remove("FERRY_CA")
+            .output()
+            .expect("ferry runs");
+        (
+            out.status.code().unwrap_or(-1),
+            serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(code, 0, "releases: {err}");
+    assert_eq!(
+        releases["live"]["release_id"],
+        release.as_str(),
+        "{releases}"
+    );
+    // The audit names the token and TCP as the source.
+    let (_, audit) = owner(&a.home, "GET", "/api/v1/audit?app=remote-site", None);
+    assert!(
+        audit["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .any(|e| {
+                e["action"] == "activate"
+                    && e["actor"] == "token:laptop"
+                    && e["source"] == "tcp:127.0.0.1"
+            }),
+        "{audit}"
+    );
+
+    // The dashboard over TLS: its session cookie is `Secure` (curl, trusting the same file).
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-D", "-", "--cacert", ca])
+        .args(["--data-urlencode", &format!("token={token}")])
+        .arg(format!("{url}/dashboard/login"))
+        .output()
+        .expect("curl runs");
+    let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    let cookie = head
+        .lines()
+        .find(|l| l.starts_with("set-cookie:"))
+        .unwrap_or_else(|| panic!("a session cookie: {head}"));
+    assert!(cookie.trim_end().ends_with("; secure"), "{cookie}");
 }

@@ -11,8 +11,7 @@ use crate::progress::Reporter;
 /// `ferry deploy`.
 pub fn deploy(args: &BuildArgs, home: &Path, out: &Output) -> Result<ExitCode, Failure> {
     let reporter = Reporter::new();
-    let (api, _) =
-        crate::home::ensure_server(home, &args.listen.listen, &args.listen.control_listen)?;
+    let (api, _) = crate::home::ensure_server(home, &args.listen)?;
     let report = super::deploy::deploy(args, home, &api, &reporter)?;
     drop(reporter);
     super::deploy::print(&report, out);

@@ -64,11 +64,20 @@ pub fn login(args: &LoginArgs, home: &Path, out: &Output) -> Result<ExitCode, Fa
                 "create one on the server: `ferry token create NAME --scope deploy`",
             )
         })?;
-    if !remote.is_private() {
-        eprintln!(
-            "warning: {} is not this machine or a private network: the token travels unencrypted over http",
-            remote.url
-        );
+    let mut creds = read_credentials(home)?;
+    if remote.tls {
+        // `--ca`/`FERRY_CA`, else the one stored at an earlier login to this server.
+        remote.ca = match &args.ca {
+            Some(path) => Some(crate::tls::read_ca(path)?),
+            None => creds.servers.get(&remote.url).and_then(|c| c.ca.clone()),
+        };
+    } else if args.ca.is_some() {
+        return Err(Failure::usage(
+            format!("--ca is for https servers; {} is plain http", remote.url),
+            "use https:// (the server's control listener with --control-tls-cert), or drop --ca",
+        ));
+    } else if !remote.is_private() {
+        crate::home::warn_clear(&remote);
     }
     remote.token = Some(token.clone());
     let api = Api::remote(remote.clone());
@@ -90,7 +99,6 @@ pub fn login(args: &LoginArgs, home: &Path, out: &Output) -> Result<ExitCode, Fa
     };
     let scope = caller["scope"].as_str().map(str::to_string);
     let label = caller["label"].as_str().map(str::to_string);
-    let mut creds = read_credentials(home)?;
     creds.servers.insert(
         remote.url.clone(),
         Credential {
@@ -102,6 +110,7 @@ pub fn login(args: &LoginArgs, home: &Path, out: &Output) -> Result<ExitCode, Fa
             saved_at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
+            ca: remote.ca.clone(),
         },
     );
     let path = write_credentials(home, &creds)?;
@@ -115,6 +124,8 @@ pub fn login(args: &LoginArgs, home: &Path, out: &Output) -> Result<ExitCode, Fa
             "scope": scope,
             "apps": app_count,
             "credentials": path,
+            "tls": remote.tls,
+            "custom_ca": remote.ca.is_some(),
         }));
     } else {
         let who = label.unwrap_or_else(|| format!("token {token_id}"));

@@ -17,6 +17,11 @@ pub fn run(args: &ServeArgs, home: &Path) -> Result<ExitCode, Failure> {
         failpoint,
         access_log: args.access_log.clone(),
         tls_listen: args.tls_listen.clone(),
+        control_tls: args
+            .listen
+            .control_tls_cert
+            .clone()
+            .zip(args.listen.control_tls_key.clone()),
         limits: ferry_edge::Limits {
             max_connections: args.max_connections.max(1),
             header_timeout: std::time::Duration::from_secs_f64(

@@ -11,11 +11,7 @@ use crate::progress::Reporter;
 pub fn run(args: &UpArgs, home: &Path, out: &Output) -> Result<ExitCode, Failure> {
     let reporter = Reporter::new();
     reporter.message("starting the server");
-    let (api, started) = crate::home::ensure_server(
-        home,
-        &args.build.listen.listen,
-        &args.build.listen.control_listen,
-    )?;
+    let (api, started) = crate::home::ensure_server(home, &args.build.listen)?;
     let report = super::deploy::deploy(&args.build, home, &api, &reporter)?;
     drop(reporter);
     if started && !out.json {
