@@ -489,8 +489,22 @@ pub mod schemas {
         cgroup: Option<String>,
         log_bytes: u64,
         log_dropped_bytes: u64,
+        /// The limits it runs under (from the app's `ferry.toml`) and how each is enforced.
+        limits: Vec<EnforcedLimit>,
         /// Whether its release is the live one.
         live: bool,
+    }
+
+    /// One limit of a process and how it is enforced.
+    #[derive(ToSchema)]
+    pub struct EnforcedLimit {
+        /// `memory_bytes`, `open_files`, `cpu_seconds`, `processes` or `cpu_percent`.
+        limit: String,
+        value: u64,
+        /// `cgroup`, `rlimit` or `none` (this machine cannot enforce it).
+        enforced_by: String,
+        /// `memory.max`, `RLIMIT_DATA`, `RLIMIT_NOFILE`… or why it is not enforced.
+        detail: String,
     }
 
     /// `GET /api/v1/apps/{app}/processes`.

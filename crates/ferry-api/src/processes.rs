@@ -416,6 +416,14 @@ impl ProcessHosts {
             path: entry.health.clone().unwrap_or_else(|| "/".into()),
             ..HealthCheck::default()
         };
+        // The limits of the app's ferry.toml (none unless declared).
+        spec.limits = ferry_run::Limits {
+            memory_bytes: entry.limits.memory_bytes,
+            open_files: entry.limits.open_files,
+            cpu_seconds: None,
+            processes: entry.limits.pids,
+            cpu_percent: entry.limits.cpu_percent,
+        };
         Ok(spec)
     }
 

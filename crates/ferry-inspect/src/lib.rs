@@ -12,6 +12,7 @@ pub mod findings;
 pub mod history;
 pub mod jsonc;
 mod layout;
+pub mod limits;
 pub mod manifest;
 pub mod naming;
 pub mod package_json;

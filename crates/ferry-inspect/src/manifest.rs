@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use serde::Deserialize;
 
 use crate::error::InspectError;
+use crate::limits::{self, ProcessLimits};
 use crate::plan::EnvNames;
 use crate::profile::{BuilderId, UnitKind};
 
@@ -75,6 +76,17 @@ pub struct ManifestProcess {
     pub port_env: Option<String>,
     /// Health-check path.
     pub health: Option<String>,
+    /// Memory limit as written (`"512MiB"`, bytes); see [`crate::limits::parse_memory`].
+    pub memory: Option<toml::Value>,
+    /// CPU limit as written (`1.5`); see [`crate::limits::parse_cpus`].
+    pub cpus: Option<toml::Value>,
+    /// Most processes and threads at once, as written.
+    pub pids: Option<toml::Value>,
+    /// Most open files (`RLIMIT_NOFILE`), as written.
+    pub open_files: Option<toml::Value>,
+    /// The four limits above, checked (filled by [`Manifest::parse`]).
+    #[serde(skip)]
+    pub limits: ProcessLimits,
 }
 
 /// One `[[unit.proxy]]`.
@@ -129,12 +141,69 @@ impl Manifest {
                 ));
             }
         }
-        let manifest: Manifest =
+        let mut manifest: Manifest =
             toml::from_str(text).map_err(|err| InspectError::InvalidManifest {
                 detail: one_line(&err.to_string()),
             })?;
         manifest.validate()?;
+        manifest.check_limits()?;
         Ok(manifest)
+    }
+
+    /// Checks each process's `memory`, `cpus`, `pids` and `open_files` and fills its
+    /// [`ManifestProcess::limits`]; a refusal names the unit, the process, the key, the value
+    /// and what to write instead.
+    fn check_limits(&mut self) -> Result<(), InspectError> {
+        for unit in &mut self.units {
+            let unit_name = unit
+                .name
+                .clone()
+                .unwrap_or_else(|| unit.path.clone().unwrap_or_else(|| ".".into()));
+            for p in &mut unit.processes {
+                let name = p.name.clone().unwrap_or_else(|| "web".into());
+                let refused = |err: limits::LimitError| InspectError::InvalidManifest {
+                    detail: format!(
+                        "unit `{}`, process `{}`: {err}",
+                        shown(&unit_name),
+                        shown(&name)
+                    ),
+                };
+                p.limits = ProcessLimits {
+                    memory_bytes: p
+                        .memory
+                        .as_ref()
+                        .map(limits::parse_memory)
+                        .transpose()
+                        .map_err(refused)?,
+                    cpu_percent: p
+                        .cpus
+                        .as_ref()
+                        .map(limits::parse_cpus)
+                        .transpose()
+                        .map_err(refused)?,
+                    pids: p
+                        .pids
+                        .as_ref()
+                        .map(|v| limits::parse_count("pids", v, 1, limits::MAX_PIDS))
+                        .transpose()
+                        .map_err(refused)?,
+                    open_files: p
+                        .open_files
+                        .as_ref()
+                        .map(|v| {
+                            limits::parse_count(
+                                "open_files",
+                                v,
+                                limits::MIN_OPEN_FILES,
+                                limits::MAX_OPEN_FILES,
+                            )
+                        })
+                        .transpose()
+                        .map_err(refused)?,
+                };
+            }
+        }
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), InspectError> {
@@ -277,6 +346,27 @@ pub fn is_slug(text: &str) -> bool {
         && !text.ends_with('-')
 }
 
+/// Writes a process's limits back the way `ferry.toml` spells them.
+fn render_limits(table: &mut toml::Table, limits: &ProcessLimits) {
+    use toml::Value;
+    if let Some(bytes) = limits.memory_bytes {
+        let value = match bytes {
+            b if b % (1 << 30) == 0 => Value::String(format!("{}GiB", b >> 30)),
+            b if b % (1 << 20) == 0 => Value::String(format!("{}MiB", b >> 20)),
+            b => i64::try_from(b).map_or_else(|_| Value::String(b.to_string()), Value::Integer),
+        };
+        table.insert("memory".into(), value);
+    }
+    if let Some(percent) = limits.cpu_percent {
+        table.insert("cpus".into(), Value::Float(f64::from(percent) / 100.0));
+    }
+    for (key, count) in [("pids", limits.pids), ("open_files", limits.open_files)] {
+        if let Some(n) = count.and_then(|n| i64::try_from(n).ok()) {
+            table.insert(key.into(), Value::Integer(n));
+        }
+    }
+}
+
 /// Collapses a multi-line parser message into one line.
 pub fn one_line(text: &str) -> String {
     text.split('\n')
@@ -335,6 +425,7 @@ pub fn render(profile: &crate::AppProfile) -> String {
                 if let Some(h) = &p.health {
                     pt.insert("health".into(), text(h));
                 }
+                render_limits(&mut pt, &p.limits);
                 Value::Table(pt)
             })
             .collect();
@@ -460,6 +551,59 @@ base44 = { app_id = "6846a07200cee0cf7ccb055c" }
         ];
         for (text, expected) in cases {
             let err = Manifest::parse(text).expect_err(text);
+            assert!(err.to_string().contains(expected), "{text}: {err}");
+            assert!(!err.to_string().contains('\n'), "one line: {err}");
+        }
+    }
+
+    #[test]
+    fn process_limits_are_checked_and_kept() {
+        let m = Manifest::parse(
+            "version = 1\n[[unit]]\nname = \"api\"\nkind = \"server\"\n[[unit.process]]\ncommand = \"node s.js\"\nmemory = \"512MiB\"\ncpus = 1.5\npids = 256\nopen_files = 4096\n[[unit.process]]\nname = \"worker\"\ncommand = \"node w.js\"\n",
+        )
+        .expect("valid limits");
+        let limits = m.units[0].processes[0].limits;
+        assert_eq!(
+            limits,
+            ProcessLimits {
+                memory_bytes: Some(512 << 20),
+                cpu_percent: Some(150),
+                pids: Some(256),
+                open_files: Some(4096),
+            }
+        );
+        assert!(m.units[0].processes[1].limits.is_empty(), "none by default");
+
+        let cases = [
+            (
+                "[[unit]]\nname = \"api\"\n[[unit.process]]\ncommand = \"x\"\nmemory = \"12XB\"",
+                "unit `api`, process `web`: `memory = \"12XB\"` is not a size: write bytes or a number with a unit, e.g. \"512MiB\"",
+            ),
+            (
+                "[[unit]]\npath = \"srv\"\n[[unit.process]]\nname = \"jobs\"\ncommand = \"x\"\ncpus = 0",
+                "unit `srv`, process `jobs`: `cpus = 0` is not a number of CPUs",
+            ),
+            (
+                "[[unit]]\n[[unit.process]]\ncommand = \"x\"\npids = -3",
+                "unit `.`, process `web`: `pids = -3` is not a whole number from 1 to",
+            ),
+            (
+                "[[unit]]\n[[unit.process]]\ncommand = \"x\"\nopen_files = \"many\"",
+                "`open_files = \"many\"` is not a whole number from 16 to 1048576",
+            ),
+            (
+                "[[unit]]\n[[unit.process]]\ncommand = \"x\"\nmemory = 512",
+                "`memory = 512` is below 1 MiB",
+            ),
+            (
+                "[[unit]]\n[[unit.process]]\ncommand = \"x\"\nmemroy = \"1GiB\"",
+                "unknown field `memroy`",
+            ),
+        ];
+        for (body, expected) in cases {
+            let text = format!("version = 1\n{body}\n");
+            let err = Manifest::parse(&text).expect_err(&text);
+            assert_eq!(err.code(), "invalid-manifest");
             assert!(err.to_string().contains(expected), "{text}: {err}");
             assert!(!err.to_string().contains('\n'), "one line: {err}");
         }

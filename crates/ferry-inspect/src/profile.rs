@@ -320,6 +320,12 @@ pub struct Process {
     pub port: Option<u16>,
     /// HTTP path that answers 2xx when the process is healthy.
     pub health: Option<String>,
+    /// Resource limits from `ferry.toml` (none unless declared).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::limits::ProcessLimits::is_empty"
+    )]
+    pub limits: crate::limits::ProcessLimits,
 }
 
 /// A route from a path prefix to another unit.

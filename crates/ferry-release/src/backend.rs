@@ -67,6 +67,49 @@ pub struct ProcessEntry {
     /// of the release has any, the first process answers every path.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<String>,
+    /// Resource limits from the app's `ferry.toml` (absent when none, so releases of apps
+    /// without any keep their ids).
+    #[serde(default, skip_serializing_if = "ProcessLimits::is_empty")]
+    pub limits: ProcessLimits,
+}
+
+/// The resource limits of one process (docs/formats/ferry-toml.md, "Resource limits"); each
+/// one absent means none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessLimits {
+    /// Memory in bytes: the cgroup's `memory.max`, else `RLIMIT_DATA`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    /// CPU time as a share of one CPU in percent (`cpu.max`; cgroup v2 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<u32>,
+    /// Processes and threads at once (`pids.max`; cgroup v2 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids: Option<u64>,
+    /// Open file descriptors per process (`RLIMIT_NOFILE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_files: Option<u64>,
+}
+
+impl ProcessLimits {
+    /// Whether no limit is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// A limit of zero, which no process can run under, by its name.
+    fn zero(&self) -> Option<&'static str> {
+        [
+            ("memory_bytes", self.memory_bytes),
+            ("cpu_percent", self.cpu_percent.map(u64::from)),
+            ("pids", self.pids),
+            ("open_files", self.open_files),
+        ]
+        .into_iter()
+        .find(|(_, v)| *v == Some(0))
+        .map(|(name, _)| name)
+    }
 }
 
 /// Where a release with a static front end keeps its server units' trees
@@ -259,6 +302,12 @@ impl Backend {
                             preview(&proc.name)
                         ));
                     }
+                    if let Some(limit) = proc.limits.zero() {
+                        return Err(format!(
+                            "process `{}` has a `{limit}` limit of 0",
+                            preview(&proc.name)
+                        ));
+                    }
                     for route in &proc.routes {
                         let plain = route.starts_with('/')
                             && route.len() <= 200
@@ -310,6 +359,33 @@ mod tests {
                 .map(|(n, t)| (n.to_string(), t.to_string()))
                 .collect(),
         })
+    }
+
+    #[test]
+    fn process_limits_are_absent_when_none_and_never_zero() {
+        let json = r#"{"kind":"processes","unit":"web","processes":[{"name":"web","command":"node s.js","port_env":"PORT"}]}"#;
+        let backend: Backend = serde_json::from_str(json).expect("an entry of before limits");
+        assert_eq!(
+            serde_json::to_string(&backend).expect("json"),
+            r#"{"kind":"processes","unit":"web","processes":[{"name":"web","command":"node s.js","cwd":".","port_env":"PORT"}],"runtime_env":[]}"#,
+            "no `limits` key, so the release id of an app without limits is unchanged"
+        );
+        let Backend::Processes(mut p) = backend else {
+            panic!("processes")
+        };
+        p.processes[0].limits.memory_bytes = Some(64 << 20);
+        p.processes[0].limits.open_files = Some(64);
+        let with = Backend::Processes(p.clone());
+        assert!(with.validate().is_ok());
+        let text = serde_json::to_string(&with).expect("json");
+        assert!(
+            text.contains(r#""limits":{"memory_bytes":67108864,"open_files":64}"#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Backend>(&text).expect("back"), with);
+        p.processes[0].limits.pids = Some(0);
+        let err = Backend::Processes(p).validate().expect_err("zero pids");
+        assert!(err.contains("`pids` limit of 0"), "{err}");
     }
 
     #[test]

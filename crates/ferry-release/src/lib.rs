@@ -46,7 +46,8 @@ mod store;
 
 pub use backend::{
     Backend, Base44Backend, Base44Function, MAX_FUNCTION_BYTES, MAX_FUNCTION_FILES, MAX_FUNCTIONS,
-    MAX_PROCESSES, PRIVATE_DIR, ProcessEntry, ProcessesBackend, UNITS_DIR, is_function_name,
+    MAX_PROCESSES, PRIVATE_DIR, ProcessEntry, ProcessLimits, ProcessesBackend, UNITS_DIR,
+    is_function_name,
 };
 pub use blob::{BlobStore, Put};
 pub use error::ReleaseError;

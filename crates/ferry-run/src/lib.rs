@@ -41,7 +41,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 pub use cgroup::CgroupSupport;
 pub use error::RunError;
-pub use spec::{HealthCheck, Limits, LogPolicy, MIN_REDACTED_LEN, ProcessSpec, RestartPolicy};
+pub use spec::{
+    EnforcedLimit, HealthCheck, Limits, LogPolicy, MIN_REDACTED_LEN, ProcessSpec, RestartPolicy,
+};
 pub use state::{Liveness, Recorded, STATE_VERSION};
 pub use supervisor::{Handle, Orphan, ProcessInfo, Status, StopReport, Supervisor};
 

@@ -250,6 +250,68 @@ pub struct Limits {
     pub cpu_percent: Option<u32>,
 }
 
+/// One limit a process runs under and how it is enforced, as [`crate::Supervisor::ps`] shows
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EnforcedLimit {
+    /// `memory_bytes`, `open_files`, `cpu_seconds`, `processes` or `cpu_percent` (the field of
+    /// [`Limits`]).
+    pub limit: &'static str,
+    /// Its value.
+    pub value: u64,
+    /// `cgroup` or `rlimit` when enforced, `none` when this machine cannot enforce it.
+    pub enforced_by: &'static str,
+    /// The kernel's name for it (`memory.max`, `RLIMIT_DATA`…), or why it is not enforced.
+    pub detail: &'static str,
+}
+
+impl Limits {
+    /// Each limit set and how it is enforced for a process that runs in a cgroup of its own
+    /// (`in_cgroup`) or not.
+    pub fn enforcement(&self, in_cgroup: bool) -> Vec<EnforcedLimit> {
+        let cgroup_only = |limit, value: Option<u64>, file| {
+            value.map(|value| EnforcedLimit {
+                limit,
+                value,
+                enforced_by: if in_cgroup { "cgroup" } else { "none" },
+                detail: if in_cgroup {
+                    file
+                } else {
+                    "not enforced: needs cgroup v2, no rlimit does this"
+                },
+            })
+        };
+        let rlimit = |limit, value: Option<u64>, name| {
+            value.map(|value| EnforcedLimit {
+                limit,
+                value,
+                enforced_by: "rlimit",
+                detail: name,
+            })
+        };
+        let memory = self.memory_bytes.map(|value| EnforcedLimit {
+            limit: "memory_bytes",
+            value,
+            enforced_by: if in_cgroup { "cgroup" } else { "rlimit" },
+            detail: if in_cgroup {
+                "memory.max"
+            } else {
+                "RLIMIT_DATA"
+            },
+        });
+        [
+            memory,
+            cgroup_only("cpu_percent", self.cpu_percent.map(u64::from), "cpu.max"),
+            cgroup_only("processes", self.processes, "pids.max"),
+            rlimit("open_files", self.open_files, "RLIMIT_NOFILE"),
+            rlimit("cpu_seconds", self.cpu_seconds, "RLIMIT_CPU"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
 impl Limits {
     /// Whether any limit is set.
     pub fn any(&self) -> bool {

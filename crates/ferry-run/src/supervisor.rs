@@ -105,6 +105,8 @@ pub struct ProcessInfo {
     pub last_exit: Option<String>,
     /// Its cgroup, when cgroup v2 limits apply to it.
     pub cgroup: Option<PathBuf>,
+    /// The limits it runs under, each with how it is enforced (empty when it has none).
+    pub limits: Vec<crate::EnforcedLimit>,
     /// Bytes of output it wrote since it was started or adopted.
     pub log_bytes: u64,
     /// Of those, bytes dropped for going over [`crate::LogPolicy::max_bytes_per_sec`].
@@ -555,6 +557,7 @@ impl Supervisor {
                     adopted: d.adopted,
                     last_exit: d.last_exit.clone(),
                     cgroup: entry.cgroup.clone(),
+                    limits: entry.spec.limits.enforcement(entry.cgroup.is_some()),
                     log_file: sink.path().to_path_buf(),
                     log_bytes: sink.received(),
                     log_dropped_bytes: sink.dropped(),

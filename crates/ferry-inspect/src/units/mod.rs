@@ -271,6 +271,7 @@ fn apply(detected: Option<Unit>, d: &ManifestUnit, path: &str) -> Unit {
                 port_env: p.port_env.clone().unwrap_or_else(|| "PORT".into()),
                 port: detected_port,
                 health: p.health.clone(),
+                limits: p.limits,
             })
             .collect();
     }

@@ -94,6 +94,7 @@ pub(super) fn analyze(
                 port_env: "PORT".into(),
                 port,
                 health: None,
+                limits: Default::default(),
             }),
             None => ctx.warn(format!(
                 "{}: a server unit without a start script",

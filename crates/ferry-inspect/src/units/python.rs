@@ -111,6 +111,7 @@ pub(super) fn analyze(ctx: &Ctx, path: &str) -> Result<Option<Unit>, InspectErro
             port_env: "PORT".into(),
             port,
             health: None,
+            limits: Default::default(),
         })
         .into_iter()
         .collect();

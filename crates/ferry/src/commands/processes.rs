@@ -71,6 +71,9 @@ pub fn ps(args: &PsArgs, home: &Path, out: &Output) -> Result<ExitCode, Failure>
         {
             text.push_str(&format!("  last exit: {exit}\n"));
         }
+        if let Some(limits) = limits_line(&p["limits"]) {
+            text.push_str(&format!("  limits: {limits}\n"));
+        }
         if let Some(dropped) = p["log_dropped_bytes"].as_u64().filter(|d| *d > 0) {
             text.push_str(&format!(
                 "  log: {dropped} bytes of output dropped (over the log rate budget)\n"
@@ -87,6 +90,39 @@ pub fn ps(args: &PsArgs, home: &Path, out: &Output) -> Result<ExitCode, Failure>
     }
     out.print(&text);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `memory 64 MiB (RLIMIT_DATA), open files 64 (RLIMIT_NOFILE), cpus 1.5 (not enforced: …)`
+/// from a process's `limits`; `None` when it has none.
+fn limits_line(limits: &Value) -> Option<String> {
+    let parts: Vec<String> = limits
+        .as_array()?
+        .iter()
+        .filter_map(|l| {
+            let value = l["value"].as_u64()?;
+            let shown = match l["limit"].as_str()? {
+                "memory_bytes" => format!("memory {}", size(value)),
+                "cpu_percent" => format!("cpus {}", value as f64 / 100.0),
+                "processes" => format!("pids {value}"),
+                "open_files" => format!("open files {value}"),
+                "cpu_seconds" => format!("cpu time {value}s"),
+                other => format!("{other} {value}"),
+            };
+            Some(format!("{shown} ({})", l["detail"].as_str().unwrap_or("?")))
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// `67108864` → `64 MiB`, `1610612736` → `1.5 GiB`, `300000000` → `286.1 MiB`.
+fn size(bytes: u64) -> String {
+    let (value, unit) = if bytes >= 1 << 30 {
+        (bytes as f64 / f64::from(1u32 << 30), "GiB")
+    } else {
+        (bytes as f64 / f64::from(1u32 << 20), "MiB")
+    };
+    let text = format!("{value:.1}");
+    format!("{} {unit}", text.trim_end_matches(".0"))
 }
 
 /// `90` → `1m30s`, `7300` → `2h01m`, `200000` → `2d07h`.

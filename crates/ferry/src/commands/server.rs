@@ -119,6 +119,12 @@ pub(super) fn process_entries(
                 health: p.health.clone(),
                 // The unit's first process answers its prefixes.
                 routes: if i == 0 { routes.to_vec() } else { Vec::new() },
+                limits: ferry_release::ProcessLimits {
+                    memory_bytes: p.limits.memory_bytes,
+                    cpu_percent: p.limits.cpu_percent,
+                    pids: p.limits.pids,
+                    open_files: p.limits.open_files,
+                },
             }
         })
         .collect())
@@ -390,6 +396,7 @@ mod tests {
             port_env: "PORT".into(),
             port: Some(5000),
             health: None,
+            limits: Default::default(),
         };
         std::fs::write(
             dir.path().join("package.json"),
