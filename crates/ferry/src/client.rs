@@ -538,3 +538,38 @@ pub fn probe(addr: &str, host: &str, path: &str) -> std::io::Result<Reply> {
 pub fn reachable(addr: &str) -> std::io::Result<()> {
     connect_tcp(addr, Duration::from_secs(5)).map(drop)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Remote;
+
+    #[test]
+    fn parses_https_and_http_server_urls() {
+        let r = Remote::parse("HTTPS://Ferry.Example.com/").expect("https");
+        assert!(r.tls);
+        assert_eq!(r.url, "https://ferry.example.com:443");
+        assert_eq!(r.host, "ferry.example.com");
+        let r = Remote::parse("https://[::1]:8081").expect("ipv6");
+        assert_eq!(
+            (r.url.as_str(), r.host.as_str()),
+            ("https://[::1]:8081", "::1")
+        );
+        let r = Remote::parse("http://10.0.0.5").expect("http");
+        assert!(!r.tls && r.is_private());
+        assert_eq!(r.url, "http://10.0.0.5:80");
+        assert!(
+            !Remote::parse("http://203.0.113.9:8081")
+                .expect("public")
+                .is_private()
+        );
+        for bad in [
+            "ftp://x",
+            "https://",
+            "https://h/path",
+            "https://u@h",
+            "https://h:port",
+        ] {
+            assert!(Remote::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -115,13 +115,23 @@ fn handshake_failure(remote: &Remote, err: std::io::Error) -> Failure {
                     exit: EXIT_FAILED,
                 }
             } else {
+                let hint = if format!("{cert:?}").contains("CaUsedAsEndEntity") {
+                    "the server's certificate is marked as a CA (basicConstraints CA:TRUE), which webpki refuses as a server's own: make it with `-addext basicConstraints=critical,CA:FALSE`, or sign a server certificate with that CA".to_string()
+                } else if remote.ca.is_some() {
+                    format!(
+                        "the certificate given with --ca/FERRY_CA (or stored at login) does not vouch for this server's: `ferry login {} --ca FILE` with the right one",
+                        remote.url
+                    )
+                } else {
+                    ca_hint
+                };
                 Failure {
                     code: "tls-untrusted",
                     message: format!(
                         "the certificate of {} is not trusted: {cert}; nothing was sent",
                         remote.url
                     ),
-                    hint: ca_hint,
+                    hint,
                     exit: EXIT_FAILED,
                 }
             }

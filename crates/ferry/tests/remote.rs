@@ -699,4 +699,41 @@ fn https_to_a_tls_control_listener_with_a_self_signed_certificate() {
         .find(|l| l.starts_with("set-cookie:"))
         .unwrap_or_else(|| panic!("a session cookie: {head}"));
     assert!(cookie.trim_end().ends_with("; secure"), "{cookie}");
+
+    // A new certificate on disk is served without a restart: the stored one no longer
+    // matches (refused), the new one given with FERRY_CA does.
+    let fresh = tempfile::tempdir().expect("tmp");
+    let (new_cert, new_key) = self_signed(fresh.path());
+    std::fs::rename(&new_key, &key).expect("rename key");
+    std::fs::rename(&new_cert, &cert).expect("rename cert");
+    let releases_with = |ca: Option<&Path>| {
+        let mut cmd = std::process::Command::new(bin());
+        cmd.args([
+            "releases",
+            "--json",
+            "--app",
+            "remote-site",
+            "--server",
+            &url,
+        ])
+        .env("FERRY_HOME", &b.home)
+        .env_remove("FERRY_TOKEN")
+        .env_remove("FERRY_CA");
+        if let Some(ca) = ca {
+            cmd.env("FERRY_CA", ca);
+        }
+        let out = cmd.output().expect("ferry runs");
+        (
+            out.status.code().unwrap_or(-1),
+            serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null),
+        )
+    };
+    common::wait_for(
+        "the new certificate is served",
+        Duration::from_secs(15),
+        || releases_with(None).1["error"]["code"] == "tls-untrusted",
+    );
+    let (code, doc) = releases_with(Some(&cert));
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["live"]["release_id"], release.as_str(), "{doc}");
 }
