@@ -610,6 +610,37 @@ base44 = { app_id = "6846a07200cee0cf7ccb055c" }
     }
 
     #[test]
+    fn rendered_limits_parse_back_the_same() {
+        for limits in [
+            ProcessLimits {
+                memory_bytes: Some(3 << 29),
+                cpu_percent: Some(150),
+                pids: Some(256),
+                open_files: Some(4096),
+            },
+            ProcessLimits {
+                memory_bytes: Some(300_000_000),
+                ..ProcessLimits::default()
+            },
+            ProcessLimits {
+                memory_bytes: Some(2 << 30),
+                cpu_percent: Some(5),
+                ..ProcessLimits::default()
+            },
+        ] {
+            let mut process = toml::Table::new();
+            process.insert("command".into(), toml::Value::String("x".into()));
+            render_limits(&mut process, &limits);
+            let text = format!(
+                "version = 1\n[[unit]]\n[[unit.process]]\n{}",
+                toml::to_string(&process).expect("toml")
+            );
+            let m = Manifest::parse(&text).expect(&text);
+            assert_eq!(m.units[0].processes[0].limits, limits, "{text}");
+        }
+    }
+
+    #[test]
     fn malformed_toml_names_the_line() {
         let err = Manifest::parse("version = 1\nname = \"unterminated\n").expect_err("bad");
         assert_eq!(err.code(), "malformed-file");
