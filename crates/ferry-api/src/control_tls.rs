@@ -2,7 +2,7 @@
 //! key (PEM, read with the edge's loader), reloaded when either file changes on disk — new
 //! handshakes get the new certificate, open connections keep theirs. Handshakes run on their
 //! own tasks (a slow client holds up no one) and hand finished connections to `axum::serve`
-//! through [`TlsListener`]. ALPN offers HTTP/1.1 only (the control routes need nothing more).
+//! through [`TlsListener`]. ALPN offers `h2` and `http/1.1`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -88,7 +88,7 @@ impl ControlCert {
         }
     }
 
-    /// A rustls server configuration that takes this certificate (ALPN `http/1.1`).
+    /// A rustls server configuration that takes this certificate (ALPN `h2`, `http/1.1`).
     pub fn server_config(self: &Arc<Self>) -> Result<Arc<rustls::ServerConfig>, ApiError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -103,7 +103,7 @@ impl ControlCert {
             })?
             .with_no_client_auth()
             .with_cert_resolver(self.clone());
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }
 }

@@ -258,13 +258,25 @@ pub async fn run(config: ServerConfig) -> Result<(), ApiError> {
         Some(cert) => {
             use axum::serve::ListenerExt;
             // Over TLS the browser's session cookie gets `Secure` (the dashboard reads the
-            // scheme from `x-forwarded-proto`, set here whatever the client sent).
+            // scheme from `x-forwarded-proto`, set here whatever the client sent). HTTP/2
+            // carries the host as `:authority`, not `Host`: copied into `Host` for the
+            // same-origin checks.
             let tcp_router = tcp_router.layer(axum::middleware::map_request(
                 |mut req: axum::extract::Request| async move {
-                    req.headers_mut().insert(
+                    let authority = req
+                        .uri()
+                        .authority()
+                        .and_then(|a| axum::http::HeaderValue::from_str(a.as_str()).ok());
+                    let headers = req.headers_mut();
+                    headers.insert(
                         "x-forwarded-proto",
                         axum::http::HeaderValue::from_static("https"),
                     );
+                    if let Some(authority) = authority
+                        && !headers.contains_key(axum::http::header::HOST)
+                    {
+                        headers.insert(axum::http::header::HOST, authority);
+                    }
                     req
                 },
             ));

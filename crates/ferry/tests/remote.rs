@@ -699,6 +699,24 @@ fn https_to_a_tls_control_listener_with_a_self_signed_certificate() {
         .find(|l| l.starts_with("set-cookie:"))
         .unwrap_or_else(|| panic!("a session cookie: {head}"));
     assert!(cookie.trim_end().ends_with("; secure"), "{cookie}");
+    // HTTP/2 where the client offers it (ALPN), HTTP/1.1 otherwise.
+    for (flag, version) in [("--http2", "2"), ("--http1.1", "1.1")] {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_version}",
+                flag,
+                "--cacert",
+                ca,
+            ])
+            .arg(format!("{url}/healthz"))
+            .output()
+            .expect("curl runs");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), version, "{flag}");
+    }
 
     // A new certificate on disk is served without a restart: the stored one no longer
     // matches (refused), the new one given with FERRY_CA does.
