@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 use crate::tree::{Tree, join};
 
 /// Where a Base44 source keeps its functions.
-const FUNCTIONS_DIR: &str = "base44/functions";
+pub const FUNCTIONS_DIR: &str = "base44/functions";
 
 /// Entry modules looked for, in order, when no `function.json(c)` names one (the same order
-/// the deploy uses).
-const ENTRY_CANDIDATES: [&str; 6] = [
+/// the deploy uses, through ferry-compat).
+pub const ENTRY_CANDIDATES: [&str; 6] = [
     "entry.ts",
     "index.ts",
     "entry.js",

@@ -8,18 +8,15 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-/// Where a source keeps its functions.
-pub const FUNCTIONS_DIR: &str = "base44/functions";
+// The limits the release manifest enforces, checked here so a deploy fails early with the
+// function named.
+use ferry_release::{
+    MAX_FUNCTION_BYTES, MAX_FUNCTION_FILES, MAX_FUNCTIONS, is_function_name as is_name,
+};
 
-/// Entry modules looked for, in order, when no `function.json(c)` names one.
-pub const ENTRY_CANDIDATES: [&str; 6] = [
-    "entry.ts",
-    "index.ts",
-    "entry.js",
-    "index.js",
-    "entry.mjs",
-    "index.mjs",
-];
+/// Where a source keeps its functions, and the entry modules looked for, in order, when no
+/// `function.json(c)` names one: the ones `ferry plan` shows (ferry-inspect).
+pub use ferry_inspect::backend::{ENTRY_CANDIDATES, FUNCTIONS_DIR};
 
 /// File extensions carried into the release.
 const SOURCE_EXTENSIONS: [&str; 8] = ["ts", "tsx", "js", "jsx", "mjs", "mts", "json", "jsonc"];
@@ -88,11 +85,11 @@ pub fn read_functions(root: &Path) -> Result<BTreeMap<String, FunctionSource>, F
         .filter(|n| !n.starts_with('.') && n != "node_modules")
         .collect();
     names.sort();
-    if names.len() > ferry_release_limits::MAX_FUNCTIONS {
+    if names.len() > MAX_FUNCTIONS {
         return Err(FunctionsError::TooLarge(format!(
             "{FUNCTIONS_DIR} holds {} functions (at most {})",
             names.len(),
-            ferry_release_limits::MAX_FUNCTIONS
+            MAX_FUNCTIONS
         )));
     }
     for name in names {
@@ -114,23 +111,6 @@ pub fn read_functions(root: &Path) -> Result<BTreeMap<String, FunctionSource>, F
         out.insert(name, FunctionSource { entry, files });
     }
     Ok(out)
-}
-
-/// The limits the release manifest enforces, repeated so a deploy fails early with the
-/// function named (ferry-compat does not depend on ferry-release).
-mod ferry_release_limits {
-    pub const MAX_FUNCTIONS: usize = 200;
-    pub const MAX_FUNCTION_FILES: usize = 64;
-    pub const MAX_FUNCTION_BYTES: usize = 4 << 20;
-}
-
-fn is_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('-')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
 }
 
 fn walk(
@@ -178,13 +158,13 @@ fn walk(
         if !carried {
             continue;
         }
-        if files.len() >= ferry_release_limits::MAX_FUNCTION_FILES {
+        if files.len() >= MAX_FUNCTION_FILES {
             return Err(FunctionsError::TooLarge(format!(
                 "function `{name}` has more than {} source files",
-                ferry_release_limits::MAX_FUNCTION_FILES
+                MAX_FUNCTION_FILES
             )));
         }
-        let budget = ferry_release_limits::MAX_FUNCTION_BYTES.saturating_sub(*total);
+        let budget = MAX_FUNCTION_BYTES.saturating_sub(*total);
         let mut bytes = Vec::new();
         std::fs::File::open(e.path())
             .and_then(|f| f.take(budget as u64 + 1).read_to_end(&mut bytes))
@@ -195,7 +175,7 @@ fn walk(
         if bytes.len() > budget {
             return Err(FunctionsError::TooLarge(format!(
                 "function `{name}` holds more than {} bytes of source",
-                ferry_release_limits::MAX_FUNCTION_BYTES
+                MAX_FUNCTION_BYTES
             )));
         }
         *total += bytes.len();
