@@ -631,17 +631,7 @@ impl ReleaseFunctions {
 
     /// The process spec of function `name`.
     fn spec(&self, name: &str, slot: &Slot, deno: &Path) -> Result<ProcessSpec, ApiError> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .map_err(|e| {
-                ApiError::new(
-                    500,
-                    "no-port",
-                    format!("no free port: {e}"),
-                    "free some ports",
-                )
-            })?;
+        let port = crate::processes::free_port()?;
         let process = format!("fn.{name}");
         let dir = self.root.join(name);
         let mut net = vec!["127.0.0.1".to_string(), self.config.registry_host()];

@@ -115,7 +115,7 @@ fn failed(code: &'static str, message: String, hint: &str) -> ApiError {
 }
 
 /// A free loopback port (bound, then released: the supervisor checks it again at start).
-fn free_port() -> Result<u16, ApiError> {
+pub(crate) fn free_port() -> Result<u16, ApiError> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
