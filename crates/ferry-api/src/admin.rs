@@ -415,7 +415,7 @@ fn signal_job(s: &ServerState, id: &str) -> Result<(String, u32), ApiError> {
 
 /// Whether a `/proc/<pid>/cmdline` (NUL-separated) is `ferry … db …` running a job of `kind`
 /// (a follow also runs as `ferry db pull --follow`).
-fn runs_job_kind(cmdline: &[u8], kind: &str) -> bool {
+pub fn runs_job_kind(cmdline: &[u8], kind: &str) -> bool {
     let args: Vec<String> = cmdline
         .split(|b| *b == 0)
         .filter(|a| !a.is_empty())

@@ -21,6 +21,7 @@ pub mod processes;
 mod server;
 mod state;
 
+pub use admin::runs_job_kind;
 pub use error::ApiError;
 pub use server::{ServerConfig, ServerInfo, run};
 pub use state::{ActivateOutcome, Failpoint};

@@ -474,24 +474,7 @@ fn is_ferry_db_process(pid: u32, kind: &str) -> bool {
     let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
         return false;
     };
-    let args: Vec<String> = cmdline
-        .split(|b| *b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    let Some(program) = args.first() else {
-        return false;
-    };
-    let named_ferry = Path::new(program)
-        .file_name()
-        .is_some_and(|n| n.to_string_lossy().contains("ferry"));
-    let has = |word: &str| args.iter().skip(1).any(|a| a == word);
-    named_ferry
-        && has("db")
-        && match kind {
-            "follow" => has("follow") || has("--follow"),
-            other => has(other),
-        }
+    ferry_api::runs_job_kind(&cmdline, kind)
 }
 
 /// Quotes a word for a POSIX shell when it needs it.
