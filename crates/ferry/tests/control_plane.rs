@@ -34,23 +34,7 @@ fn exchange(
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).expect("write");
     stream.write_all(text.as_bytes()).expect("write");
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        common::dechunk(body)
-    } else {
-        body.to_string()
-    };
+    let (status, _, body) = common::split_answer(&common::read_raw(stream));
     (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
@@ -101,13 +85,7 @@ fn token(env: &Env, org: &str, name: &str, scope: &str, app: Option<&str>) -> St
 fn two_organisations_never_see_or_change_each_other() {
     let env = Env::new();
     let _server = env.serve();
-    let control = serde_json::from_str::<Value>(
-        &std::fs::read_to_string(env.home.join("server.json")).expect("server.json"),
-    )
-    .expect("json")["control"]
-        .as_str()
-        .expect("control")
-        .to_string();
+    let control = env.control();
     for org in ["acme", "globex"] {
         let (code, _, err) = env.ferry(&["org", "create", org]);
         assert_eq!(code, 0, "{err}");

@@ -81,28 +81,14 @@ fn http(
     s.write_all(head.as_bytes()).expect("write");
     s.write_all(form.unwrap_or_default().as_bytes())
         .expect("write");
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        common::dechunk(body)
-    } else {
-        body.to_string()
-    };
+    let raw = common::read_raw(s);
+    let (status, head, body) = common::split_answer(&raw);
     assert!(
         !raw.contains(SECRET),
         "{method} {path} answered the planted secret:\n{raw}"
     );
     Answer {
-        status: head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0),
+        status,
         head: head.to_string(),
         body,
     }
@@ -119,25 +105,8 @@ fn local(env: &Env, method: &str, path: &str, body: Option<Value>) -> (u16, Valu
     );
     s.write_all(head.as_bytes()).expect("write");
     s.write_all(text.as_bytes()).expect("write");
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        common::dechunk(body)
-    } else {
-        body.to_string()
-    };
-    (
-        head.split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0),
-        serde_json::from_str(&body).unwrap_or(Value::Null),
-    )
+    let (status, _, body) = common::split_answer(&common::read_raw(s));
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 fn token(env: &Env, org: &str, name: &str, scope: &str) -> String {
@@ -199,11 +168,7 @@ fn the_dashboard_signs_in_rolls_back_and_shows_every_page_safely() {
     );
     let env = Env::new();
     let server = env.serve();
-    let info: Value = serde_json::from_str(
-        &std::fs::read_to_string(env.home.join("server.json")).expect("server.json"),
-    )
-    .expect("json");
-    let control = info["control"].as_str().expect("control").to_string();
+    let control = env.control();
     for org in ["acme", "globex"] {
         let (code, _, err) = env.ferry(&["org", "create", org]);
         assert_eq!(code, 0, "{err}");
@@ -454,11 +419,7 @@ fn an_owner_link_signs_in_once_and_the_owner_sees_real_data_jobs() {
     );
     let env = Env::new();
     let _server = env.serve();
-    let info: Value = serde_json::from_str(
-        &std::fs::read_to_string(env.home.join("server.json")).expect("server.json"),
-    )
-    .expect("json");
-    let control = info["control"].as_str().expect("control").to_string();
+    let control = env.control();
     let origin = format!("http://{control}");
     let (code, _, err) = env.ferry(&["org", "create", "acme"]);
     assert_eq!(code, 0, "{err}");

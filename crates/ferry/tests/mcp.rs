@@ -49,22 +49,7 @@ fn local(env: &Env, method: &str, path: &str, body: Option<&Value>) -> (u16, Val
         text.len()
     )
     .expect("write");
-    let mut raw = String::new();
-    let _ = s.read_to_string(&mut raw);
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        common::dechunk(body)
-    } else {
-        body.to_string()
-    };
+    let (status, _, body) = common::split_answer(&common::read_raw(s));
     (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
@@ -163,10 +148,7 @@ fn the_official_mcp_client_drives_stdio_and_streamable_http() {
     write_static(&stdio_dir, "mcp-stdio");
     write_static(&http_dir, "mcp-http");
     let _server = env.serve_with(&[("FERRY_MCP_ROOTS", roots.to_str().expect("utf-8"))]);
-    let info: Value = serde_json::from_str(
-        &std::fs::read_to_string(env.home.join("server.json")).expect("server.json"),
-    )
-    .expect("json");
+    let info = env.server_info();
     for org in ["acme", "globex"] {
         let (code, _, err) = env.ferry(&["org", "create", org]);
         assert_eq!(code, 0, "{err}");

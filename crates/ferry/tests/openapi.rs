@@ -42,23 +42,7 @@ fn exchange(
     stream
         .write_all(body.unwrap_or_default().as_bytes())
         .expect("write");
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        common::dechunk(body)
-    } else {
-        body.to_string()
-    };
+    let (status, _, body) = common::split_answer(&common::read_raw(stream));
     (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
@@ -154,13 +138,7 @@ fn the_openapi_document_matches_the_routes_validates_and_survives_schemathesis()
     let started = Instant::now();
     let env = Env::new();
     let _server = env.serve();
-    let control = serde_json::from_str::<Value>(
-        &std::fs::read_to_string(env.home.join("server.json")).expect("server.json"),
-    )
-    .expect("json")["control"]
-        .as_str()
-        .expect("control")
-        .to_string();
+    let control = env.control();
 
     // The document, on both listeners, without a token.
     let (status, doc) = local(&env, "GET", "/api/openapi.json", None);

@@ -30,23 +30,7 @@ fn owner(home: &Path, method: &str, path: &str, body: Option<&Value>) -> (u16, V
     );
     s.write_all(head.as_bytes()).expect("write");
     s.write_all(bytes.as_bytes()).expect("write");
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        common::dechunk(body)
-    } else {
-        body.to_string()
-    };
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let (status, _, body) = common::split_answer(&common::read_raw(s));
     (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
@@ -74,56 +58,18 @@ fn bearer(
     head.push_str("\r\n");
     s.write_all(head.as_bytes()).expect("write");
     s.write_all(bytes.as_bytes()).expect("write");
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let lower = head.to_ascii_lowercase();
-    let body = if lower.contains("transfer-encoding: chunked") {
-        common::dechunk(body)
-    } else {
-        body.to_string()
-    };
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let raw = common::read_raw(s);
+    let (status, head, body) = common::split_answer(&raw);
     (
         status,
-        lower,
+        head.to_ascii_lowercase(),
         serde_json::from_str(&body).unwrap_or(Value::Null),
     )
 }
 
 /// `GET path` on the edge with a `Host`: (status, `x-ferry-release`, body).
 fn edge_get(edge: &str, host: &str, path: &str) -> (u16, Option<String>, String) {
-    let mut s = std::net::TcpStream::connect(edge).expect("edge answers");
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let head = format!("GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n");
-    s.write_all(head.as_bytes()).expect("write");
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let lower = head.to_ascii_lowercase();
-    let body = if lower.contains("transfer-encoding: chunked") {
-        common::dechunk(body)
-    } else {
-        body.to_string()
-    };
-    (
-        head.split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0),
-        lower.lines().find_map(|l| {
-            l.strip_prefix("x-ferry-release:")
-                .map(|v| v.trim().to_string())
-        }),
-        body,
-    )
+    common::edge_request(edge, host, "GET", path, None)
 }
 
 /// A static app whose build copies `public/` and `index.html` into `dist/` (as Vite does).
@@ -219,11 +165,7 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
 fn a_remote_deploy_uploads_only_missing_blobs_and_is_audited_with_the_token() {
     let a = Env::new();
     let server = a.serve();
-    let info: Value = serde_json::from_str(
-        &std::fs::read_to_string(a.home.join("server.json")).expect("server.json"),
-    )
-    .expect("json");
-    let control = info["control"].as_str().expect("control").to_string();
+    let control = a.control();
     let url = format!("http://{control}");
 
     // The server's owner makes an organisation and two tokens for it.
@@ -410,11 +352,7 @@ fn a_remote_deploy_uploads_only_missing_blobs_and_is_audited_with_the_token() {
 fn an_idempotency_key_acts_once_and_refuses_another_request() {
     let a = Env::new();
     let _server = a.serve();
-    let info: Value = serde_json::from_str(
-        &std::fs::read_to_string(a.home.join("server.json")).expect("server.json"),
-    )
-    .expect("json");
-    let control = info["control"].as_str().expect("control").to_string();
+    let control = a.control();
     let (_, tok) = owner(
         &a.home,
         "POST",
@@ -548,10 +486,7 @@ fn https_to_a_tls_control_listener_with_a_self_signed_certificate() {
         ("FERRY_CONTROL_TLS_CERT", cert.to_str().expect("utf-8")),
         ("FERRY_CONTROL_TLS_KEY", key.to_str().expect("utf-8")),
     ]);
-    let info: Value = serde_json::from_str(
-        &std::fs::read_to_string(a.home.join("server.json")).expect("server.json"),
-    )
-    .expect("json");
+    let info = a.server_info();
     assert_eq!(info["control_tls"], true, "{info}");
     let control = info["control"].as_str().expect("control").to_string();
     let port = control.rsplit_once(':').expect("port").1.to_string();

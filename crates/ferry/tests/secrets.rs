@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -81,23 +81,7 @@ fn api(home: &Path, method: &str, path: &str) -> (u16, String) {
         "{method} {path} HTTP/1.1\r\nhost: ferry\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
     )
     .expect("write");
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        common::dechunk(body)
-    } else {
-        body.to_string()
-    };
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let (status, _, body) = common::split_answer(&common::read_raw(s));
     (status, body)
 }
 

@@ -66,46 +66,45 @@ impl Server {
         path: &str,
         body: Option<(&str, &str)>,
     ) -> (u16, Option<String>, String) {
-        let mut s = std::net::TcpStream::connect(&self.edge).expect("edge answers");
-        s.set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n",
-            self.host
-        );
-        if let Some((content_type, text)) = body {
-            head.push_str(&format!(
-                "content-type: {content_type}\r\ncontent-length: {}\r\n",
-                text.len()
-            ));
-        }
-        head.push_str("\r\n");
-        s.write_all(head.as_bytes()).expect("write");
-        if let Some((_, text)) = body {
-            s.write_all(text.as_bytes()).expect("write");
-        }
-        let mut raw = Vec::new();
-        let _ = s.read_to_end(&mut raw);
-        let raw = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-        let lower = head.to_ascii_lowercase();
-        let body = if lower.contains("transfer-encoding: chunked") {
-            dechunk(body)
-        } else {
-            body.to_string()
-        };
-        (
-            head.split_whitespace()
-                .nth(1)
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0),
-            lower.lines().find_map(|l| {
-                l.strip_prefix("x-ferry-release:")
-                    .map(|v| v.trim().to_string())
-            }),
-            body,
-        )
+        edge_request(&self.edge, &self.host, method, path, body)
     }
+}
+
+/// One request to the edge at `edge` for `host`, with `connection: close` and an optional
+/// (content type, body): (status, `x-ferry-release`, body; a chunked body is decoded).
+pub fn edge_request(
+    edge: &str,
+    host: &str,
+    method: &str,
+    path: &str,
+    body: Option<(&str, &str)>,
+) -> (u16, Option<String>, String) {
+    let mut s = std::net::TcpStream::connect(edge).expect("edge answers");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n");
+    if let Some((content_type, text)) = body {
+        head.push_str(&format!(
+            "content-type: {content_type}\r\ncontent-length: {}\r\n",
+            text.len()
+        ));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).expect("write");
+    if let Some((_, text)) = body {
+        s.write_all(text.as_bytes()).expect("write");
+    }
+    let raw = read_raw(s);
+    let (status, head, body) = split_answer(&raw);
+    let lower = head.to_ascii_lowercase();
+    (
+        status,
+        lower.lines().find_map(|l| {
+            l.strip_prefix("x-ferry-release:")
+                .map(|v| v.trim().to_string())
+        }),
+        body,
+    )
 }
 
 /// The payload of a chunked body.
@@ -122,6 +121,32 @@ pub fn dechunk(mut body: &str) -> String {
         body = rest[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// The whole answer read from `stream` (asked with `connection: close`), as lossy UTF-8.
+pub fn read_raw(mut stream: impl Read) -> String {
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+/// A raw HTTP/1.1 answer split: (status or 0, head, body; a chunked body is decoded).
+pub fn split_answer(raw: &str) -> (u16, &str, String) {
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head, body)
 }
 
 /// A temporary `FERRY_HOME` (`home`) and app folder (`app`).
@@ -215,6 +240,22 @@ impl Env {
             }
         });
         server
+    }
+
+    /// The running server's `server.json`.
+    pub fn server_info(&self) -> Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(self.home.join("server.json")).expect("server.json"),
+        )
+        .expect("json")
+    }
+
+    /// The running server's control listener address (`server.json`'s `control`).
+    pub fn control(&self) -> String {
+        self.server_info()["control"]
+            .as_str()
+            .expect("control")
+            .to_string()
     }
 
     /// The recorded processes: (release, pid).
