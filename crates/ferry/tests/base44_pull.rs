@@ -88,7 +88,7 @@ fn date(i: usize) -> String {
     // 2024-01-01T00:00:00Z plus i minutes, as Base44 writes it (microseconds, no zone).
     let secs = 1_704_067_200 + i as u64 * 60;
     let days = secs / 86_400;
-    let (y, m, d) = civil(days as i64);
+    let (y, m, d) = ferry_edge::httpdate::civil(days as i64);
     let t = secs % 86_400;
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000000",
@@ -96,18 +96,6 @@ fn date(i: usize) -> String {
         t / 60 % 60,
         t % 60
     )
-}
-
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// The hand-written task as the export holds it, and as the API must answer it.

@@ -16,4 +16,6 @@ pub mod rls;
 pub mod schema;
 pub mod store;
 mod time;
+
+pub use time::now_datetime;
 pub mod wiring;

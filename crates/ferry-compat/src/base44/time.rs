@@ -107,6 +107,14 @@ pub(crate) fn format_datetime(ms: i64) -> Option<String> {
     })
 }
 
+/// The current time as a record stores it (`YYYY-MM-DDTHH:MM:SS.sssZ`, UTC).
+pub fn now_datetime() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    format_datetime(ms).unwrap_or_default()
+}
+
 /// `YYYY-MM-DD` of days since 1970-01-01; `None` outside years 0001–9999.
 pub(crate) fn format_date(days: i64) -> Option<String> {
     let (y, mo, d) = civil_from_days(days);

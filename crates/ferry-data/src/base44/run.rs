@@ -550,7 +550,7 @@ async fn load(
     });
     let started = Instant::now();
     let secs_before = progress.secs;
-    let pull_start = ferry_time_now();
+    let pull_start = ferry_compat::base44::now_datetime();
     let fetch = |offset: u64| {
         let buffered = buffered.as_ref();
         let name = name.clone();
@@ -646,36 +646,6 @@ async fn load(
         secs: progress.secs,
     });
     Ok(())
-}
-
-/// The current time as the stored date-time text.
-fn ferry_time_now() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let days = ms.div_euclid(86_400_000);
-    let (y, m, d) = civil(days);
-    let t = ms.rem_euclid(86_400_000);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t / 3_600_000,
-        t / 60_000 % 60,
-        t / 1000 % 60,
-        t % 1000
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's algorithm).
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Writes one batch in one transaction; returns its record count, its checksum and whether it

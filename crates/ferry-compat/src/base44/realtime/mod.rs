@@ -169,13 +169,6 @@ impl Drop for SocketSlot {
     }
 }
 
-fn now_iso() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    crate::base44::time::format_datetime(ms).unwrap_or_default()
-}
-
 fn build(entity: &Arc<Entity>, room: &str, kind: ChangeKind, record: Map<String, Value>) -> Change {
     let id = record.get("id").cloned().unwrap_or(Value::Null);
     let timestamp = match kind {
@@ -185,7 +178,7 @@ fn build(entity: &Arc<Entity>, room: &str, kind: ChangeKind, record: Map<String,
             .and_then(Value::as_str)
             .map(str::to_string),
     }
-    .unwrap_or_else(now_iso);
+    .unwrap_or_else(crate::base44::now_datetime);
     let mut data = json!({
         "type": kind.as_str(),
         "data": &record,
