@@ -55,6 +55,9 @@ pub use sql::{
     parse_aggregate, select_sql, where_sql,
 };
 
+/// The type class of a typed column (the realtime matcher compares values by it too).
+pub(crate) use sql::Scalar;
+
 /// How deep a filter may nest: each object, operator and array level counts, including the
 /// levels inside operand values.
 pub const MAX_DEPTH: usize = 16;

@@ -29,7 +29,8 @@ pub use distinct::{Distinct, MAX_DISTINCT_LIMIT, distinct_sql};
 pub use page::{After, MAX_PAGE_TERMS, page_sql};
 
 // The generator's parts, also used by `aggregate` and `distinct`.
-use generator::{Gen, Root, Scalar, Target};
+pub(crate) use generator::Scalar;
+use generator::{Gen, Root, Target};
 use json_path::Json;
 use page::pg_text_fits;
 

@@ -16,8 +16,8 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
 
-use crate::base44::model::{BUILTIN_FIELDS, Entity, FieldType};
-use crate::base44::query::{Cond, ElemMatch, FieldPath, Filter, Pattern};
+use crate::base44::model::{BUILTIN_FIELDS, Entity};
+use crate::base44::query::{Cond, ElemMatch, FieldPath, Filter, Pattern, Scalar};
 use crate::base44::time::parse_datetime;
 
 /// The filter could not be evaluated in memory; treat the record as not matching.
@@ -34,17 +34,6 @@ pub fn matches(entity: &Entity, filter: &Filter, record: &Map<String, Value>) ->
 enum Root<'a> {
     Entity(&'a Entity),
     Elem,
-}
-
-/// The scalar type of a typed column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scalar {
-    Text,
-    Date,
-    DateTime,
-    Number,
-    Integer,
-    Boolean,
 }
 
 /// A resolved field: a typed column's value (NULL as `None`) or a JSON value (missing as
@@ -103,26 +92,12 @@ fn resolve<'a>(root: &Root, path: &FieldPath, doc: &'a Map<String, Value>) -> Ta
         if !rest.is_empty() {
             return Target::Json(None);
         }
-        let ty = match first.as_str() {
-            "created_date" | "updated_date" => Scalar::DateTime,
-            _ => Scalar::Text,
-        };
-        return Target::Typed(ty, value);
+        return Target::Typed(Scalar::of_builtin(first), value);
     }
     match entity.field(first) {
         Some(field) if field.ty.is_json() => Target::Json(descend(doc.get(first.as_str()), rest)),
         Some(_) if !rest.is_empty() => Target::Json(None),
-        Some(field) => {
-            let ty = match field.ty {
-                FieldType::String | FieldType::Enum(_) => Scalar::Text,
-                FieldType::Date => Scalar::Date,
-                FieldType::DateTime => Scalar::DateTime,
-                FieldType::Number => Scalar::Number,
-                FieldType::Integer => Scalar::Integer,
-                FieldType::Boolean | FieldType::Array | FieldType::Object => Scalar::Boolean,
-            };
-            Target::Typed(ty, value)
-        }
+        Some(field) => Target::Typed(Scalar::of_field(&field.ty), value),
         None => Target::Json(descend(doc.get(first.as_str()), rest)),
     }
 }

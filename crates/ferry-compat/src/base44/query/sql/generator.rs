@@ -7,15 +7,39 @@ use crate::base44::model::{BUILTIN_FIELDS, Dialect, EXTRA_COLUMN, Entity, FieldT
 use crate::base44::query::FieldPath;
 use crate::base44::query::error::{QueryError, QueryErrorKind};
 
-/// The SQL type class of a typed (non-JSON) column.
+/// The SQL type class of a typed (non-JSON) column; also what the realtime matcher compares
+/// a record's typed values as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Scalar {
+pub(crate) enum Scalar {
     Text,
     Date,
     DateTime,
     Number,
     Integer,
     Boolean,
+}
+
+impl Scalar {
+    /// The class of a built-in field (`BUILTIN_FIELDS`): the dates are date-times, the rest
+    /// text.
+    pub(crate) fn of_builtin(name: &str) -> Self {
+        match name {
+            "created_date" | "updated_date" => Scalar::DateTime,
+            _ => Scalar::Text,
+        }
+    }
+
+    /// The class of a typed field's column.
+    pub(crate) fn of_field(ty: &FieldType) -> Self {
+        match ty {
+            FieldType::String | FieldType::Enum(_) => Scalar::Text,
+            FieldType::Date => Scalar::Date,
+            FieldType::DateTime => Scalar::DateTime,
+            FieldType::Number => Scalar::Number,
+            FieldType::Integer => Scalar::Integer,
+            FieldType::Boolean | FieldType::Array | FieldType::Object => Scalar::Boolean,
+        }
+    }
 }
 
 /// What a field path resolves to.
@@ -97,13 +121,9 @@ impl<'a> Gen<'a> {
                 if !rest.is_empty() {
                     return self.missing();
                 }
-                let ty = match first.as_str() {
-                    "created_date" | "updated_date" => Scalar::DateTime,
-                    _ => Scalar::Text,
-                };
                 Target::Typed {
                     expr: ident(first),
-                    ty,
+                    ty: Scalar::of_builtin(first),
                 }
             }
             Root::Entity => match entity.field(first) {
@@ -113,16 +133,7 @@ impl<'a> Gen<'a> {
                 Some(_) if !rest.is_empty() => self.missing(),
                 Some(field) => Target::Typed {
                     expr: ident(&field.column),
-                    ty: match field.ty {
-                        FieldType::String | FieldType::Enum(_) => Scalar::Text,
-                        FieldType::Date => Scalar::Date,
-                        FieldType::DateTime => Scalar::DateTime,
-                        FieldType::Number => Scalar::Number,
-                        FieldType::Integer => Scalar::Integer,
-                        FieldType::Boolean | FieldType::Array | FieldType::Object => {
-                            Scalar::Boolean
-                        }
-                    },
+                    ty: Scalar::of_field(&field.ty),
                 },
                 None => Target::Json(self.json_column(&ident(EXTRA_COLUMN), segments)),
             },
