@@ -23,15 +23,7 @@ pub fn run(server: Option<&str>, home: &Path) -> Result<ExitCode, Failure> {
         hint: "run ferry by its full path".into(),
         exit: EXIT_FAILED,
     })?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|err| Failure {
-            code: "runtime",
-            message: format!("cannot start the async runtime: {err}"),
-            hint: "check the machine's thread limits".into(),
-            exit: EXIT_FAILED,
-        })?;
+    let runtime = super::runtime()?;
     runtime
         .block_on(ferry_mcp::stdio::serve(home, &exe))
         .map_err(|err| Failure {

@@ -134,3 +134,16 @@ pub(crate) fn pick_plan<'a>(
         }),
     }
 }
+
+/// A multi-threaded tokio runtime for a command's async work.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| Failure {
+            code: "runtime",
+            message: format!("cannot start the async runtime: {err}"),
+            hint: "check the machine's thread limits".into(),
+            exit: crate::failure::EXIT_FAILED,
+        })
+}

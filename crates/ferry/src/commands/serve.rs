@@ -29,15 +29,7 @@ pub fn run(args: &ServeArgs, home: &Path) -> Result<ExitCode, Failure> {
             ),
         },
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|err| Failure {
-            code: "runtime",
-            message: format!("cannot start the async runtime: {err}"),
-            hint: "check the machine's thread limits".into(),
-            exit: EXIT_FAILED,
-        })?;
+    let runtime = super::runtime()?;
     runtime
         .block_on(ferry_api::run(config))
         .map_err(|err| Failure {

@@ -19,6 +19,7 @@ use ferry_data::{
     VerifyOptions,
 };
 
+use super::runtime;
 use crate::cli::{DbAction, DbArgs, DbScopeArgs, JobsArgs, PullArgs, VerifyArgs};
 use crate::failure::{EXIT_BAD_INPUT, EXIT_FAILED, Failure};
 use crate::output::Output;
@@ -319,18 +320,6 @@ fn parallelism(scope: &DbScopeArgs) -> usize {
             .unwrap_or(2)
             .clamp(2, 8),
     }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|err| Failure {
-            code: "runtime",
-            message: format!("cannot start the async runtime: {err}"),
-            hint: "check the machine's thread limits".into(),
-            exit: EXIT_FAILED,
-        })
 }
 
 /// SIGINT and SIGTERM, caught while a job runs (a second one ends the process).
