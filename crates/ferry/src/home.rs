@@ -305,6 +305,11 @@ pub fn require_server(home: &Path) -> Result<Api, Failure> {
         }
         return Ok(Api::remote(remote));
     }
+    require_local_server(home)
+}
+
+/// The local server's API (its socket under `home`), or a failure telling the user to start one.
+pub fn require_local_server(home: &Path) -> Result<Api, Failure> {
     Api::local(home).ok_or_else(|| Failure {
         code: "no-server",
         message: format!(

@@ -7,8 +7,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use crate::client::Api;
-use crate::failure::{EXIT_BAD_INPUT, EXIT_FAILED, Failure};
+use crate::failure::{EXIT_BAD_INPUT, Failure};
 use crate::output::Output;
 
 /// Prints the owner link (`{url, expires_at}` with `--json`).
@@ -23,15 +22,7 @@ pub fn run(server: Option<&str>, home: &Path, out: &Output) -> Result<ExitCode, 
             exit: EXIT_BAD_INPUT,
         });
     }
-    let api = Api::local(home).ok_or_else(|| Failure {
-        code: "no-server",
-        message: format!(
-            "no ferry server is running (looked for {})",
-            home.join("ferry.sock").display()
-        ),
-        hint: "start one with `ferry up <app>` or `ferry serve`".into(),
-        exit: EXIT_FAILED,
-    })?;
+    let api = crate::home::require_local_server(home)?;
     let doc = api.json("POST", "/api/v1/dashboard/owner-link", None)?;
     let url = doc["url"].as_str().unwrap_or_default();
     let expires_at = doc["expires_at"].as_u64().unwrap_or(0);
