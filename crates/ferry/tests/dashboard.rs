@@ -435,29 +435,7 @@ fn an_owner_link_signs_in_once_and_the_owner_sees_real_data_jobs() {
     let acme = token(&env, "acme", "acme-admin", "admin");
 
     // A real data job: a Base44 export folder pulled into SQLite by `ferry db pull`.
-    let export = env.home.parent().expect("parent").join("export");
-    std::fs::create_dir_all(&export).expect("mkdir");
-    std::fs::write(
-        export.join("task.json"),
-        r#"[{"id": "t1", "title": "ship it"}, {"id": "t2", "title": "test it"}]"#,
-    )
-    .expect("write");
-    let target = env.home.parent().expect("parent").join("pulled.sqlite3");
-    let out = Command::new(common::bin())
-        .args(["db", "pull", "--json", "--from"])
-        .arg(format!("base44-export:{}", export.display()))
-        .arg("--to")
-        .arg(format!("sqlite://{}", target.display()))
-        .env("FERRY_HOME", &env.home)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("ferry runs");
-    assert!(
-        out.status.success(),
-        "the pull failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    env.pull_task_export(env.home.parent().expect("parent"));
     let (status, jobs) = local(&env, "GET", "/api/v1/jobs", None);
     assert_eq!(status, 200, "{jobs}");
     let job = jobs["jobs"][0].clone();

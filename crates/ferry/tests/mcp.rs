@@ -56,29 +56,7 @@ fn local(env: &Env, method: &str, path: &str, body: Option<&Value>) -> (u16, Val
 /// A Base44 export folder of two `Task` records pulled into SQLite by `ferry db pull`: the
 /// pull's job id and the target file.
 fn pull_export(env: &Env) -> (String, std::path::PathBuf) {
-    let export = env.app.join("export");
-    std::fs::create_dir_all(&export).expect("mkdir");
-    std::fs::write(
-        export.join("task.json"),
-        r#"[{"id": "t1", "title": "ship it"}, {"id": "t2", "title": "test it"}]"#,
-    )
-    .expect("write");
-    let target = env.app.join("pulled.sqlite3");
-    let out = Command::new(common::bin())
-        .args(["db", "pull", "--json", "--from"])
-        .arg(format!("base44-export:{}", export.display()))
-        .arg("--to")
-        .arg(format!("sqlite://{}", target.display()))
-        .env("FERRY_HOME", &env.home)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("ferry runs");
-    assert!(
-        out.status.success(),
-        "the pull failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let target = env.pull_task_export(&env.app);
     let (status, jobs) = local(env, "GET", "/api/v1/jobs", None);
     assert_eq!(status, 200, "{jobs}");
     let job = &jobs["jobs"][0];

@@ -258,6 +258,35 @@ impl Env {
             .to_string()
     }
 
+    /// `ferry db pull` of a Base44 export folder `dir/export` holding two `Task` records into
+    /// SQLite at `dir/pulled.sqlite3` (panics when the pull fails): the target file.
+    pub fn pull_task_export(&self, dir: &std::path::Path) -> PathBuf {
+        let export = dir.join("export");
+        std::fs::create_dir_all(&export).expect("mkdir");
+        std::fs::write(
+            export.join("task.json"),
+            r#"[{"id": "t1", "title": "ship it"}, {"id": "t2", "title": "test it"}]"#,
+        )
+        .expect("write");
+        let target = dir.join("pulled.sqlite3");
+        let out = Command::new(bin())
+            .args(["db", "pull", "--json", "--from"])
+            .arg(format!("base44-export:{}", export.display()))
+            .arg("--to")
+            .arg(format!("sqlite://{}", target.display()))
+            .env("FERRY_HOME", &self.home)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("ferry runs");
+        assert!(
+            out.status.success(),
+            "the pull failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        target
+    }
+
     /// The recorded processes: (release, pid).
     pub fn recorded(&self) -> Vec<(String, u32)> {
         let dir = self.home.join("run/state");
