@@ -12,7 +12,9 @@ use super::decode::js_number;
 use super::error::quote;
 use super::id::check_id;
 use super::value::{field_value, is_reserved};
-use super::{Binder, MAX_BULK, RecordError, Row, ident, now, prepare, public_columns};
+use super::{
+    Binder, MAX_BULK, RecordError, Row, ident, now, prepare, public_columns, push_field_cells,
+};
 use crate::base44::model::{BUILTIN_FIELDS, Dialect, EXTRA_COLUMN, Entity};
 use crate::base44::query::{MAX_PARAMS, Sql, SqlValue};
 use crate::base44::time::normalize_datetime;
@@ -125,7 +127,7 @@ pub fn import_many_sql(
     let mut b = Binder::new(dialect);
     let now = now(dialect);
     let mut values = Vec::with_capacity(rows.len());
-    for (mut row, (created, updated, by, by_id)) in rows {
+    for (row, (created, updated, by, by_id)) in rows {
         let mut cells = vec![b.bind(SqlValue::Text(row.id))];
         for date in [created, updated] {
             cells.push(match date {
@@ -145,13 +147,7 @@ pub fn import_many_sql(
                 None => "NULL".into(),
             });
         }
-        for i in &used {
-            cells.push(match row.fields[*i].take().flatten() {
-                Some(v) => b.bind_field(&entity.fields[*i].ty, v),
-                None => "NULL".into(),
-            });
-        }
-        cells.push(b.bind(SqlValue::Json(Value::Object(row.extra))));
+        push_field_cells(&mut b, entity, &used, row.fields, row.extra, &mut cells);
         values.push(format!("({})", cells.join(", ")));
     }
     let text = format!(

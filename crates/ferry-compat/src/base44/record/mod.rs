@@ -314,7 +314,7 @@ fn insert_rows(
     let mut b = Binder::new(dialect);
     let mut values = Vec::with_capacity(rows.len());
     let now = now(dialect);
-    for mut row in rows {
+    for row in rows {
         let mut cells = vec![b.bind(SqlValue::Text(row.id)), now.clone(), now.clone()];
         for who in [&author.email, &author.id] {
             cells.push(match who {
@@ -322,13 +322,7 @@ fn insert_rows(
                 None => "NULL".into(),
             });
         }
-        for i in &used {
-            cells.push(match row.fields[*i].take().flatten() {
-                Some(v) => b.bind_field(&entity.fields[*i].ty, v),
-                None => "NULL".into(),
-            });
-        }
-        cells.push(b.bind(SqlValue::Json(Value::Object(row.extra))));
+        push_field_cells(&mut b, entity, &used, row.fields, row.extra, &mut cells);
         values.push(format!("({})", cells.join(", ")));
         if b.params.len() > MAX_PARAMS {
             break;
@@ -342,6 +336,25 @@ fn insert_rows(
         returning(entity)
     );
     b.finish(text)
+}
+
+/// Appends a row's cells after the built-in ones: its `used` fields (NULL when unset), then
+/// its extra JSON column. Shared by inserts and imports.
+fn push_field_cells(
+    b: &mut Binder,
+    entity: &Entity,
+    used: &[usize],
+    mut fields: Vec<Option<Option<SqlValue>>>,
+    extra: Map<String, Value>,
+    cells: &mut Vec<String>,
+) {
+    for i in used {
+        cells.push(match fields[*i].take().flatten() {
+            Some(v) => b.bind_field(&entity.fields[*i].ty, v),
+            None => "NULL".into(),
+        });
+    }
+    cells.push(b.bind(SqlValue::Json(Value::Object(extra))));
 }
 
 /// Parameters of one statement being built.
