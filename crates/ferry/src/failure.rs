@@ -53,62 +53,31 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-impl From<ferry_source::SourceError> for Failure {
-    fn from(err: ferry_source::SourceError) -> Self {
-        Failure {
-            code: err.code(),
-            message: err.to_string(),
-            hint: err.hint(),
-            exit: if err.is_bad_input() {
-                EXIT_BAD_INPUT
-            } else {
-                EXIT_FAILED
-            },
+/// `From<E> for Failure` for error types with `code()`, `hint()` and `is_bad_input()`: the
+/// error's code, message and hint; exit 2 for bad input, else 1.
+macro_rules! failure_from {
+    ($($error:ty),+ $(,)?) => {$(
+        impl From<$error> for $crate::failure::Failure {
+            fn from(err: $error) -> Self {
+                $crate::failure::Failure {
+                    code: err.code(),
+                    message: err.to_string(),
+                    hint: err.hint(),
+                    exit: if err.is_bad_input() {
+                        $crate::failure::EXIT_BAD_INPUT
+                    } else {
+                        $crate::failure::EXIT_FAILED
+                    },
+                }
+            }
         }
-    }
+    )+};
 }
+pub(crate) use failure_from;
 
-impl From<ferry_inspect::InspectError> for Failure {
-    fn from(err: ferry_inspect::InspectError) -> Self {
-        Failure {
-            code: err.code(),
-            message: err.to_string(),
-            hint: err.hint(),
-            exit: if err.is_bad_input() {
-                EXIT_BAD_INPUT
-            } else {
-                EXIT_FAILED
-            },
-        }
-    }
-}
-
-impl From<ferry_data::DataError> for Failure {
-    fn from(err: ferry_data::DataError) -> Self {
-        Failure {
-            code: err.code(),
-            message: err.to_string(),
-            hint: err.hint(),
-            exit: if err.is_bad_input() {
-                EXIT_BAD_INPUT
-            } else {
-                EXIT_FAILED
-            },
-        }
-    }
-}
-
-impl From<ferry_control::ControlError> for Failure {
-    fn from(err: ferry_control::ControlError) -> Self {
-        Failure {
-            code: err.code(),
-            message: err.to_string(),
-            hint: err.hint(),
-            exit: if err.is_bad_input() {
-                EXIT_BAD_INPUT
-            } else {
-                EXIT_FAILED
-            },
-        }
-    }
-}
+failure_from!(
+    ferry_source::SourceError,
+    ferry_inspect::InspectError,
+    ferry_data::DataError,
+    ferry_control::ControlError,
+);

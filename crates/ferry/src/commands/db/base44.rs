@@ -25,20 +25,7 @@ const API_URL_ENV: &str = "FERRY_BASE44_API_URL";
 /// Test knob: stop after this many committed batches, before their checkpoint.
 const STOP_AFTER_ENV: &str = "FERRY_TEST_FAIL_AFTER_PAGES";
 
-impl From<Base44Error> for Failure {
-    fn from(err: Base44Error) -> Self {
-        Failure {
-            code: err.code(),
-            message: err.to_string(),
-            hint: err.hint(),
-            exit: if err.is_bad_input() {
-                EXIT_BAD_INPUT
-            } else {
-                EXIT_FAILED
-            },
-        }
-    }
-}
+crate::failure::failure_from!(Base44Error);
 
 /// Runs a Base44 pull.
 pub(super) fn pull(
