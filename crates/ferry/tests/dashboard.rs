@@ -155,26 +155,31 @@ fn live(env: &Env) -> String {
         .to_string()
 }
 
-#[test]
-fn the_dashboard_signs_in_rolls_back_and_shows_every_page_safely() {
+/// `tests/dashboard`, after checking what its Node scripts need (node, chromium,
+/// playwright-core, axe-core) is there.
+fn dashboard_tools() -> std::path::PathBuf {
     need_node();
-    let root = ferry_test::workspace_root();
-    let dir = root.join("tests/dashboard");
+    let dir = ferry_test::workspace_root().join("tests/dashboard");
     assert!(
         dir.join("node_modules/playwright-core").exists()
             && dir.join("node_modules/axe-core").exists()
             && Path::new("/usr/bin/chromium").exists(),
         "the dashboard test needs chromium, playwright-core and axe-core: run `scripts/test` (it installs them)"
     );
-    let env = Env::new();
+    dir
+}
+
+/// A server with the organisations `orgs` and the app `srv` in `acme` holding the planted
+/// secret: the server and its control listener's address.
+fn serve_srv(env: &Env, orgs: &[&str]) -> (common::Server, String) {
     let server = env.serve();
     let control = env.control();
-    for org in ["acme", "globex"] {
+    for org in orgs {
         let (code, _, err) = env.ferry(&["org", "create", org]);
         assert_eq!(code, 0, "{err}");
     }
     let (status, doc) = local(
-        &env,
+        env,
         "POST",
         "/api/v1/apps",
         Some(json!({ "name": "srv", "org": "acme" })),
@@ -182,6 +187,14 @@ fn the_dashboard_signs_in_rolls_back_and_shows_every_page_safely() {
     assert_eq!(status, 200, "{doc}");
     let (code, _, err) = env.ferry(&["env", "set", "--app", "srv", &format!("SECRET_X={SECRET}")]);
     assert_eq!(code, 0, "{err}");
+    (server, control)
+}
+
+#[test]
+fn the_dashboard_signs_in_rolls_back_and_shows_every_page_safely() {
+    let dir = dashboard_tools();
+    let env = Env::new();
+    let (server, control) = serve_srv(&env, &["acme", "globex"]);
     write_app(&env.app, "v1");
     let v1 = env.deploy().expect("v1 deploys")["release_id"]
         .as_str()
@@ -408,30 +421,10 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn an_owner_link_signs_in_once_and_the_owner_sees_real_data_jobs() {
-    need_node();
-    let root = ferry_test::workspace_root();
-    let dir = root.join("tests/dashboard");
-    assert!(
-        dir.join("node_modules/playwright-core").exists()
-            && dir.join("node_modules/axe-core").exists()
-            && Path::new("/usr/bin/chromium").exists(),
-        "the dashboard test needs chromium, playwright-core and axe-core: run `scripts/test` (it installs them)"
-    );
+    let dir = dashboard_tools();
     let env = Env::new();
-    let _server = env.serve();
-    let control = env.control();
+    let (_server, control) = serve_srv(&env, &["acme"]);
     let origin = format!("http://{control}");
-    let (code, _, err) = env.ferry(&["org", "create", "acme"]);
-    assert_eq!(code, 0, "{err}");
-    let (status, doc) = local(
-        &env,
-        "POST",
-        "/api/v1/apps",
-        Some(json!({ "name": "srv", "org": "acme" })),
-    );
-    assert_eq!(status, 200, "{doc}");
-    let (code, _, err) = env.ferry(&["env", "set", "--app", "srv", &format!("SECRET_X={SECRET}")]);
-    assert_eq!(code, 0, "{err}");
     let acme = token(&env, "acme", "acme-admin", "admin");
 
     // A real data job: a Base44 export folder pulled into SQLite by `ferry db pull`.
