@@ -112,37 +112,45 @@ fn insert<'a>(d: Dialect, t: usize, info: &TableInfo, row: &'a [Datum]) -> Stmt<
         marks.join(", ")
     );
     if !info.key.is_empty() {
-        let key: Vec<String> = info
-            .key
-            .iter()
-            .map(|&i| quote_ident(&info.columns[i].name))
-            .collect();
-        let excluded = match d {
-            Dialect::Postgres => "EXCLUDED",
-            Dialect::Sqlite => "excluded",
-        };
-        let sets: Vec<String> = cols
-            .iter()
-            .filter(|i| !info.key.contains(i))
-            .map(|&i| {
-                let c = quote_ident(&info.columns[i].name);
-                format!("{c} = {excluded}.{c}")
-            })
-            .collect();
-        if sets.is_empty() {
-            sql.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", key.join(", ")));
-        } else {
-            sql.push_str(&format!(
-                " ON CONFLICT ({}) DO UPDATE SET {}",
-                key.join(", "),
-                sets.join(", ")
-            ));
-        }
+        sql.push(' ');
+        sql.push_str(&on_conflict(d, info, &cols));
     }
     Stmt {
         sql,
         table: t,
         values: cols.iter().map(|&i| (i, &row[i])).collect(),
+    }
+}
+
+/// `ON CONFLICT (key) DO UPDATE SET` each written non-key column of `cols` to the excluded
+/// row's (`DO NOTHING` when only the key is written): the upsert clause of one insert and of
+/// the batched Postgres upsert.
+fn on_conflict(d: Dialect, info: &TableInfo, cols: &[usize]) -> String {
+    let key: Vec<String> = info
+        .key
+        .iter()
+        .map(|&i| quote_ident(&info.columns[i].name))
+        .collect();
+    let excluded = match d {
+        Dialect::Postgres => "EXCLUDED",
+        Dialect::Sqlite => "excluded",
+    };
+    let sets: Vec<String> = cols
+        .iter()
+        .filter(|i| !info.key.contains(i))
+        .map(|&i| {
+            let c = quote_ident(&info.columns[i].name);
+            format!("{c} = {excluded}.{c}")
+        })
+        .collect();
+    if sets.is_empty() {
+        format!("ON CONFLICT ({}) DO NOTHING", key.join(", "))
+    } else {
+        format!(
+            "ON CONFLICT ({}) DO UPDATE SET {}",
+            key.join(", "),
+            sets.join(", ")
+        )
     }
 }
 
@@ -547,28 +555,7 @@ pub(super) fn upsert_many_sql(info: &TableInfo, columns: &[usize]) -> String {
         .enumerate()
         .map(|(n, &i)| format!("u.c{}::{}", n + 1, info.columns[i].sql_type))
         .collect();
-    let key: Vec<String> = info
-        .key
-        .iter()
-        .map(|&i| quote_ident(&info.columns[i].name))
-        .collect();
-    let sets: Vec<String> = columns
-        .iter()
-        .filter(|i| !info.key.contains(i))
-        .map(|&i| {
-            let c = quote_ident(&info.columns[i].name);
-            format!("{c} = EXCLUDED.{c}")
-        })
-        .collect();
-    let conflict = if sets.is_empty() {
-        format!("ON CONFLICT ({}) DO NOTHING", key.join(", "))
-    } else {
-        format!(
-            "ON CONFLICT ({}) DO UPDATE SET {}",
-            key.join(", "),
-            sets.join(", ")
-        )
-    };
+    let conflict = on_conflict(Dialect::Postgres, info, columns);
     format!(
         "INSERT INTO {} ({}) SELECT {} FROM unnest({}) AS u({}) {conflict}",
         info.name.sql(),
