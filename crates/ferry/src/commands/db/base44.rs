@@ -99,22 +99,14 @@ pub(super) fn pull(
     let mut signals = Signals::new_in(&runtime);
     let result = runtime.block_on(async {
         let work = pull_base44(&options, &store, &display);
-        tokio::pin!(work);
-        tokio::select! {
-            result = &mut work => return result,
-            () = signals.next() => {}
-        }
-        options.cancel.cancel();
-        display.note(
-            "stopping after the batch in flight (again to quit now; the pull stays resumable)",
-        );
-        tokio::select! {
-            result = &mut work => result,
-            () = signals.next() => {
-                display.clear();
-                std::process::exit(130)
-            }
-        }
+        signals
+            .run_until_second(
+                work,
+                &options.cancel,
+                &display,
+                "stopping after the batch in flight (again to quit now; the pull stays resumable)",
+            )
+            .await
     });
     display.clear();
     let report = result?;

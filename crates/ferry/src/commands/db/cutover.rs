@@ -48,21 +48,14 @@ pub fn run(args: &CutoverArgs, home: &Path, out: &Output) -> Result<ExitCode, Fa
     let result = runtime.block_on(async {
         let work =
             ferry_data::follow::cutover(&source, &target, &options, &store, &display, &cancel);
-        tokio::pin!(work);
-        let mut signals = Signals::new();
-        tokio::select! {
-            result = &mut work => return result,
-            () = signals.next() => {}
-        }
-        cancel.cancel();
-        display.note("stopping the cutover (again to quit now; the slot is kept)");
-        tokio::select! {
-            result = &mut work => result,
-            () = signals.next() => {
-                display.clear();
-                std::process::exit(130)
-            }
-        }
+        Signals::new()
+            .run_until_second(
+                work,
+                &cancel,
+                &display,
+                "stopping the cutover (again to quit now; the slot is kept)",
+            )
+            .await
     });
     display.clear();
     let report = result?;

@@ -57,21 +57,15 @@ pub(super) async fn follow_until_stopped(
 ) -> Result<FollowReport, Failure> {
     let cancel = Cancel::default();
     let work = ferry_data::follow::follow(source, target, options, store, display, &cancel);
-    tokio::pin!(work);
-    tokio::select! {
-        result = &mut work => return Ok(result?),
-        () = signals.next() => {}
-    }
-    cancel.cancel();
-    display
-        .note("stopping after the batch in flight (again to quit now; the follow stays resumable)");
-    tokio::select! {
-        result = &mut work => Ok(result?),
-        () = signals.next() => {
-            display.clear();
-            std::process::exit(130)
-        }
-    }
+    let report = signals
+        .run_until_second(
+            work,
+            &cancel,
+            display,
+            "stopping after the batch in flight (again to quit now; the follow stays resumable)",
+        )
+        .await?;
+    Ok(report)
 }
 
 /// The report of a follow: what was applied, where the slot stands, how it ended, what next.

@@ -101,23 +101,16 @@ fn pull(args: &PullArgs, home: &Path, out: &Output) -> Result<ExitCode, Failure>
     };
     let result = runtime.block_on(async {
         let work = ferry_data::pull(&args.from, &to, &options, &store, &display);
-        tokio::pin!(work);
-        tokio::select! {
-            result = &mut work => return result,
-            () = signals.next() => {}
-        }
-        // Ask the workers to stop: committed chunks stay, the job is left resumable.
-        options.cancel.cancel();
-        display.note(
-            "stopping after the chunks in flight (again to quit now; the pull stays resumable)",
-        );
-        tokio::select! {
-            result = &mut work => result,
-            () = signals.next() => {
-                display.clear();
-                std::process::exit(130)
-            }
-        }
+        // A first signal asks the workers to stop: committed chunks stay, the job is left
+        // resumable.
+        signals
+            .run_until_second(
+                work,
+                &options.cancel,
+                &display,
+                "stopping after the chunks in flight (again to quit now; the pull stays resumable)",
+            )
+            .await
     });
     let report = match result {
         Ok(report) => report,
@@ -342,6 +335,31 @@ impl Signals {
     fn new_in(runtime: &tokio::runtime::Runtime) -> Self {
         let _entered = runtime.enter();
         Self::new()
+    }
+
+    /// Runs `work` to its end: a first SIGINT/SIGTERM asks it to stop (`cancel`) and shows
+    /// `note`, a second one ends the process at once (exit 130).
+    async fn run_until_second<F: Future>(
+        &mut self,
+        work: F,
+        cancel: &Cancel,
+        display: &Display<'_>,
+        note: &str,
+    ) -> F::Output {
+        tokio::pin!(work);
+        tokio::select! {
+            result = &mut work => return result,
+            () = self.next() => {}
+        }
+        cancel.cancel();
+        display.note(note);
+        tokio::select! {
+            result = &mut work => result,
+            () = self.next() => {
+                display.clear();
+                std::process::exit(130)
+            }
+        }
     }
 
     /// The next SIGINT or SIGTERM (never, if neither could be caught).
