@@ -6,6 +6,8 @@
 //! arrive live, and call the `noteStats` function. Then the rows are read back with plain SQL
 //! from the app's database. Screenshots go to `<target>/tmp/browser-shots/base44-app`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -82,24 +84,12 @@ fn a_base44_app_works_in_a_real_browser() {
         )
     };
 
-    let up = ferry(&[
-        "up",
-        "--json",
-        app.to_str().expect("utf-8"),
-        "--listen",
-        "127.0.0.1:0",
-        "--control-listen",
-        "127.0.0.1:0",
-    ]);
+    let up = ferry(&common::up_args(app.to_str().expect("utf-8")));
     let browse = if up.status.success() {
         let report: serde_json::Value = serde_json::from_slice(&up.stdout).expect("up's report");
         assert_eq!(report["app"], "base44-app", "{}", text(&up));
-        let url = report["url"].as_str().unwrap_or_default().to_owned();
-        let port = url
-            .trim_end_matches('/')
-            .rsplit_once(':')
-            .and_then(|(_, p)| p.parse::<u16>().ok())
-            .unwrap_or_else(|| panic!("no port in the report's url {url:?}"));
+        let port = common::up_port(&report)
+            .unwrap_or_else(|| panic!("no port in the report's url {}", report["url"]));
         Ok(Command::new("node")
             .arg(browser_dir.join("base44-app.mjs"))
             .arg(format!("http://127.0.0.1:{port}"))

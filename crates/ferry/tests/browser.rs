@@ -4,6 +4,8 @@
 //! follows a client-side route, reloads there, opens a deep link, and sees no console error.
 //! Needs what `scripts/test` installs: chromium and tests/browser/node_modules.
 
+mod common;
+
 use std::process::Command;
 
 #[test]
@@ -26,15 +28,7 @@ fn ferry_up_serves_the_lovable_example_to_a_real_browser() {
             .output()
             .expect("ferry runs")
     };
-    let up = ferry(&[
-        "up",
-        "--json",
-        example.to_str().expect("utf-8"),
-        "--listen",
-        "127.0.0.1:0",
-        "--control-listen",
-        "127.0.0.1:0",
-    ]);
+    let up = ferry(&common::up_args(example.to_str().expect("utf-8")));
     let stderr = String::from_utf8_lossy(&up.stderr).into_owned();
     assert!(
         up.status.success(),
@@ -96,15 +90,7 @@ fn base44_sign_in_pages_work_in_a_real_browser() {
     };
     // `ferry up` (the server starts with the first): the edge's address, or what went wrong.
     let up = || -> Result<String, String> {
-        let out = ferry(&[
-            "up",
-            "--json",
-            app.to_str().expect("utf-8"),
-            "--listen",
-            "127.0.0.1:0",
-            "--control-listen",
-            "127.0.0.1:0",
-        ]);
+        let out = ferry(&common::up_args(app.to_str().expect("utf-8")));
         let failed = || {
             format!(
                 "ferry up failed:\n{}\n{}",
@@ -120,12 +106,8 @@ fn base44_sign_in_pages_work_in_a_real_browser() {
         if report["app"] != "sdk-suite" {
             return Err(failed());
         }
-        let url = report["url"].as_str().unwrap_or_default();
-        let port = url
-            .trim_end_matches('/')
-            .rsplit_once(':')
-            .and_then(|(_, p)| p.parse::<u16>().ok())
-            .ok_or_else(|| format!("no port in the report's url {url:?}"))?;
+        let port = common::up_port(&report)
+            .ok_or_else(|| format!("no port in the report's url {}", report["url"]))?;
         Ok(format!("http://127.0.0.1:{port}"))
     };
     let outbox_cmd = format!("'{ferry_bin}' outbox --app sdk-suite --json");
@@ -229,15 +211,7 @@ fn the_express_example_serves_a_real_browser_and_rolls_back_warm() {
         serde_json::from_slice(&out.stdout).map_err(|_| report(what, out))
     };
 
-    let up = ferry(&[
-        "up",
-        "--json",
-        example,
-        "--listen",
-        "127.0.0.1:0",
-        "--control-listen",
-        "127.0.0.1:0",
-    ]);
+    let up = ferry(&common::up_args(example));
     // Everything after `ferry up` runs in a closure so that `ferry down` always follows.
     let checks = || -> Result<f64, String> {
         let up = json("ferry up", &up)?;
@@ -245,12 +219,8 @@ fn the_express_example_serves_a_real_browser_and_rolls_back_warm() {
             return Err(format!("ferry up deployed another app: {up}"));
         }
         let v1 = up["release_id"].as_str().unwrap_or_default().to_string();
-        let url = up["url"].as_str().unwrap_or_default();
-        let port = url
-            .trim_end_matches('/')
-            .rsplit_once(':')
-            .and_then(|(_, p)| p.parse::<u16>().ok())
-            .ok_or_else(|| format!("no port in the report's url {url:?}"))?;
+        let port = common::up_port(&up)
+            .ok_or_else(|| format!("no port in the report's url {}", up["url"]))?;
         let edge = format!("127.0.0.1:{port}");
 
         let node = Command::new("node")

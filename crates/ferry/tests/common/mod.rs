@@ -308,6 +308,29 @@ impl Env {
     }
 }
 
+/// The arguments of `ferry up --json <app>` with the edge and the control listener on free
+/// loopback ports.
+pub fn up_args(app: &str) -> [&str; 7] {
+    [
+        "up",
+        "--json",
+        app,
+        "--listen",
+        "127.0.0.1:0",
+        "--control-listen",
+        "127.0.0.1:0",
+    ]
+}
+
+/// The edge's port in the `url` (`http://host:port/`) of `ferry up --json`'s report.
+pub fn up_port(report: &Value) -> Option<u16> {
+    report["url"]
+        .as_str()?
+        .trim_end_matches('/')
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+}
+
 /// Whether `pid` is a live (non-zombie) process.
 pub fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
