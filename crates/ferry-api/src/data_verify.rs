@@ -590,12 +590,7 @@ async fn execute(
             for e in &report.entities {
                 let _ = db.progress(job, &e.entity, e.target_records, 0);
             }
-            let differing: Vec<&str> = report
-                .entities
-                .iter()
-                .filter(|e| !e.ok)
-                .map(|e| e.entity.as_str())
-                .collect();
+            let differing = report.differing();
             let summary = json!({
                 "method": "base44",
                 "of": report.job,

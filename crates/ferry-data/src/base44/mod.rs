@@ -211,6 +211,17 @@ pub struct Base44Report {
     pub seconds: f64,
 }
 
+impl Base44Report {
+    /// The entities whose copy differs from the source (not verified equal), in report order.
+    pub fn differing(&self) -> Vec<&str> {
+        self.entities
+            .iter()
+            .filter(|e| !e.ok)
+            .map(|e| e.entity.as_str())
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

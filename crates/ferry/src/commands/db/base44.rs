@@ -125,12 +125,7 @@ pub(super) fn pull(
     if report.ok {
         return Ok(ExitCode::SUCCESS);
     }
-    let differing: Vec<&str> = report
-        .entities
-        .iter()
-        .filter(|e| !e.ok)
-        .map(|e| e.entity.as_str())
-        .collect();
+    let differing = report.differing();
     eprintln!(
         "{} the copy differs from the source for {}",
         out.paint("error:", "1;31"),
