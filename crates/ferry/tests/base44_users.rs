@@ -345,34 +345,25 @@ fn a_migrated_user_sets_a_password_from_the_invitation_and_keeps_their_record() 
     let token = link.split("token=").nth(1).expect("token");
     let old_token = old_link.split("token=").nth(1).expect("token");
 
+    let reset = |token: &str, password: &str| {
+        site.post(
+            &api("auth/reset-password"),
+            &json!({"reset_token": token, "new_password": password}),
+            None,
+        )
+    };
     // What the page posts (auth.js): the old token is dead, a weak password refused without
     // spending the link, then the password is set and the answer signs the user in.
-    let old = site.post(
-        &api("auth/reset-password"),
-        &json!({"reset_token": old_token, "new_password": "a new password 1"}),
-        None,
-    );
+    let old = reset(old_token, "a new password 1");
     assert_eq!(old.status, 400, "{}", old.body);
-    let weak = site.post(
-        &api("auth/reset-password"),
-        &json!({"reset_token": token, "new_password": "short"}),
-        None,
-    );
+    let weak = reset(token, "short");
     assert_eq!(weak.json()["code"], "weak-password", "{}", weak.body);
-    let set = site.post(
-        &api("auth/reset-password"),
-        &json!({"reset_token": token, "new_password": "a new password 1"}),
-        None,
-    );
+    let set = reset(token, "a new password 1");
     assert_eq!(set.status, 200, "{}", set.body);
     let set = set.json();
     assert_eq!(set["user"]["id"], MIGRATED_ID);
     assert_is_migrated_user(&site, set["access_token"].as_str().expect("token"));
-    let again = site.post(
-        &api("auth/reset-password"),
-        &json!({"reset_token": token, "new_password": "another password 2"}),
-        None,
-    );
+    let again = reset(token, "another password 2");
     assert_eq!(again.status, 400, "a link is spent once: {}", again.body);
 
     let login = site.post(
