@@ -235,13 +235,7 @@ pub async fn pull_base44(
             }
         }
         Ok(()) => {
-            let failed: Vec<&str> = report
-                .entities
-                .iter()
-                .filter(|e| !e.ok)
-                .map(|e| e.entity.as_str())
-                .collect();
-            let message = format!("the copy differs for {}", failed.join(", "));
+            let message = format!("the copy differs for {}", report.differing().join(", "));
             store
                 .finish(&job.id, JobStatus::Failed, &summary, Some(&message))
                 .map_err(checkpoint_err)?;
